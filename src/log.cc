@@ -1,0 +1,283 @@
+/*
+ * log.cc: logrus-compatible lines (REFERENCE.md §1).
+ *
+ * Text:  time="2026-11-27T09:44:00.123Z" level=info msg="Wrapper started" pid=7 wrapper=7
+ * JSON:  {"level":"info","msg":"Wrapper started","pid":7,"time":"...","wrapper":7}
+ *
+ * logrus puts time, level and msg first in text and sorts the other keys;
+ * its JSON formatter is a Go map, so encoding/json sorts every key.  We do
+ * the same so that existing log parsers keep working.
+ */
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "settings.h"
+
+static int log_fmt = LOG_FORMAT_TEXT;
+static int log_verbose;
+static long log_wrapper;
+static int log_fd = 1;
+
+static const char *const level_names[] = {"debug", "info", "warning", "error", "fatal"};
+
+void
+log_init(int format, int verbose, long wrapper_pid, int fd)
+{
+	log_fmt = format;
+	log_verbose = verbose;
+	log_wrapper = wrapper_pid;
+	log_fd = fd;
+}
+
+/* Length of the valid UTF-8 sequence at s, or 0 when it is not one. */
+static size_t
+utf8_len(const unsigned char *s)
+{
+	unsigned char c = s[0];
+	size_t n;
+	unsigned cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		cp = c & 0x07;
+	} else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	/* Overlong forms, surrogates and values past U+10FFFF are invalid. */
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+static void
+append_hex(std::string *out, const char *prefix, unsigned v, int width)
+{
+	char buf[16];
+	snprintf(buf, sizeof buf, "%s%0*x", prefix, width, v);
+	out->append(buf);
+}
+
+void
+log_quote_text(std::string *out, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	out->push_back('"');
+	while (*p) {
+		unsigned char c = *p;
+		size_t n;
+
+		switch (c) {
+		case '"': out->append("\\\""); p++; continue;
+		case '\\': out->append("\\\\"); p++; continue;
+		case '\a': out->append("\\a"); p++; continue;
+		case '\b': out->append("\\b"); p++; continue;
+		case '\f': out->append("\\f"); p++; continue;
+		case '\n': out->append("\\n"); p++; continue;
+		case '\r': out->append("\\r"); p++; continue;
+		case '\t': out->append("\\t"); p++; continue;
+		case '\v': out->append("\\v"); p++; continue;
+		}
+		if (c < 0x20 || c == 0x7f) {
+			append_hex(out, "\\x", c, 2);
+			p++;
+			continue;
+		}
+		n = utf8_len(p);
+		if (n == 0) {
+			append_hex(out, "\\x", c, 2);
+			p++;
+			continue;
+		}
+		out->append((const char *)p, n);
+		p += n;
+	}
+	out->push_back('"');
+}
+
+void
+log_quote_json(std::string *out, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	out->push_back('"');
+	while (*p) {
+		unsigned char c = *p;
+		size_t n;
+
+		switch (c) {
+		case '"': out->append("\\\""); p++; continue;
+		case '\\': out->append("\\\\"); p++; continue;
+		case '\b': out->append("\\b"); p++; continue;
+		case '\f': out->append("\\f"); p++; continue;
+		case '\n': out->append("\\n"); p++; continue;
+		case '\r': out->append("\\r"); p++; continue;
+		case '\t': out->append("\\t"); p++; continue;
+		}
+		if (c < 0x20) {
+			append_hex(out, "\\u", c, 4);
+			p++;
+			continue;
+		}
+		n = utf8_len(p);
+		if (n == 0) {
+			/* encoding/json turns invalid UTF-8 into U+FFFD. */
+			out->append("\\ufffd");
+			p++;
+			continue;
+		}
+		out->append((const char *)p, n);
+		p += n;
+	}
+	out->push_back('"');
+}
+
+/* logrus quotes a text value unless every byte is in this set. */
+static bool
+text_needs_quoting(const char *s)
+{
+	if (*s == '\0')
+		return true;
+	for (; *s; s++) {
+		char c = *s;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || strchr("-._/@^+", c) != NULL))
+			return true;
+	}
+	return false;
+}
+
+static void
+format_time(std::string *out, const struct timespec *when)
+{
+	struct tm tm;
+	char buf[64];
+	time_t secs = when->tv_sec;
+
+	gmtime_r(&secs, &tm);
+	snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, when->tv_nsec / 1000000);
+	out->append(buf);
+}
+
+struct kv {
+	const char *key;
+	std::string val;  /* already a number, or the raw string */
+	bool is_num;
+};
+
+std::string
+log_format_line(int format, const struct timespec *when, int level,
+    const char *msg, long wrapper_pid, log_fields fields)
+{
+	std::vector<kv> all;
+	std::string stamp, line;
+	char num[32];
+
+	format_time(&stamp, when);
+	snprintf(num, sizeof num, "%ld", wrapper_pid);
+	/* gitaly's logger adds pid (its own pid); the wrapper adds wrapper. */
+	all.push_back({"pid", num, true});
+	all.push_back({"wrapper", num, true});
+	for (const log_field &f : fields) {
+		if (f.str != NULL) {
+			all.push_back({f.key, f.str, false});
+		} else {
+			snprintf(num, sizeof num, "%lld", f.num);
+			all.push_back({f.key, num, true});
+		}
+	}
+	if (format == LOG_FORMAT_JSON) {
+		all.push_back({"time", stamp, false});
+		all.push_back({"level", level_names[level], false});
+		all.push_back({"msg", msg, false});
+	}
+	std::stable_sort(all.begin(), all.end(),
+	    [](const kv &a, const kv &b) { return strcmp(a.key, b.key) < 0; });
+
+	if (format == LOG_FORMAT_JSON) {
+		line.push_back('{');
+		for (size_t i = 0; i < all.size(); i++) {
+			if (i > 0)
+				line.push_back(',');
+			log_quote_json(&line, all[i].key);
+			line.push_back(':');
+			if (all[i].is_num)
+				line.append(all[i].val);
+			else
+				log_quote_json(&line, all[i].val.c_str());
+		}
+		line.push_back('}');
+		return line;
+	}
+
+	line.append("time=\"");
+	line.append(stamp);
+	line.append("\" level=");
+	line.append(level_names[level]);
+	line.append(" msg=");
+	if (text_needs_quoting(msg))
+		log_quote_text(&line, msg);
+	else
+		line.append(msg);
+	for (const kv &f : all) {
+		line.push_back(' ');
+		line.append(f.key);
+		line.push_back('=');
+		if (f.is_num || !text_needs_quoting(f.val.c_str()))
+			line.append(f.val);
+		else
+			log_quote_text(&line, f.val.c_str());
+	}
+	return line;
+}
+
+void
+log_event(int level, const char *msg, log_fields fields)
+{
+	struct timespec now;
+	std::string line;
+	const char *p;
+	size_t left;
+
+	if (level == LOG_DEBUG && log_verbose == 0)
+		return;
+	clock_gettime(CLOCK_REALTIME, &now);
+	line = log_format_line(log_fmt, &now, level, msg, log_wrapper, fields);
+	line.push_back('\n');
+	/* One write per line keeps lines whole on a pipe shared with the
+	 * daemon (writes up to PIPE_BUF are atomic). */
+	p = line.data();
+	left = line.size();
+	while (left > 0) {
+		ssize_t n = write(log_fd, p, left);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		p += n;
+		left -= (size_t)n;
+	}
+}

@@ -1,0 +1,393 @@
+/*
+ * proc.cc: /proc parsing and pidfds.
+ */
+#include "proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "settings.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+
+/* PIDFD_GET_INFO (Linux 6.13) with PIDFD_INFO_EXIT (6.15) is newer than
+ * Debian 12's headers: the ABI, from include/uapi/linux/pidfd.h. */
+struct pidsitter_pidfd_info {
+	uint64_t mask;
+	uint64_t cgroupid;
+	uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+	int32_t exit_code;
+	uint32_t coredump_mask;
+	uint32_t spare1;
+};
+#define PIDSITTER_PIDFS_IOCTL_MAGIC 0xFF
+#define PIDSITTER_PIDFD_GET_INFO \
+	_IOWR(PIDSITTER_PIDFS_IOCTL_MAGIC, 11, struct pidsitter_pidfd_info)
+#define PIDSITTER_PIDFD_INFO_EXIT (1ULL << 3)
+
+/* Read a small /proc file whole. */
+static int
+read_small(const char *path, char *buf, size_t size, size_t *len)
+{
+	size_t got = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	while (got < size) {
+		ssize_t n = read(fd, buf + got, size - got);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int r = -errno;
+			close(fd);
+			return r;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	*len = got;
+	return 0;
+}
+
+int
+proc_stat_parse(const char *buf, size_t len, struct proc_stat *st)
+{
+	const char *p = NULL, *end = buf + len;
+	int field;
+
+	/* The last ')' ends comm, whatever comm contains. */
+	for (const char *q = buf; q < end; q++)
+		if (*q == ')')
+			p = q;
+	if (p == NULL || p + 2 >= end || p[1] != ' ')
+		return -EINVAL;
+	p += 2;  /* at field 3, the state */
+	st->state = *p;
+	field = 3;
+	while (p < end && field < 22) {
+		const char *sp = (const char *)memchr(p, ' ', (size_t)(end - p));
+		if (sp == NULL)
+			return -EINVAL;
+		p = sp + 1;
+		field++;
+		if (field == 4 || field == 22) {
+			char *stop;
+			unsigned long long v;
+
+			if (p >= end || *p < '0' || *p > '9')
+				return -EINVAL;
+			errno = 0;
+			v = strtoull(p, &stop, 10);
+			if (errno != 0 || stop == p || (stop < end && *stop != ' ' && *stop != '\n'))
+				return -EINVAL;
+			if (field == 4)
+				st->ppid = (pid_t)v;
+			else
+				st->start_time = v;
+		}
+	}
+	return field == 22 ? 0 : -EINVAL;
+}
+
+int
+proc_read_stat(pid_t pid, struct proc_stat *st)
+{
+	char path[64], buf[1024];
+	size_t len;
+	int r;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	r = read_small(path, buf, sizeof buf, &len);
+	if (r < 0)
+		return r;
+	return proc_stat_parse(buf, len, st);
+}
+
+int
+proc_read_comm(pid_t pid, std::string *comm)
+{
+	char path[64], buf[64];
+	size_t len;
+	int r;
+
+	snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+	r = read_small(path, buf, sizeof buf, &len);
+	if (r < 0)
+		return r;
+	if (len > 0 && buf[len - 1] == '\n')
+		len--;
+	comm->assign(buf, len);
+	return 0;
+}
+
+std::string
+path_basename(const std::string &path)
+{
+	size_t slash = path.find_last_of('/');
+	return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+std::string
+exe_strip_deleted(const std::string &exe)
+{
+	static const char suffix[] = " (deleted)";
+	size_t n = sizeof suffix - 1;
+
+	if (exe.size() > n && exe.compare(exe.size() - n, n, suffix) == 0)
+		return exe.substr(0, exe.size() - n);
+	return exe;
+}
+
+int
+proc_read_exe(pid_t pid, std::string *exe)
+{
+	char path[64], buf[4096];
+	ssize_t n;
+
+	snprintf(path, sizeof path, "/proc/%d/exe", (int)pid);
+	n = readlink(path, buf, sizeof buf - 1);
+	if (n < 0)
+		return -errno;
+	*exe = path_basename(exe_strip_deleted(std::string(buf, (size_t)n)));
+	return 0;
+}
+
+int
+proc_read_argv0(pid_t pid, std::string *argv0)
+{
+	char path[64], buf[4096];
+	size_t len;
+	int r;
+
+	snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+	r = read_small(path, buf, sizeof buf - 1, &len);
+	if (r < 0)
+		return r;
+	buf[len] = '\0';
+	*argv0 = path_basename(buf);
+	return 0;
+}
+
+int
+proc_read_uid(pid_t pid, uid_t *uid)
+{
+	char path[64], buf[4096];
+	size_t len;
+	const char *p;
+	int r;
+
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	r = read_small(path, buf, sizeof buf - 1, &len);
+	if (r < 0)
+		return r;
+	buf[len] = '\0';
+	p = strstr(buf, "\nUid:");
+	if (p == NULL)
+		return -EINVAL;
+	unsigned long real, eff;
+	if (sscanf(p + 5, "%lu %lu", &real, &eff) != 2)
+		return -EINVAL;
+	*uid = (uid_t)eff;
+	return 0;
+}
+
+bool
+comm_matches(const std::string &comm, const std::string &name)
+{
+	/* TASK_COMM_LEN is 16 with the NUL: the kernel keeps 15 bytes. */
+	return comm == name.substr(0, 15);
+}
+
+int
+pidfd_open_pid(pid_t pid)
+{
+	long r = syscall(SYS_pidfd_open, pid, 0);
+	if (r < 0)
+		return -errno;
+	int fd = (int)r;
+	/* pidfd_open sets O_CLOEXEC itself; the daemon must not inherit it. */
+	return fd;
+}
+
+int
+pidfd_signal(int pidfd, int sig)
+{
+	if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+int
+pidfd_exit_status(int pidfd, int *wstatus)
+{
+	struct pidsitter_pidfd_info info;
+
+	memset(&info, 0, sizeof info);
+	info.mask = PIDSITTER_PIDFD_INFO_EXIT;
+	if (ioctl(pidfd, PIDSITTER_PIDFD_GET_INFO, &info) < 0) {
+		/* ESRCH: reaped, and a kernel without exit info (6.13, 6.14). */
+		return errno == ESRCH ? -ENOTTY : -errno;
+	}
+	if (!(info.mask & PIDSITTER_PIDFD_INFO_EXIT))
+		return -ENODATA;
+	*wstatus = info.exit_code;
+	return 0;
+}
+
+bool
+proc_is_ancestor(pid_t pid)
+{
+	pid_t p = getpid();
+
+	if (pid == 1)
+		return true;
+	/* A chain longer than this is a loop in a torn read; stop. */
+	for (int depth = 0; depth < 256 && p > 0; depth++) {
+		struct proc_stat st;
+
+		if (p == pid)
+			return true;
+		if (p == 1 || proc_read_stat(p, &st) < 0)
+			break;
+		p = st.ppid;
+	}
+	return false;
+}
+
+static bool
+name_matches(const struct match_rules *rules, const std::string &value, bool is_comm)
+{
+	for (const std::string &name : rules->names) {
+		if (is_comm ? comm_matches(value, name) : value == name)
+			return true;
+	}
+	return false;
+}
+
+int
+proc_identify(pid_t pid, const struct match_rules *rules, struct identity *id,
+    std::string *why)
+{
+	struct proc_stat st;
+	std::string argv0;
+	int fd, r;
+
+	id->pid = pid;
+	id->pidfd = -1;
+	id->matched.clear();
+	if (pid == getpid()) {
+		*why = "it is the wrapper itself";
+		return ID_REFUSED;
+	}
+	if (pid == 1) {
+		*why = "it is pid 1";
+		return ID_REFUSED;
+	}
+
+	/* The pidfd first: whatever we learn below is about this process, as
+	 * long as it is not reaped before we have finished (checked last). */
+	fd = pidfd_open_pid(pid);
+	if (fd == -ESRCH) {
+		*why = "no such process";
+		return ID_DEAD;
+	}
+	if (fd < 0 && fd != -ENOSYS) {
+		*why = std::string("pidfd_open: ") + strerror(-fd);
+		return ID_DEAD;
+	}
+	r = proc_read_stat(pid, &st);
+	if (r < 0) {
+		*why = "no such process";
+		goto dead;
+	}
+	/* kill(pid, 0) says a zombie is alive; it is not (REFERENCE.md §1.5). */
+	if (st.state == 'Z' || st.state == 'X') {
+		*why = "it is a zombie (exited, not yet reaped)";
+		goto dead;
+	}
+	if (proc_is_ancestor(pid)) {
+		*why = "it is an ancestor of the wrapper";
+		goto refused;
+	}
+	if (proc_read_uid(pid, &id->uid) < 0) {
+		*why = "no such process";
+		goto dead;
+	}
+	{
+		uid_t want = rules->owner == (uid_t)-1 ? geteuid() : rules->owner;
+		if (!rules->owner_any && id->uid != want) {
+			char buf[128];
+			snprintf(buf, sizeof buf, "it runs as uid %u, not uid %u",
+			    (unsigned)id->uid, (unsigned)want);
+			*why = buf;
+			goto refused;
+		}
+	}
+	id->comm.clear();
+	id->exe.clear();
+	(void)proc_read_comm(pid, &id->comm);
+	/* exe is unreadable for another user's process unless we are root. */
+	(void)proc_read_exe(pid, &id->exe);
+	if ((rules->facts & MATCH_COMM) && name_matches(rules, id->comm, true))
+		id->matched = "comm";
+	else if ((rules->facts & MATCH_EXE) && !id->exe.empty() &&
+	    name_matches(rules, id->exe, false))
+		id->matched = "exe";
+	else if ((rules->facts & MATCH_ARGV0) && proc_read_argv0(pid, &argv0) == 0 &&
+	    name_matches(rules, argv0, false))
+		id->matched = "argv0";
+	if (id->matched.empty()) {
+		std::string names;
+		for (const std::string &n : rules->names)
+			names += (names.empty() ? "" : ", ") + n;
+		*why = "it is not the expected binary (comm " + id->comm + ", exe " +
+		    (id->exe.empty() ? std::string("unreadable") : id->exe) +
+		    "; expected " + names + ")";
+		if (fd >= 0)
+			close(fd);
+		return ID_MISMATCH;
+	}
+	/* Still the same process?  A signal 0 through the pidfd fails once it
+	 * has been reaped, and until then the PID could not be reused, so
+	 * everything read above was about the process the pidfd holds. */
+	if (fd >= 0 && pidfd_signal(fd, 0) < 0) {
+		*why = "it exited while being checked";
+		goto dead;
+	}
+	if (fd < 0) {
+		struct proc_stat again;
+		if (proc_read_stat(pid, &again) < 0 || again.start_time != st.start_time) {
+			*why = "it exited while being checked";
+			return ID_DEAD;
+		}
+	}
+	id->pidfd = fd;
+	id->start_time = st.start_time;
+	id->ppid = st.ppid;
+	return ID_OK;
+dead:
+	if (fd >= 0)
+		close(fd);
+	return ID_DEAD;
+refused:
+	if (fd >= 0)
+		close(fd);
+	return ID_REFUSED;
+}

@@ -1,0 +1,90 @@
+/*
+ * proc.h: facts about a process from /proc, and the pidfd that pins it.
+ *
+ * A PID is only a number: the process it names can die and the number be
+ * given to a stranger.  A pidfd stays bound to one process.  So we open the
+ * pidfd first, then read /proc, then check through the pidfd that the
+ * process was not reaped meanwhile (REFERENCE.md §5); from then on every
+ * signal goes through the pidfd.
+ */
+#ifndef PIDSITTER_PROC_H
+#define PIDSITTER_PROC_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+/* The fields of /proc/PID/stat we use. */
+struct proc_stat {
+	char state;                     /* R S D Z X ... */
+	pid_t ppid;
+	unsigned long long start_time;  /* field 22, clock ticks since boot */
+};
+
+/* Parse /proc/PID/stat text.  comm (field 2) may hold spaces and
+ * parentheses, so fields are counted after the LAST ')'.  0 or -EINVAL. */
+int proc_stat_parse(const char *buf, size_t len, struct proc_stat *st);
+
+int proc_read_stat(pid_t pid, struct proc_stat *st);
+int proc_read_comm(pid_t pid, std::string *comm);
+/* basename of the executable, a trailing " (deleted)" removed. */
+int proc_read_exe(pid_t pid, std::string *exe);
+/* basename of argv[0] from /proc/PID/cmdline. */
+int proc_read_argv0(pid_t pid, std::string *argv0);
+/* The effective uid, from the Uid: line of /proc/PID/status. */
+int proc_read_uid(pid_t pid, uid_t *uid);
+
+/* The part after the last '/'. */
+std::string path_basename(const std::string &path);
+/* Strip a trailing " (deleted)" (the binary was replaced on disk). */
+std::string exe_strip_deleted(const std::string &exe);
+/* Does comm (at most 15 bytes, as the kernel keeps it) belong to a program
+ * named name?  The kernel cuts the name to TASK_COMM_LEN - 1 = 15 bytes. */
+bool comm_matches(const std::string &comm, const std::string &name);
+
+/* pidfd system calls; each returns an fd or 0, or -errno. */
+int pidfd_open_pid(pid_t pid);
+int pidfd_signal(int pidfd, int sig);
+/* The wait status of the exited process, for any process (not only our
+ * children), once it has been reaped (PIDFD_INFO_EXIT, Linux 6.15).
+ * -ENODATA: not reaped yet; -ENOTTY/-EINVAL: the kernel cannot tell. */
+int pidfd_exit_status(int pidfd, int *wstatus);
+
+/* What pidsitter expects the daemon to be. */
+struct match_rules {
+	std::vector<std::string> names;
+	unsigned facts;        /* enum match_fact bits */
+	bool owner_any;
+	uid_t owner;
+};
+
+/* A process that passed the checks. */
+struct identity {
+	pid_t pid;
+	int pidfd;             /* -1 only where the kernel has no pidfd_open */
+	unsigned long long start_time;
+	pid_t ppid;
+	uid_t uid;
+	std::string comm;
+	std::string exe;
+	std::string matched;   /* "comm", "exe" or "argv0" */
+};
+
+enum identify_result {
+	ID_OK = 0,
+	ID_DEAD = 1,      /* no such process, a zombie, or it died while we looked */
+	ID_REFUSED = 2,   /* pid 1, ourselves, an ancestor, or the wrong owner */
+	ID_MISMATCH = 3,  /* not the expected binary */
+};
+
+/* Is pid the expected daemon?  ID_OK: id is filled and id->pidfd is the
+ * caller's to close.  Otherwise *why says what failed. */
+int proc_identify(pid_t pid, const struct match_rules *rules,
+    struct identity *id, std::string *why);
+
+/* Is pid one of our ancestors (or ourselves, or 1)? */
+bool proc_is_ancestor(pid_t pid);
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * settings.h: everything pidsitter is told, in one plain struct.
+ *
+ * The command line, the environment and the TOML file all write into a
+ * struct settings (options.cc, config.cc); the rest of the program only
+ * reads it.  Precedence: command line > environment > file > defaults.
+ */
+#ifndef PIDSITTER_SETTINGS_H
+#define PIDSITTER_SETTINGS_H
+
+#include <stdint.h>
+#include <signal.h>
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#define PIDSITTER_VERSION "0.1.0"
+
+/* Signals are 1..64 on Linux; a uint64_t holds one bit per signal. */
+#define SIG_LIMIT 65
+#define SIG_BIT(sig) (UINT64_C(1) << ((sig) - 1))
+
+enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
+
+/* Which facts of a process are compared with the expected names. */
+enum match_fact {
+	MATCH_COMM = 1,  /* /proc/PID/comm, compared as the kernel truncates it */
+	MATCH_EXE = 2,   /* basename of /proc/PID/exe, " (deleted)" stripped */
+	MATCH_ARGV0 = 4, /* basename of the first word of /proc/PID/cmdline */
+};
+
+/* How an upgrade is driven when the wrapper receives the upgrade signal. */
+enum upgrade_recipe {
+	RECIPE_TABLEFLIP, /* forward HUP; the daemon re-executes itself */
+	RECIPE_NGINX,     /* USR2 to the master, then QUIT to the old one */
+};
+
+/* Where the signals we receive go (signals.cc has the defaults). */
+struct sigpolicy {
+	uint64_t every;           /* reach every live generation */
+	uint64_t stop;            /* start the stop: replayed to later generations */
+	uint64_t ignore;          /* never forwarded */
+	int rewrite[SIG_LIMIT];   /* 0: as received; else the signal sent instead */
+};
+
+struct settings {
+	std::string pid_file;
+	std::string config_file;          /* empty: none */
+	int log_format = LOG_FORMAT_TEXT;
+	int verbose = 0;
+	uint64_t poll_interval_ms = 1000; /* only where no pidfd can be had */
+	uint64_t start_timeout_ms = 10000;/* forking daemons: wait for the pid file */
+	uint64_t reap_wait_ms = 1000;     /* adopted daemon: wait for its parent to reap it */
+
+	/* Matching: a process is the daemon when one of `facts` equals one of
+	 * `names` (default: basename of the binary) and it runs as `owner`. */
+	std::vector<std::string> names;
+	unsigned match_facts = MATCH_COMM | MATCH_EXE;
+	bool owner_any = false;           /* true: any uid may own the daemon */
+	uid_t owner = (uid_t)-1;          /* (uid_t)-1: the wrapper's own uid */
+
+	/* Spawning. */
+	std::vector<std::string> env = {"GITALY_UPGRADES_ENABLED=true"};
+	std::string workdir;              /* empty: the wrapper's */
+
+	struct sigpolicy sig = {};
+	int recipe = RECIPE_TABLEFLIP;
+	int upgrade_signal = SIGHUP;      /* what starts a recipe upgrade */
+	uint64_t upgrade_timeout_ms = 60000;
+
+	/* Reporting. */
+	std::string status_file;          /* empty: none */
+	int notify_fd = -1;               /* s6 notification fd; -1: none */
+
+	bool check_only = false;          /* -n: validate, print, exit */
+	std::vector<std::string> argv;    /* the daemon: binary and its arguments */
+};
+
+#endif

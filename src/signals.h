@@ -1,0 +1,31 @@
+/*
+ * signals.h: signal names, the set we forward, and where each one goes.
+ */
+#ifndef PIDSITTER_SIGNALS_H
+#define PIDSITTER_SIGNALS_H
+
+#include <stddef.h>
+
+#include "settings.h"
+
+/* "SIGHUP", "SIGRTMIN+3"; buf must hold 16 bytes. */
+const char *signal_name(int sig, char *buf, size_t size);
+
+/* "HUP", "SIGHUP", "hup", "RTMIN+3", "SIGRTMAX-1" or a number: the signal,
+ * or -1. */
+int signal_parse(const char *name);
+
+/* The signals the wrapper catches and forwards (REFERENCE.md §1.8 and
+ * issue 2): HUP INT QUIT USR1 USR2 TERM ALRM CONT TSTP TTIN TTOU WINCH PWR
+ * and every real-time signal.  Never CHLD (ours), URG (Go runtimes use it
+ * for preemption), PIPE (we ignore it), nor the synchronous fault signals.
+ * Fills sigs (room for SIG_LIMIT) and returns how many. */
+size_t signals_forwarded(int *sigs);
+bool signal_is_forwardable(int sig);
+
+/* Defaults: TERM INT QUIT and CONT reach every generation (runit's "down"
+ * is TERM then CONT); TERM INT QUIT start the stop; nothing is ignored or
+ * rewritten. */
+void sigpolicy_default(struct sigpolicy *p);
+
+#endif

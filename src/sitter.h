@@ -1,0 +1,136 @@
+/*
+ * sitter.h: the generations of the daemon and how they change, as a pure
+ * state machine: an event in, a list of actions out.  No I/O, no libuv, no
+ * clock: watch.cc turns the world into events and carries the actions out,
+ * and the tests drive this directly.
+ *
+ * A generation is one process of the daemon that we follow: the current
+ * one (named by the pid file) and any older ones still draining after an
+ * upgrade.  Stop signals reach every generation; the others only the
+ * current one.  The wrapper exits when the last generation is gone and no
+ * successor is known, with the status of the last current generation.
+ */
+#ifndef PIDSITTER_SITTER_H
+#define PIDSITTER_SITTER_H
+
+#include <sys/types.h>
+
+#include <vector>
+
+#include "settings.h"
+
+enum gen_role { ROLE_CURRENT, ROLE_DRAINING };
+
+/* Where a found process was named. */
+enum found_source {
+	FOUND_PIDFILE,   /* the pid file itself */
+	FOUND_OLDBIN,    /* <pidfile>.oldbin: nginx and unicorn's old master */
+	FOUND_DOT2,      /* <pidfile>.2: gunicorn's new master, before the rename */
+	FOUND_SPAWNED,   /* the process we spawned */
+};
+
+/* Where an exit status came from (the log says which). */
+enum status_source {
+	STATUS_CHILD,    /* libuv's exit callback: our own child */
+	STATUS_REAP,     /* we reaped it: a re-parented (subreaped) process */
+	STATUS_PIDFD,    /* PIDFD_INFO_EXIT: a process we never parented */
+	STATUS_NONE,     /* unknown: reported as 0, as gitaly-wrapper does */
+};
+
+struct generation {
+	unsigned number;
+	pid_t pid;
+	unsigned long long start_time;
+	int role;
+	bool spawned;
+};
+
+enum sitter_state {
+	SITTER_RUNNING,
+	SITTER_WAIT_PIDFILE,  /* a forking daemon's start process exited 0 */
+	SITTER_DONE,
+};
+
+struct sitter {
+	struct sigpolicy sig;
+	int recipe;
+	int upgrade_signal;
+
+	int state;
+	std::vector<struct generation> gens;  /* the live ones */
+	unsigned next_number;
+	unsigned current;          /* its number; 0: none */
+	bool pidfile_seen;         /* the pid file has named a live daemon */
+	bool stopping;             /* a stop signal has been forwarded */
+	std::vector<int> replay;   /* what every later generation receives */
+	unsigned upgrading;        /* the generation asked to upgrade; 0: none */
+	bool have_status;
+	int last_status;           /* wait status of the last current to die */
+};
+
+enum event_kind {
+	EV_SIGNAL,          /* sig: the wrapper received it */
+	EV_FOUND,           /* a live process that passed the identity checks */
+	EV_EXIT,            /* number died: wstatus, status_source */
+	EV_START_TIMEOUT,   /* no pid file in start_timeout */
+	EV_UPGRADE_TIMEOUT, /* no new generation in upgrade_timeout */
+};
+
+struct event {
+	int kind;
+	int sig;
+	/* EV_FOUND */
+	pid_t pid;
+	unsigned long long start_time;
+	int source;        /* enum found_source */
+	/* EV_EXIT */
+	unsigned number;
+	int wstatus;
+	int status_source; /* enum status_source */
+};
+
+enum action_kind {
+	ACT_SIGNAL,         /* send sig to generation number (orig: as received) */
+	ACT_DROP,           /* orig was not forwarded: why */
+	ACT_FOLLOW,         /* a new generation number (pid, role, source) */
+	ACT_IGNORE,         /* the found pid is not followed: why */
+	ACT_CURRENT,        /* generation number is now the current one */
+	ACT_DRAIN,          /* generation number is now draining */
+	ACT_GONE,           /* generation number died (wstatus, status_source) */
+	ACT_READY,          /* the pid file names the current generation */
+	ACT_WAIT_PIDFILE,   /* arm the start timer */
+	ACT_PIDFILE_CAME,   /* disarm it */
+	ACT_UPGRADE_BEGIN,  /* arm the upgrade timer (number: the old one) */
+	ACT_UPGRADE_DONE,   /* disarm it: number is the new current */
+	ACT_UPGRADE_FAILED, /* timer expired: number stays current */
+	ACT_EXIT,           /* exit the wrapper with code (why) */
+};
+
+struct action {
+	int kind;
+	unsigned number;
+	pid_t pid;
+	int sig;
+	int orig;
+	int role;
+	int source;
+	int wstatus;
+	int status_source;
+	int code;
+	const char *why;
+};
+
+void sitter_init(struct sitter *st, const struct settings *s);
+
+/* Apply one event; append what must be done to *out. */
+void sitter_step(struct sitter *st, const struct event *ev, std::vector<struct action> *out);
+
+/* The generation with this number, or NULL. */
+const struct generation *sitter_gen(const struct sitter *st, unsigned number);
+/* The live generation with this pid, or NULL. */
+const struct generation *sitter_gen_by_pid(const struct sitter *st, pid_t pid);
+
+/* Exit code for a wait status: the code, or 128+N for signal N. */
+int sitter_exit_code(int wstatus);
+
+#endif

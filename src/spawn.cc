@@ -1,0 +1,76 @@
+/*
+ * spawn.cc: uv_spawn of the daemon.
+ */
+#include "spawn.h"
+
+#include <errno.h>
+#include <string.h>
+
+extern char **environ;
+
+std::vector<std::string>
+spawn_environment(char **environ_in, const std::vector<std::string> &extra)
+{
+	std::vector<std::string> env;
+
+	for (char **e = environ_in; e != NULL && *e != NULL; e++) {
+		const char *eq = strchr(*e, '=');
+		size_t klen = eq ? (size_t)(eq - *e) : strlen(*e);
+		bool replaced = false;
+
+		for (const std::string &x : extra) {
+			if (x.compare(0, klen, *e, klen) == 0 && x.size() > klen && x[klen] == '=') {
+				replaced = true;
+				break;
+			}
+		}
+		if (!replaced)
+			env.push_back(*e);
+	}
+	for (const std::string &x : extra)
+		env.push_back(x);
+	return env;
+}
+
+int
+spawn_daemon(uv_loop_t *loop, uv_process_t *proc, const struct settings *s,
+    uv_exit_cb exit_cb)
+{
+	std::vector<std::string> env = spawn_environment(environ, s->env);
+	std::vector<char *> argv, envp;
+	uv_stdio_container_t stdio[3];
+	uv_process_options_t opts;
+
+	for (const std::string &a : s->argv)
+		argv.push_back(const_cast<char *>(a.c_str()));
+	argv.push_back(NULL);
+	for (const std::string &e : env)
+		envp.push_back(const_cast<char *>(e.c_str()));
+	envp.push_back(NULL);
+	for (int i = 0; i < 3; i++) {
+		stdio[i].flags = UV_INHERIT_FD;
+		stdio[i].data.fd = i;
+	}
+
+	memset(&opts, 0, sizeof opts);
+	opts.exit_cb = exit_cb;
+	opts.file = argv[0];
+	opts.args = argv.data();
+	opts.env = envp.data();
+	opts.cwd = s->workdir.empty() ? NULL : s->workdir.c_str();
+	opts.stdio_count = 3;
+	opts.stdio = stdio;
+	/* libuv resets every signal disposition and the signal mask in the
+	 * child, so our SIG_IGN for SIGPIPE does not leak into the daemon. */
+	return uv_spawn(loop, proc, &opts);
+}
+
+int
+spawn_exit_code(int err)
+{
+	if (err == UV_ENOENT)
+		return 127;
+	if (err == UV_EACCES || err == -ENOEXEC || err == UV_EPERM)
+		return 126;
+	return 1;
+}

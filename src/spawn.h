@@ -1,0 +1,33 @@
+/*
+ * spawn.h: start the daemon with uv_spawn.
+ */
+#ifndef PIDSITTER_SPAWN_H
+#define PIDSITTER_SPAWN_H
+
+#include <uv.h>
+
+#include <string>
+#include <vector>
+
+#include "settings.h"
+
+/* The daemon's environment: ours, with each of extra ("KEY=VALUE")
+ * replacing a variable of the same name or added. */
+std::vector<std::string> spawn_environment(char **environ_in,
+    const std::vector<std::string> &extra);
+
+/*
+ * Spawn s->argv with our stdin, stdout and stderr, our process group (as
+ * gitaly-wrapper does, so a terminal's ^C reaches both), s->workdir and
+ * spawn_environment().  libuv reports an exec failure synchronously, so
+ * this returns 0 or a negative errno (UV_ENOENT, UV_EACCES...).  The
+ * exit status arrives through exit_cb.
+ */
+int spawn_daemon(uv_loop_t *loop, uv_process_t *proc, const struct settings *s,
+    uv_exit_cb exit_cb);
+
+/* The exit code pidsitter reports for an exec failure: 127 for a missing
+ * binary, 126 for one that cannot be executed, 1 otherwise. */
+int spawn_exit_code(int err);
+
+#endif

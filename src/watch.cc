@@ -1,0 +1,773 @@
+/*
+ * watch.cc: libuv glue around the sitter.
+ *
+ * Events come from: uv_signal handles (what to forward), SIGCHLD (reaping
+ * subreaped children), a uv_fs_event on the pid file's directory (a new
+ * PID), a uv_poll on each generation's pidfd (its death, then its reaping),
+ * libuv's exit callback (our own child), and timers (start and upgrade
+ * timeouts; liveness polling only where no pidfd can be had).
+ *
+ * Once a daemon runs, nothing here exits or aborts: errors are logged and
+ * the watch goes on (catatonit's rule).
+ */
+#include "watch.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "pidfile.h"
+#include "reap.h"
+#include "signals.h"
+#include "spawn.h"
+
+static void dispatch(struct watch *w, const struct event *ev);
+static void refresh(struct watch *w);
+
+static const char *const source_names[] = {"pid_file", "oldbin", "dot2", "spawned"};
+static const char *const status_names[] = {"child", "reap", "pidfd", "none"};
+
+static struct gen_watch *
+find_gen(struct watch *w, unsigned number)
+{
+	for (struct gen_watch *g : w->gens)
+		if (g->number == number)
+			return g;
+	return NULL;
+}
+
+static struct gen_watch *
+find_gen_pid(struct watch *w, pid_t pid)
+{
+	for (struct gen_watch *g : w->gens)
+		if (g->pid == pid)
+			return g;
+	return NULL;
+}
+
+static struct event
+ev_make(int kind)
+{
+	struct event ev;
+	memset(&ev, 0, sizeof ev);
+	ev.kind = kind;
+	return ev;
+}
+
+/* ---- generations' handles ---- */
+
+static void
+gen_close_cb(uv_handle_t *h)
+{
+	struct gen_watch *g = (struct gen_watch *)h->data;
+
+	if (--g->open_handles == 0) {
+		if (g->pidfd >= 0)
+			close(g->pidfd);
+		delete g;
+	}
+}
+
+static void
+gen_release(struct watch *w, struct gen_watch *g)
+{
+	for (size_t i = 0; i < w->gens.size(); i++)
+		if (w->gens[i] == g)
+			w->gens.erase(w->gens.begin() + (long)i);
+	if (g->poll_init && !uv_is_closing((uv_handle_t *)&g->poll))
+		uv_close((uv_handle_t *)&g->poll, gen_close_cb);
+	if (g->timer_init && !uv_is_closing((uv_handle_t *)&g->timer))
+		uv_close((uv_handle_t *)&g->timer, gen_close_cb);
+}
+
+/* The generation is dead and its status known (or known to be unknown):
+ * look for a successor first, so the sitter decides with all it knows. */
+static void
+gen_finish(struct gen_watch *g, int wstatus, int source)
+{
+	struct watch *w = g->w;
+	struct event ev = ev_make(EV_EXIT);
+
+	ev.number = g->number;
+	ev.wstatus = wstatus;
+	ev.status_source = source;
+	refresh(w);
+	dispatch(w, &ev);
+}
+
+static void gen_reaped_cb(uv_poll_t *p, int status, int events);
+
+static void
+gen_reap_timeout_cb(uv_timer_t *t)
+{
+	struct gen_watch *g = (struct gen_watch *)t->data;
+	int wstatus;
+
+	if (g->poll_init)
+		uv_poll_stop(&g->poll);
+	/* Its parent never reaped it (REFERENCE.md §1: a zombie adopted
+	 * daemon must not keep the wrapper waiting forever). */
+	if (pidfd_exit_status(g->pidfd, &wstatus) == 0)
+		gen_finish(g, wstatus, STATUS_PIDFD);
+	else
+		gen_finish(g, 0, STATUS_NONE);
+}
+
+/* The process exited: get its status the most exact way there is. */
+static void
+gen_collect(struct gen_watch *g)
+{
+	int wstatus, r;
+
+	g->exited = true;
+	if (g->poll_init)
+		uv_poll_stop(&g->poll);
+	/* A re-parented (subreaped) generation is our child: reap it. */
+	if (reap_pidfd(g->pidfd, &wstatus) == 0) {
+		gen_finish(g, wstatus, STATUS_REAP);
+		return;
+	}
+	r = pidfd_exit_status(g->pidfd, &wstatus);
+	if (r == 0) {
+		gen_finish(g, wstatus, STATUS_PIDFD);
+		return;
+	}
+	if (r == -ENODATA && g->poll_init) {
+		/* Its parent has not reaped it yet, and the kernel records
+		 * the status only then; the pidfd reports POLLHUP at that
+		 * moment.  Wait for it, but not for ever. */
+		uv_poll_start(&g->poll, UV_DISCONNECT, gen_reaped_cb);
+		uv_timer_start(&g->timer, gen_reap_timeout_cb, g->w->s->reap_wait_ms, 0);
+		return;
+	}
+	gen_finish(g, 0, STATUS_NONE);
+}
+
+static void
+gen_reaped_cb(uv_poll_t *p, int status, int events)
+{
+	struct gen_watch *g = (struct gen_watch *)p->data;
+	int wstatus;
+
+	(void)status;
+	(void)events;
+	uv_poll_stop(&g->poll);
+	uv_timer_stop(&g->timer);
+	if (pidfd_exit_status(g->pidfd, &wstatus) == 0)
+		gen_finish(g, wstatus, STATUS_PIDFD);
+	else
+		gen_finish(g, 0, STATUS_NONE);
+}
+
+static void
+gen_poll_cb(uv_poll_t *p, int status, int events)
+{
+	struct gen_watch *g = (struct gen_watch *)p->data;
+
+	if (g->exited)
+		return;
+	if (status < 0 || (events & UV_READABLE))
+		gen_collect(g);
+}
+
+/* No pidfd (Linux before 5.3): the process is alive while /proc says the
+ * same start time and it is not a zombie. */
+static void
+gen_liveness_cb(uv_timer_t *t)
+{
+	struct gen_watch *g = (struct gen_watch *)t->data;
+	struct proc_stat st;
+
+	if (g->exited)
+		return;
+	if (proc_read_stat(g->pid, &st) == 0 && st.state != 'Z' && st.state != 'X' &&
+	    st.start_time == g->start_time)
+		return;
+	g->exited = true;
+	uv_timer_stop(&g->timer);
+	gen_finish(g, 0, STATUS_NONE);
+}
+
+static struct gen_watch *
+gen_new(struct watch *w, unsigned number, pid_t pid, int pidfd,
+    unsigned long long start_time, bool spawned)
+{
+	struct gen_watch *g = new gen_watch();
+
+	g->w = w;
+	g->number = number;
+	g->pid = pid;
+	g->pidfd = pidfd;
+	g->start_time = start_time;
+	g->spawned = spawned;
+	uv_timer_init(w->loop, &g->timer);
+	g->timer.data = g;
+	g->timer_init = true;
+	g->open_handles = 1;
+	if (spawned) {
+		/* libuv's exit callback tells us; nothing to poll. */
+	} else if (pidfd >= 0 && uv_poll_init(w->loop, &g->poll, pidfd) == 0) {
+		g->poll.data = g;
+		g->poll_init = true;
+		g->open_handles++;
+		uv_poll_start(&g->poll, UV_READABLE, gen_poll_cb);
+	} else {
+		uv_timer_start(&g->timer, gen_liveness_cb, w->s->poll_interval_ms,
+		    w->s->poll_interval_ms);
+	}
+	w->gens.push_back(g);
+	return g;
+}
+
+/* ---- actions ---- */
+
+static void
+signal_gen(struct watch *w, const struct action *a)
+{
+	struct gen_watch *g = find_gen(w, a->number);
+	char name[16], orig[16];
+	int r;
+
+	if (g == NULL || g->exited)
+		return;
+	if (g->pidfd >= 0) {
+		r = pidfd_signal(g->pidfd, a->sig);
+	} else {
+		struct proc_stat st;
+		/* Best effort without a pidfd: the start time still matches. */
+		if (proc_read_stat(g->pid, &st) == 0 && st.start_time == g->start_time)
+			r = kill(g->pid, a->sig) < 0 ? -errno : 0;
+		else
+			r = -ESRCH;
+	}
+	signal_name(a->sig, name, sizeof name);
+	signal_name(a->orig, orig, sizeof orig);
+	if (r == 0 && a->sig == a->orig)
+		log_event(LOG_WARN, "forwarding signal", {{"signal", name},
+		    {"process", (long)g->pid}, {"generation", g->number}});
+	else if (r == 0)
+		log_event(LOG_WARN, "forwarding signal", {{"signal", name},
+		    {"received", orig}, {"process", (long)g->pid}, {"generation", g->number}});
+	else if (r == -ESRCH)
+		log_event(LOG_INFO, "signal not delivered: the process has exited",
+		    {{"signal", name}, {"process", (long)g->pid}, {"generation", g->number}});
+	else
+		log_event(LOG_ERROR, "can't forward the signal", {{"signal", name},
+		    {"process", (long)g->pid}, {"generation", g->number},
+		    {"error", strerror(-r)}});
+}
+
+static void
+start_timeout_cb(uv_timer_t *t)
+{
+	struct event ev = ev_make(EV_START_TIMEOUT);
+	dispatch((struct watch *)t->data, &ev);
+}
+
+static void
+upgrade_timeout_cb(uv_timer_t *t)
+{
+	struct event ev = ev_make(EV_UPGRADE_TIMEOUT);
+	dispatch((struct watch *)t->data, &ev);
+}
+
+static void
+notify_ready(struct watch *w)
+{
+	if (w->ready_sent)
+		return;
+	w->ready_sent = true;
+	if (w->s->notify_fd >= 0) {
+		/* s6's notification-fd: one newline, then close it. */
+		ssize_t n;
+		do
+			n = write(w->s->notify_fd, "\n", 1);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			log_event(LOG_WARN, "cannot write the readiness notification",
+			    {{"fd", w->s->notify_fd}, {"error", strerror(errno)}});
+		close(w->s->notify_fd);
+	}
+}
+
+static void
+log_gone(struct gen_watch *g, const struct action *a)
+{
+	const char *src = status_names[a->status_source];
+	int level = a->role == ROLE_CURRENT ? LOG_WARN : LOG_INFO;
+
+	if (a->status_source == STATUS_NONE)
+		log_event(level, "process exited", {{"process", (long)g->pid},
+		    {"generation", g->number}, {"status_source", src}});
+	else if (WIFSIGNALED(a->wstatus)) {
+		char name[16];
+		log_event(level, "process exited", {{"process", (long)g->pid},
+		    {"generation", g->number},
+		    {"signal", signal_name(WTERMSIG(a->wstatus), name, sizeof name)},
+		    {"status_source", src}});
+	} else
+		log_event(level, "process exited", {{"process", (long)g->pid},
+		    {"generation", g->number}, {"exit_code", WEXITSTATUS(a->wstatus)},
+		    {"status_source", src}});
+}
+
+static void
+run_action(struct watch *w, const struct action *a, struct identity *found)
+{
+	struct gen_watch *g;
+	char name[16];
+
+	switch (a->kind) {
+	case ACT_SIGNAL:
+		signal_gen(w, a);
+		break;
+	case ACT_DROP:
+		log_event(LOG_INFO, "signal not forwarded",
+		    {{"signal", signal_name(a->orig, name, sizeof name)}, {"reason", a->why}});
+		break;
+	case ACT_FOLLOW:
+		if (a->source == FOUND_SPAWNED) {
+			g = gen_new(w, a->number, w->child_pid, found->pidfd, found->start_time, true);
+		} else {
+			g = gen_new(w, a->number, found->pid, found->pidfd, found->start_time, false);
+		}
+		found->pidfd = -1;  /* the generation owns it now */
+		w->last_followed = a->number;
+		if (a->number == 1)
+			log_event(LOG_INFO, "monitoring process",
+			    {{"process", (long)g->pid}, {"generation", g->number}});
+		else
+			log_event(LOG_INFO, "following new process",
+			    {{"process", (long)g->pid}, {"generation", g->number},
+			    {"source", source_names[a->source]},
+			    {"role", a->role == ROLE_CURRENT ? "current" : "draining"}});
+		break;
+	case ACT_IGNORE:
+		log_event(LOG_WARN, "not following process",
+		    {{"process", (long)a->pid}, {"reason", a->why}});
+		break;
+	case ACT_CURRENT:
+		g = find_gen(w, a->number);
+		/* A new generation's FOLLOW line already said it is current. */
+		if (g != NULL && a->number != w->last_followed)
+			log_event(LOG_INFO, "process is current",
+			    {{"process", (long)g->pid}, {"generation", g->number}});
+		break;
+	case ACT_DRAIN:
+		g = find_gen(w, a->number);
+		if (g != NULL)
+			log_event(LOG_INFO, "process draining",
+			    {{"process", (long)g->pid}, {"generation", g->number}});
+		break;
+	case ACT_GONE:
+		g = find_gen(w, a->number);
+		if (g == NULL)
+			break;
+		log_gone(g, a);
+		gen_release(w, g);
+		break;
+	case ACT_READY:
+		notify_ready(w);
+		break;
+	case ACT_WAIT_PIDFILE:
+		log_event(LOG_INFO, "start process exited; waiting for the daemon's pid file",
+		    {{"pid_file", w->s->pid_file},
+		    {"timeout_ms", (unsigned long long)w->s->start_timeout_ms}});
+		uv_timer_start(&w->start_timer, start_timeout_cb, w->s->start_timeout_ms, 0);
+		break;
+	case ACT_PIDFILE_CAME:
+		uv_timer_stop(&w->start_timer);
+		break;
+	case ACT_UPGRADE_BEGIN:
+		g = find_gen(w, a->number);
+		log_event(LOG_INFO, "upgrade started",
+		    {{"process", (long)(g ? g->pid : 0)}, {"generation", a->number}});
+		uv_timer_start(&w->upgrade_timer, upgrade_timeout_cb, w->s->upgrade_timeout_ms, 0);
+		break;
+	case ACT_UPGRADE_DONE:
+		uv_timer_stop(&w->upgrade_timer);
+		g = find_gen(w, a->number);
+		log_event(LOG_INFO, "upgrade complete",
+		    {{"process", (long)(g ? g->pid : 0)}, {"generation", a->number}});
+		break;
+	case ACT_UPGRADE_FAILED:
+		uv_timer_stop(&w->upgrade_timer);
+		g = find_gen(w, w->st.current);
+		log_event(LOG_WARN, "upgrade failed; the current process stays",
+		    {{"reason", a->why}, {"process", (long)(g ? g->pid : 0)},
+		    {"generation", w->st.current}});
+		break;
+	case ACT_EXIT:
+		w->done = true;
+		w->exit_code = a->code;
+		log_event(LOG_ERROR, "wrapper for process shutting down",
+		    {{"exit_code", a->code}, {"reason", a->why}});
+		watch_close(w);
+		break;
+	}
+}
+
+static void
+dispatch_found(struct watch *w, const struct event *ev, struct identity *found)
+{
+	std::vector<struct action> acts;
+
+	sitter_step(&w->st, ev, &acts);
+	for (const struct action &a : acts)
+		run_action(w, &a, found);
+}
+
+static void
+dispatch(struct watch *w, const struct event *ev)
+{
+	struct identity none;
+
+	none.pidfd = -1;
+	dispatch_found(w, ev, &none);
+}
+
+/* ---- the pid file ---- */
+
+static bool
+was_refused(struct watch *w, pid_t pid)
+{
+	for (pid_t p : w->refused)
+		if (p == pid)
+			return true;
+	return false;
+}
+
+static void
+check_one(struct watch *w, const std::string &path, int source)
+{
+	struct identity id;
+	std::string why;
+	pid_t pid;
+	int r;
+
+	r = pidfile_read(path.c_str(), w->pid_max, w->s->owner_any ? (uid_t)-1 : w->s->owner,
+	    &pid, &why);
+	if (r == -ENOENT)
+		return;
+	if (r < 0) {
+		/* A torn write is read again on the next change. */
+		log_event(r == -EINVAL ? LOG_DEBUG : LOG_WARN, "cannot use pid file",
+		    {{"pid_file", path}, {"error", why}});
+		return;
+	}
+	struct gen_watch *g = find_gen_pid(w, pid);
+	if (g != NULL) {
+		struct event ev = ev_make(EV_FOUND);
+		ev.pid = pid;
+		ev.start_time = g->start_time;
+		ev.source = source;
+		dispatch(w, &ev);
+		return;
+	}
+	if (was_refused(w, pid))
+		return;
+	r = proc_identify(pid, &w->rules, &id, &why);
+	if (r != ID_OK) {
+		if (r == ID_DEAD) {
+			log_event(LOG_DEBUG, "pid file names no live process",
+			    {{"pid_file", path}, {"process", (long)pid}, {"reason", why}});
+			return;
+		}
+		w->refused.push_back(pid);
+		log_event(LOG_WARN, "not following process",
+		    {{"pid_file", path}, {"process", (long)pid}, {"reason", why}});
+		return;
+	}
+	struct event ev = ev_make(EV_FOUND);
+	ev.pid = pid;
+	ev.start_time = id.start_time;
+	ev.source = source;
+	dispatch_found(w, &ev, &id);
+	if (id.pidfd >= 0)
+		close(id.pidfd);
+}
+
+/* Read the pid file and its upgrade siblings; report what they name. */
+static void
+refresh(struct watch *w)
+{
+	if (w->done)
+		return;
+	check_one(w, w->s->pid_file, FOUND_PIDFILE);
+	if (w->done)
+		return;
+	check_one(w, w->s->pid_file + ".oldbin", FOUND_OLDBIN);
+	if (w->done)
+		return;
+	check_one(w, w->s->pid_file + ".2", FOUND_DOT2);
+}
+
+static void dir_retry_cb(uv_timer_t *t);
+
+static void
+dir_lost(struct watch *w)
+{
+	if (w->dir_watching) {
+		uv_fs_event_stop(&w->dir_event);
+		w->dir_watching = false;
+	}
+	log_event(LOG_WARN, "pid file directory is gone; looking for it again",
+	    {{"directory", w->dir}, {"interval_ms", (unsigned long long)w->s->poll_interval_ms}});
+	uv_timer_start(&w->dir_retry, dir_retry_cb, w->s->poll_interval_ms, w->s->poll_interval_ms);
+}
+
+static void
+dir_event_cb(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+	struct watch *w = (struct watch *)h->data;
+	struct stat st;
+
+	(void)events;
+	if (w->done)
+		return;
+	if (status < 0) {
+		log_event(LOG_WARN, "watching the pid file's directory failed",
+		    {{"directory", w->dir}, {"error", uv_strerror(status)}});
+		dir_lost(w);
+		return;
+	}
+	if (filename == NULL || w->base == filename ||
+	    w->base + ".oldbin" == filename || w->base + ".2" == filename) {
+		refresh(w);
+		return;
+	}
+	/* Events about the directory itself (deleted, moved) carry its own
+	 * name; inotify drops the watch then. */
+	if (stat(w->dir.c_str(), &st) < 0)
+		dir_lost(w);
+}
+
+static int
+dir_watch_start(struct watch *w)
+{
+	int r = uv_fs_event_start(&w->dir_event, dir_event_cb, w->dir.c_str(), 0);
+	w->dir_watching = r == 0;
+	return r;
+}
+
+static void
+dir_retry_cb(uv_timer_t *t)
+{
+	struct watch *w = (struct watch *)t->data;
+
+	if (dir_watch_start(w) != 0)
+		return;
+	uv_timer_stop(&w->dir_retry);
+	log_event(LOG_INFO, "watching the pid file's directory again", {{"directory", w->dir}});
+	refresh(w);
+}
+
+void
+watch_pidfile(struct watch *w)
+{
+	int r = dir_watch_start(w);
+
+	if (r != 0) {
+		log_event(LOG_WARN, "cannot watch the pid file's directory",
+		    {{"directory", w->dir}, {"error", uv_strerror(r)}});
+		uv_timer_start(&w->dir_retry, dir_retry_cb, w->s->poll_interval_ms,
+		    w->s->poll_interval_ms);
+	}
+	/* The daemon may have written it before the watch began. */
+	refresh(w);
+}
+
+/* ---- signals and children ---- */
+
+static void
+signal_cb(uv_signal_t *h, int signum)
+{
+	struct watch *w = (struct watch *)h->data;
+	struct event ev = ev_make(EV_SIGNAL);
+
+	ev.sig = signum;
+	dispatch(w, &ev);
+}
+
+static int
+reap_decide(void *arg, pid_t pid)
+{
+	struct watch *w = (struct watch *)arg;
+	struct gen_watch *g;
+	int wstatus;
+
+	if (w->child_running && pid == w->child_pid)
+		return REAP_SKIP;
+	g = find_gen_pid(w, pid);
+	if (g != NULL && !g->exited && !g->spawned && g->pidfd >= 0 &&
+	    reap_pidfd(g->pidfd, &wstatus) == 0) {
+		g->exited = true;
+		if (g->poll_init)
+			uv_poll_stop(&g->poll);
+		gen_finish(g, wstatus, STATUS_REAP);
+		return REAP_DONE;
+	}
+	return REAP_ORPHAN;
+}
+
+static void
+reap_orphan(void *arg, pid_t pid, int wstatus)
+{
+	(void)arg;
+	log_event(LOG_DEBUG, "reaped orphan", {{"process", (long)pid},
+	    {"status", wstatus}});
+}
+
+static void
+sigchld_cb(uv_signal_t *h, int signum)
+{
+	(void)signum;
+	reap_children(reap_decide, reap_orphan, h->data);
+}
+
+static void
+child_exit_cb(uv_process_t *p, int64_t exit_status, int term_signal)
+{
+	struct watch *w = (struct watch *)p->data;
+	struct gen_watch *g = find_gen_pid(w, w->child_pid);
+	int wstatus = term_signal != 0 ? term_signal : (int)((exit_status & 0xff) << 8);
+
+	w->child_running = false;
+	uv_close((uv_handle_t *)p, NULL);
+	if (g == NULL || !g->spawned || g->exited)
+		return;
+	g->exited = true;
+	gen_finish(g, wstatus, STATUS_CHILD);
+}
+
+int
+watch_init(struct watch *w, uv_loop_t *loop, const struct settings *s)
+{
+	int sigs[SIG_LIMIT];
+	size_t n;
+	int r;
+
+	w->loop = loop;
+	w->s = s;
+	sitter_init(&w->st, s);
+	w->rules.names = s->names;
+	w->rules.facts = s->match_facts;
+	w->rules.owner_any = s->owner_any;
+	w->rules.owner = s->owner;
+	w->pid_max = pidfile_pid_max();
+	w->dir_watching = false;
+	w->child_running = false;
+	w->child_pid = 0;
+	w->ready_sent = false;
+	w->last_followed = 0;
+	w->done = false;
+	w->exit_code = 0;
+
+	size_t slash = s->pid_file.find_last_of('/');
+	if (slash == std::string::npos) {
+		w->dir = ".";
+		w->base = s->pid_file;
+	} else {
+		w->dir = slash == 0 ? "/" : s->pid_file.substr(0, slash);
+		w->base = s->pid_file.substr(slash + 1);
+	}
+
+	n = signals_forwarded(sigs);
+	for (size_t i = 0; i < n; i++) {
+		uv_signal_t *h = new uv_signal_t;
+		uv_signal_init(loop, h);
+		h->data = w;
+		r = uv_signal_start(h, signal_cb, sigs[i]);
+		if (r != 0) {
+			char name[16];
+			log_event(LOG_WARN, "cannot catch signal",
+			    {{"signal", signal_name(sigs[i], name, sizeof name)},
+			    {"error", uv_strerror(r)}});
+		}
+		w->signals.push_back(h);
+	}
+	uv_signal_init(loop, &w->sigchld);
+	w->sigchld.data = w;
+	uv_signal_start(&w->sigchld, sigchld_cb, SIGCHLD);
+	uv_fs_event_init(loop, &w->dir_event);
+	w->dir_event.data = w;
+	uv_timer_init(loop, &w->dir_retry);
+	w->dir_retry.data = w;
+	uv_timer_init(loop, &w->start_timer);
+	w->start_timer.data = w;
+	uv_timer_init(loop, &w->upgrade_timer);
+	w->upgrade_timer.data = w;
+	return 0;
+}
+
+void
+watch_adopt(struct watch *w, struct identity *id)
+{
+	struct event ev = ev_make(EV_FOUND);
+
+	ev.pid = id->pid;
+	ev.start_time = id->start_time;
+	ev.source = FOUND_PIDFILE;
+	dispatch_found(w, &ev, id);
+}
+
+int
+watch_spawn(struct watch *w)
+{
+	struct identity id;
+	struct proc_stat st;
+	struct event ev = ev_make(EV_FOUND);
+	int r;
+
+	w->child.data = w;
+	r = spawn_daemon(w->loop, &w->child, w->s, child_exit_cb);
+	if (r != 0)
+		return r;
+	w->child_running = true;
+	w->child_pid = w->child.pid;
+	/* libuv reaps only from the loop, which is not running: the pid is
+	 * still our child's, so the pidfd cannot name anyone else. */
+	id.pid = w->child_pid;
+	id.pidfd = pidfd_open_pid(w->child_pid);
+	id.start_time = proc_read_stat(w->child_pid, &st) == 0 ? st.start_time : 0;
+	ev.pid = id.pid;
+	ev.start_time = id.start_time;
+	ev.source = FOUND_SPAWNED;
+	dispatch_found(w, &ev, &id);
+	if (id.pidfd >= 0)
+		close(id.pidfd);
+	return 0;
+}
+
+static void
+close_walk_cb(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static void
+signal_close_cb(uv_handle_t *h)
+{
+	delete (uv_signal_t *)h;
+}
+
+void
+watch_close(struct watch *w)
+{
+	std::vector<struct gen_watch *> gens = w->gens;
+
+	w->done = true;
+	for (struct gen_watch *g : gens)
+		gen_release(w, g);
+	for (uv_signal_t *h : w->signals)
+		uv_close((uv_handle_t *)h, signal_close_cb);
+	w->signals.clear();
+	/* What is left is embedded in struct watch. */
+	uv_walk(w->loop, close_walk_cb, NULL);
+}

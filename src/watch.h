@@ -1,0 +1,87 @@
+/*
+ * watch.h: the libuv side of the sitter.  It owns the handles (signals,
+ * SIGCHLD, the pid file's directory, pidfd polls, timers, the spawned
+ * child), turns what happens into sitter events and carries out the
+ * actions the sitter returns.
+ */
+#ifndef PIDSITTER_WATCH_H
+#define PIDSITTER_WATCH_H
+
+#include <uv.h>
+
+#include <string>
+#include <vector>
+
+#include "proc.h"
+#include "settings.h"
+#include "sitter.h"
+
+struct watch;
+
+/* One followed generation's handles. */
+struct gen_watch {
+	struct watch *w;
+	unsigned number;
+	pid_t pid;
+	int pidfd;                 /* -1: no pidfd, liveness by timer */
+	unsigned long long start_time;
+	bool spawned;
+	bool exited;               /* its death is being or was handled */
+	uv_poll_t poll;            /* pidfd: readable at exit, HUP when reaped */
+	uv_timer_t timer;          /* no pidfd: liveness poll; else reap wait */
+	bool poll_init, timer_init;
+	int open_handles;
+};
+
+struct watch {
+	uv_loop_t *loop;
+	const struct settings *s;
+	struct sitter st;
+	struct match_rules rules;
+	long pid_max;
+
+	std::string dir;           /* the pid file's directory */
+	std::string base;          /* and its name, .oldbin and .2 beside it */
+
+	std::vector<uv_signal_t *> signals;
+	uv_signal_t sigchld;
+	uv_fs_event_t dir_event;
+	bool dir_watching;
+	uv_timer_t dir_retry;      /* the directory is gone: look again */
+	uv_timer_t start_timer;
+	uv_timer_t upgrade_timer;
+	uv_process_t child;
+	bool child_running;
+	pid_t child_pid;
+
+	std::vector<struct gen_watch *> gens;
+	/* Found processes whose pidfd the sitter has not taken yet. */
+	std::vector<struct identity> pending;
+	/* PIDs already refused, so a pid file that keeps naming a stranger
+	 * is logged once and not on every change. */
+	std::vector<pid_t> refused;
+
+	unsigned last_followed;    /* the newest generation */
+	bool ready_sent;
+	bool done;
+	int exit_code;
+};
+
+/* Install the signal handlers and SIGCHLD reaping (before anything is
+ * spawned, so no signal is lost or kills us in between).  0 or -errno. */
+int watch_init(struct watch *w, uv_loop_t *loop, const struct settings *s);
+
+/* Follow an adopted process (id->pidfd is taken over). */
+void watch_adopt(struct watch *w, struct identity *id);
+
+/* Spawn the daemon and follow it.  0, or the libuv error. */
+int watch_spawn(struct watch *w);
+
+/* Watch the pid file's directory for upgrades. */
+void watch_pidfile(struct watch *w);
+
+/* Close every handle (the loop then runs out).  Used on exit and when
+ * starting failed. */
+void watch_close(struct watch *w);
+
+#endif

@@ -1,0 +1,460 @@
+/*
+ * harness.cc: see harness.h.
+ */
+#include "harness.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <doctest/doctest.h>
+
+#include "proc.h"
+
+extern char **environ;
+
+std::string
+build_path(const char *name)
+{
+	const char *b = getenv("BUILD");
+	std::string dir = b != NULL && *b ? b : "build";
+	char cwd[4096];
+
+	if (dir[0] != '/' && getcwd(cwd, sizeof cwd) != NULL)
+		dir = std::string(cwd) + "/" + dir;
+	return dir + "/" + name;
+}
+
+std::string
+test_root(void)
+{
+	static std::string root;
+
+	if (root.empty()) {
+		char buf[64];
+		snprintf(buf, sizeof buf, "/tmp/pidsitter-test.%d", (int)getpid());
+		root = buf;
+		mkdir(root.c_str(), 0755);
+	}
+	return root;
+}
+
+tmp_dir::tmp_dir()
+{
+	std::string tmpl = test_root() + "/t.XXXXXX";
+	std::vector<char> buf(tmpl.begin(), tmpl.end());
+	buf.push_back('\0');
+	REQUIRE(mkdtemp(buf.data()) != NULL);
+	chmod(buf.data(), 0755);
+	path = buf.data();
+}
+
+static int
+rm_cb(const char *p, const struct stat *, int, struct FTW *)
+{
+	return remove(p);
+}
+
+tmp_dir::~tmp_dir()
+{
+	nftw(path.c_str(), rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+std::string
+tmp_dir::link(const char *name, const char *program) const
+{
+	std::string to = path + "/" + name;
+	REQUIRE(symlink(build_path(program).c_str(), to.c_str()) == 0);
+	return to;
+}
+
+proc::~proc()
+{
+	proc_kill(this);
+	if (pidfd >= 0)
+		close(pidfd);
+	if (out_fd >= 0)
+		close(out_fd);
+	if (err_fd >= 0)
+		close(err_fd);
+}
+
+void
+proc_start(proc *p, const std::vector<std::string> &argv,
+    const std::vector<std::string> &env, bool inherit_output)
+{
+	int out[2] = {-1, -1}, err[2] = {-1, -1};
+	std::vector<std::string> envs;
+	std::vector<char *> av, ev;
+
+	for (char **e = environ; *e; e++) {
+		bool drop = false;
+		for (const std::string &x : env) {
+			std::string key = x.substr(0, x.find('='));
+			if (strncmp(*e, key.c_str(), key.size()) == 0 && (*e)[key.size()] == '=')
+				drop = true;
+		}
+		if (!drop)
+			envs.push_back(*e);
+	}
+	for (const std::string &x : env)
+		if (x.find('=') != std::string::npos)
+			envs.push_back(x);
+	for (const std::string &a : argv)
+		av.push_back(const_cast<char *>(a.c_str()));
+	av.push_back(NULL);
+	for (const std::string &e : envs)
+		ev.push_back(const_cast<char *>(e.c_str()));
+	ev.push_back(NULL);
+
+	if (!inherit_output) {
+		REQUIRE(pipe2(out, O_CLOEXEC) == 0);
+		REQUIRE(pipe2(err, O_CLOEXEC) == 0);
+	}
+	pid_t pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (!inherit_output) {
+			dup2(out[1], 1);
+			dup2(err[1], 2);
+		}
+		execve(av[0], av.data(), ev.data());
+		_exit(127);
+	}
+	p->pid = pid;
+	p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (!inherit_output) {
+		close(out[1]);
+		close(err[1]);
+		p->out_fd = out[0];
+		p->err_fd = err[0];
+		fcntl(p->out_fd, F_SETFL, O_NONBLOCK);
+		fcntl(p->err_fd, F_SETFL, O_NONBLOCK);
+	}
+}
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Read what is there; false at EOF on stdout. */
+static bool
+pump(proc *p, int timeout_ms)
+{
+	struct pollfd fds[2] = {{p->out_fd, POLLIN, 0}, {p->err_fd, POLLIN, 0}};
+	char buf[4096];
+	bool open_out = p->out_fd >= 0;
+
+	if (p->out_fd < 0 && p->err_fd < 0)
+		return false;
+	if (poll(fds, 2, timeout_ms) <= 0)
+		return open_out;
+	for (int i = 0; i < 2; i++) {
+		if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP)))
+			continue;
+		ssize_t n = read(fds[i].fd, buf, sizeof buf);
+		if (n > 0) {
+			(i == 0 ? p->out : p->err).append(buf, (size_t)n);
+		} else if (n == 0) {
+			close(fds[i].fd);
+			if (i == 0) {
+				p->out_fd = -1;
+				open_out = false;
+			} else {
+				p->err_fd = -1;
+			}
+		}
+	}
+	return open_out || p->err_fd >= 0;
+}
+
+bool
+proc_wait_line(proc *p, const char *needle, int timeout_ms)
+{
+	long long end = now_ms() + timeout_ms;
+	size_t from = 0;
+
+	for (;;) {
+		size_t nl;
+		while ((nl = p->out.find('\n', from)) != std::string::npos) {
+			if (p->out.substr(from, nl - from).find(needle) != std::string::npos)
+				return true;
+			from = nl + 1;
+		}
+		long long left = end - now_ms();
+		if (left <= 0)
+			return false;
+		if (!pump(p, (int)(left < 50 ? left : 50)) && p->out_fd < 0)
+			return p->out.find(needle, from) != std::string::npos;
+	}
+}
+
+int
+proc_count_lines(const proc *p, const char *needle)
+{
+	int n = 0;
+	size_t from = 0, nl;
+
+	while ((nl = p->out.find('\n', from)) != std::string::npos) {
+		if (p->out.substr(from, nl - from).find(needle) != std::string::npos)
+			n++;
+		from = nl + 1;
+	}
+	return n;
+}
+
+bool
+proc_wait_exit(proc *p, int timeout_ms)
+{
+	long long end = now_ms() + timeout_ms;
+
+	if (p->exited)
+		return true;
+	for (;;) {
+		struct pollfd fd = {p->pidfd, POLLIN, 0};
+		long long left = end - now_ms();
+
+		/* Keep reading output so a chatty process never blocks. */
+		pump(p, 0);
+		if (poll(&fd, 1, (int)(left < 20 ? (left > 0 ? left : 0) : 20)) > 0)
+			break;
+		if (left <= 0)
+			return false;
+	}
+	REQUIRE(waitpid(p->pid, &p->wstatus, 0) == p->pid);
+	p->exited = true;
+	while (pump(p, 0) && (p->out_fd >= 0 || p->err_fd >= 0)) {
+		struct pollfd fds[2] = {{p->out_fd, POLLIN, 0}, {p->err_fd, POLLIN, 0}};
+		if (poll(fds, 2, 100) <= 0)
+			break;
+	}
+	return true;
+}
+
+int
+proc_code(const proc *p)
+{
+	if (WIFEXITED(p->wstatus))
+		return WEXITSTATUS(p->wstatus);
+	if (WIFSIGNALED(p->wstatus))
+		return 128 + WTERMSIG(p->wstatus);
+	return -1;
+}
+
+void
+proc_kill(proc *p)
+{
+	if (p->pid <= 0 || p->exited)
+		return;
+	kill(p->pid, SIGKILL);
+	waitpid(p->pid, &p->wstatus, 0);
+	p->exited = true;
+}
+
+bool
+wait_until_fn(bool (*cond)(void *), void *arg, int timeout_ms)
+{
+	return wait_until([&] { return cond(arg); }, timeout_ms);
+}
+
+std::string
+read_file(const std::string &path)
+{
+	std::string s;
+	char buf[4096];
+	ssize_t n;
+	int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return s;
+	while ((n = read(fd, buf, sizeof buf)) > 0)
+		s.append(buf, (size_t)n);
+	close(fd);
+	return s;
+}
+
+void
+write_file(const std::string &path, const std::string &text, int mode)
+{
+	int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	REQUIRE(fd >= 0);
+	REQUIRE(write(fd, text.data(), text.size()) == (ssize_t)text.size());
+	fchmod(fd, (mode_t)mode);
+	close(fd);
+}
+
+pid_t
+read_pid(const std::string &path)
+{
+	std::string s = read_file(path);
+	return (pid_t)atoi(s.c_str());
+}
+
+bool
+pid_alive(pid_t pid)
+{
+	struct proc_stat st;
+	return pid > 0 && proc_read_stat(pid, &st) == 0 && st.state != 'Z' && st.state != 'X';
+}
+
+int
+record_count(const std::string &record, pid_t pid, const std::string &what)
+{
+	std::string text = read_file(record);
+	int n = 0;
+	size_t from = 0, nl;
+
+	while ((nl = text.find('\n', from)) != std::string::npos) {
+		std::string line = text.substr(from, nl - from);
+		size_t sp = line.find(' ');
+		from = nl + 1;
+		if (sp == std::string::npos)
+			continue;
+		if (pid != 0 && atoi(line.c_str()) != pid)
+			continue;
+		if (line.compare(sp + 1, what.size(), what) == 0)
+			n++;
+	}
+	return n;
+}
+
+bool
+record_wait(const std::string &record, pid_t pid, const std::string &what, int timeout_ms)
+{
+	return wait_until([&] { return record_count(record, pid, what) > 0; }, timeout_ms);
+}
+
+static std::vector<pid_t>
+live_scan(const std::string &needle, bool whole_line)
+{
+	std::vector<pid_t> out;
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+
+	if (d == NULL)
+		return out;
+	while ((e = readdir(d)) != NULL) {
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+		if (*end != '\0' || pid <= 0 || pid == getpid())
+			continue;
+		std::string cmd = read_file("/proc/" + std::string(e->d_name) + "/cmdline");
+		bool hit;
+		if (whole_line) {
+			for (char &c : cmd)
+				if (c == '\0')
+					c = ' ';
+			hit = cmd.find(needle) != std::string::npos;
+		} else {
+			hit = strcmp(cmd.c_str(), needle.c_str()) == 0;
+		}
+		if (hit && pid_alive((pid_t)pid))
+			out.push_back((pid_t)pid);
+	}
+	closedir(d);
+	return out;
+}
+
+std::vector<pid_t>
+live_matching(const std::string &argv0)
+{
+	return live_scan(argv0, false);
+}
+
+std::vector<pid_t>
+live_mentioning(const std::string &needle)
+{
+	return live_scan(needle, true);
+}
+
+std::vector<pid_t>
+zombies_of(pid_t ppid)
+{
+	std::vector<pid_t> out;
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+
+	if (d == NULL)
+		return out;
+	while ((e = readdir(d)) != NULL) {
+		struct proc_stat st;
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+		if (*end != '\0' || pid <= 0)
+			continue;
+		if (proc_read_stat((pid_t)pid, &st) == 0 && st.ppid == ppid && st.state == 'Z')
+			out.push_back((pid_t)pid);
+	}
+	closedir(d);
+	return out;
+}
+
+void
+send_signal(pid_t pid, int sig)
+{
+	REQUIRE(pid > 0);
+	REQUIRE(kill(pid, sig) == 0);
+}
+
+void
+reap_in_background(pid_t pid)
+{
+	std::thread([pid] {
+		int st;
+		waitpid(pid, &st, 0);
+	}).detach();
+}
+
+pid_t
+start_detached(const std::vector<std::string> &argv)
+{
+	int p[2];
+	pid_t mid, pid = 0;
+
+	REQUIRE(pipe2(p, O_CLOEXEC) == 0);
+	mid = fork();
+	REQUIRE(mid >= 0);
+	if (mid == 0) {
+		std::vector<char *> av;
+		for (const std::string &a : argv)
+			av.push_back(const_cast<char *>(a.c_str()));
+		av.push_back(NULL);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		setsid();
+		pid_t c = fork();
+		if (c != 0) {
+			if (write(p[1], &c, sizeof c) < 0)
+				_exit(1);
+			_exit(0);
+		}
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 0);
+		execv(av[0], av.data());
+		_exit(127);
+	}
+	close(p[1]);
+	REQUIRE(read(p[0], &pid, sizeof pid) == (ssize_t)sizeof pid);
+	close(p[0]);
+	waitpid(mid, NULL, 0);
+	return pid;
+}

@@ -36,16 +36,19 @@ log_init(int format, int verbose, long wrapper_pid, int fd)
 	log_fd = fd;
 }
 
-/* Length of the valid UTF-8 sequence at s, or 0 when it is not one. */
+/* Length of the valid UTF-8 sequence at s, or 0 when it is not one;
+ * *code gets the code point. */
 static size_t
-utf8_len(const unsigned char *s)
+utf8_decode(const unsigned char *s, unsigned *code)
 {
 	unsigned char c = s[0];
 	size_t n;
 	unsigned cp;
 
-	if (c < 0x80)
+	if (c < 0x80) {
+		*code = c;
 		return 1;
+	}
 	if (c >= 0xc2 && c <= 0xdf) {
 		n = 2;
 		cp = c & 0x1f;
@@ -66,7 +69,23 @@ utf8_len(const unsigned char *s)
 	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
 	    (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
+	*code = cp;
 	return n;
+}
+
+/* Code points Go's strconv.Quote escapes although they are valid: C1
+ * controls, spaces other than ' ', format characters, line and paragraph
+ * separators, private use.  (Go also escapes unassigned code points; that
+ * needs the Unicode tables, which this does not carry.) */
+static bool
+go_unprintable(unsigned cp)
+{
+	return (cp >= 0x80 && cp <= 0xa0) || cp == 0xad || (cp >= 0x600 && cp <= 0x605) ||
+	    cp == 0x61c || cp == 0x6dd || cp == 0x70f || cp == 0x180e ||
+	    (cp >= 0x2000 && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202f) ||
+	    (cp >= 0x205f && cp <= 0x206f) || cp == 0x3000 ||
+	    (cp >= 0xe000 && cp <= 0xf8ff) || cp == 0xfeff || (cp >= 0xfff9 && cp <= 0xfffb) ||
+	    cp == 0xfffe || cp == 0xffff || (cp >= 0xe0000 && cp <= 0xe007f) || cp >= 0xf0000;
 }
 
 static void
@@ -85,6 +104,7 @@ log_quote_text(std::string *out, const char *s)
 	out->push_back('"');
 	while (*p) {
 		unsigned char c = *p;
+		unsigned cp;
 		size_t n;
 
 		switch (c) {
@@ -103,13 +123,16 @@ log_quote_text(std::string *out, const char *s)
 			p++;
 			continue;
 		}
-		n = utf8_len(p);
+		n = utf8_decode(p, &cp);
 		if (n == 0) {
 			append_hex(out, "\\x", c, 2);
 			p++;
 			continue;
 		}
-		out->append((const char *)p, n);
+		if (go_unprintable(cp))
+			append_hex(out, cp > 0xffff ? "\\U" : "\\u", cp, cp > 0xffff ? 8 : 4);
+		else
+			out->append((const char *)p, n);
 		p += n;
 	}
 	out->push_back('"');
@@ -123,30 +146,33 @@ log_quote_json(std::string *out, const char *s)
 	out->push_back('"');
 	while (*p) {
 		unsigned char c = *p;
+		unsigned cp;
 		size_t n;
 
 		switch (c) {
 		case '"': out->append("\\\""); p++; continue;
 		case '\\': out->append("\\\\"); p++; continue;
-		case '\b': out->append("\\b"); p++; continue;
-		case '\f': out->append("\\f"); p++; continue;
 		case '\n': out->append("\\n"); p++; continue;
 		case '\r': out->append("\\r"); p++; continue;
 		case '\t': out->append("\\t"); p++; continue;
 		}
-		if (c < 0x20) {
+		/* encoding/json's HTML-safe escapes, as logrus writes them. */
+		if (c < 0x20 || c == '<' || c == '>' || c == '&') {
 			append_hex(out, "\\u", c, 4);
 			p++;
 			continue;
 		}
-		n = utf8_len(p);
+		n = utf8_decode(p, &cp);
 		if (n == 0) {
 			/* encoding/json turns invalid UTF-8 into U+FFFD. */
 			out->append("\\ufffd");
 			p++;
 			continue;
 		}
-		out->append((const char *)p, n);
+		if (cp == 0x2028 || cp == 0x2029)
+			append_hex(out, "\\u", cp, 4);
+		else
+			out->append((const char *)p, n);
 		p += n;
 	}
 	out->push_back('"');

@@ -80,6 +80,12 @@ find_daemon(struct watch *w, const struct settings *s)
 	rules.owner_any = s->owner_any;
 	rules.owner = s->owner;
 	r = proc_identify(pid, &rules, &id, &why);
+	if (r == ID_ERROR) {
+		/* A daemon may be alive there: spawning could duplicate it. */
+		log_event(LOG_FATAL, "cannot check the process the pid file names",
+		    {{"pid_file", s->pid_file}, {"process", (long)pid}, {"error", why}});
+		return -1;
+	}
 	if (r != ID_OK) {
 		log_event(LOG_INFO, "not adopting the process the pid file names",
 		    {{"pid_file", s->pid_file}, {"process", (long)pid}, {"reason", why}});

@@ -55,17 +55,22 @@ parse_duration(const char *s, uint64_t *ms)
 		*ms = 0;
 		return 0;
 	}
+	/* Go's time.ParseDuration: [digits][.digits] unit, repeated; by hand,
+	 * because strtod would also take "1e3", "0x10" and "inf". */
 	while (*p) {
-		char *end;
-		double v, unit;
+		double v = 0, scale = 1, unit;
+		bool digits = false;
 
-		if (!(*p >= '0' && *p <= '9') && *p != '.')
+		for (; *p >= '0' && *p <= '9'; p++, digits = true)
+			v = v * 10 + (*p - '0');
+		if (*p == '.') {
+			for (p++; *p >= '0' && *p <= '9'; p++, digits = true) {
+				scale /= 10;
+				v += (*p - '0') * scale;
+			}
+		}
+		if (!digits)
 			return -EINVAL;
-		errno = 0;
-		v = strtod(p, &end);
-		if (errno != 0 || end == p || v < 0)
-			return -EINVAL;
-		p = end;
 		if (strncmp(p, "ms", 2) == 0) {
 			unit = 1;
 			p += 2;
@@ -172,7 +177,16 @@ options_parse(int argc, char **argv, struct options *o, std::string *err)
 			*err = std::string("option ") + argv[optind - 1] + " needs an argument";
 			return 2;
 		default:
-			if (optopt != 0)
+			/* "--json=yes": glibc sets optopt to 'j'; name the
+			 * option as it was written. */
+			if (strncmp(argv[optind - 1], "--", 2) == 0) {
+				std::string opt = argv[optind - 1];
+				size_t eq = opt.find('=');
+				if (eq != std::string::npos)
+					*err = "option " + opt.substr(0, eq) + " takes no argument";
+				else
+					*err = "unknown option " + opt;
+			} else if (optopt != 0)
 				*err = std::string("unknown option -") + (char)optopt;
 			else
 				*err = std::string("unknown option ") + argv[optind - 1];

@@ -13,6 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <vector>
+
 static bool
 is_space(char c)
 {
@@ -96,35 +99,78 @@ errno_text(const char *what, int err)
 	return s;
 }
 
-/* systemd's rule for PIDFile=: a link that another user owns could point
- * us at any file.  Check every symbolic link in the path as written. */
+/* The components of a path, in order ("" and "." dropped). */
+static void
+split_path(const std::string &path, std::vector<std::string> *parts)
+{
+	size_t i = 0;
+
+	while (i <= path.size()) {
+		size_t slash = path.find('/', i);
+		if (slash == std::string::npos)
+			slash = path.size();
+		std::string part = path.substr(i, slash - i);
+		if (!part.empty() && part != ".")
+			parts->push_back(part);
+		i = slash + 1;
+	}
+}
+
+/* systemd's rule for PIDFile= (its chase()): a link that another user
+ * owns could point us at any file.  Resolve the path one component at a
+ * time, following each link, and check the owner of every link met. */
 static int
 check_links(const char *path, uid_t daemon_owner, std::string *why)
 {
-	std::string prefix;
-	struct stat st;
-	const char *p = path;
+	std::vector<std::string> todo;
+	std::string done = path[0] == '/' ? "" : ".";
+	int links = 0;
 
-	while (*p) {
-		const char *slash = strchr(p + 1, '/');
-		size_t n = slash ? (size_t)(slash - path) : strlen(path);
+	split_path(path, &todo);
+	std::reverse(todo.begin(), todo.end());  /* a stack: next on top */
+	while (!todo.empty()) {
+		std::string part = todo.back();
+		struct stat st;
 
-		prefix.assign(path, n);
-		p = path + n;
-		if (prefix.empty() || prefix == "/")
+		todo.pop_back();
+		if (part == "..") {
+			size_t slash = done.find_last_of('/');
+			done = slash == std::string::npos ? std::string("..") :
+			    done.substr(0, slash);
 			continue;
-		if (lstat(prefix.c_str(), &st) < 0)
+		}
+		std::string cand = done + "/" + part;
+		if (lstat(cand.c_str(), &st) < 0)
 			return 0;  /* open() will say what is wrong */
-		if (S_ISLNK(st.st_mode) && !owner_ok(st.st_uid, daemon_owner)) {
-			char buf[256];
+		if (!S_ISLNK(st.st_mode)) {
+			done = cand;
+			continue;
+		}
+		if (!owner_ok(st.st_uid, daemon_owner)) {
+			char buf[512];
 			snprintf(buf, sizeof buf,
 			    "refused: reached through symbolic link %s owned by uid %u "
 			    "(only links owned by root or uid %u are followed); "
 			    "use the real path",
-			    prefix.c_str(), (unsigned)st.st_uid, (unsigned)geteuid());
+			    cand.c_str(), (unsigned)st.st_uid, (unsigned)geteuid());
 			*why = buf;
 			return -EPERM;
 		}
+		if (++links > 40) {
+			*why = "cannot open: too many levels of symbolic links";
+			return -ELOOP;
+		}
+		char target[4096];
+		ssize_t n = readlink(cand.c_str(), target, sizeof target - 1);
+		if (n < 0)
+			return 0;
+		target[n] = '\0';
+		std::vector<std::string> more;
+		split_path(target, &more);
+		for (auto it = more.rbegin(); it != more.rend(); ++it)
+			todo.push_back(*it);
+		if (target[0] == '/')
+			done = "";
 	}
 	return 0;
 }
@@ -152,6 +198,13 @@ pidfile_read(const char *path, long pid_max, uid_t daemon_owner, pid_t *pid,
 	r = check_links(path, daemon_owner, why);
 	if (r < 0)
 		return r;
+	/* Refuse a device or FIFO before opening it: opening some devices
+	 * does something (a watchdog, a tape). */
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+		*why = std::string("refused: ") + file_type(st.st_mode) +
+		    ", not a regular file";
+		return -EPERM;
+	}
 
 	/* O_NONBLOCK: opening a FIFO for reading must not wait for a writer. */
 	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);

@@ -3,6 +3,7 @@
  */
 #include "proc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -66,6 +67,26 @@ read_small(const char *path, char *buf, size_t size, size_t *len)
 	return 0;
 }
 
+/* A decimal field of stat text that ends at a space, a newline or end;
+ * the text is not NUL-terminated, so no strtoull. */
+static int
+parse_field(const char *p, const char *end, unsigned long long *v)
+{
+	unsigned long long n = 0;
+	const char *start = p;
+
+	for (; p < end && *p >= '0' && *p <= '9'; p++) {
+		unsigned d = (unsigned)(*p - '0');
+		if (n > (~0ULL - d) / 10)
+			return -EINVAL;
+		n = n * 10 + d;
+	}
+	if (p == start || (p < end && *p != ' ' && *p != '\n'))
+		return -EINVAL;
+	*v = n;
+	return 0;
+}
+
 int
 proc_stat_parse(const char *buf, size_t len, struct proc_stat *st)
 {
@@ -88,14 +109,9 @@ proc_stat_parse(const char *buf, size_t len, struct proc_stat *st)
 		p = sp + 1;
 		field++;
 		if (field == 4 || field == 22) {
-			char *stop;
 			unsigned long long v;
 
-			if (p >= end || *p < '0' || *p > '9')
-				return -EINVAL;
-			errno = 0;
-			v = strtoull(p, &stop, 10);
-			if (errno != 0 || stop == p || (stop < end && *stop != ' ' && *stop != '\n'))
+			if (parse_field(p, end, &v) < 0)
 				return -EINVAL;
 			if (field == 4)
 				st->ppid = (pid_t)v;
@@ -251,6 +267,32 @@ pidfd_exit_status(int pidfd, int *wstatus)
 	return 0;
 }
 
+std::vector<pid_t>
+proc_children(pid_t ppid, bool zombies)
+{
+	std::vector<pid_t> out;
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+
+	if (d == NULL)
+		return out;
+	while ((e = readdir(d)) != NULL) {
+		struct proc_stat st;
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+
+		if (*end != '\0' || pid <= 0)
+			continue;
+		if (proc_read_stat((pid_t)pid, &st) < 0 || st.ppid != ppid)
+			continue;
+		bool dead = st.state == 'Z' || st.state == 'X';
+		if (dead == zombies)
+			out.push_back((pid_t)pid);
+	}
+	closedir(d);
+	return out;
+}
+
 bool
 proc_is_ancestor(pid_t pid)
 {
@@ -310,7 +352,7 @@ proc_identify(pid_t pid, const struct match_rules *rules, struct identity *id,
 	}
 	if (fd < 0 && fd != -ENOSYS) {
 		*why = std::string("pidfd_open: ") + strerror(-fd);
-		return ID_DEAD;
+		return ID_ERROR;
 	}
 	r = proc_read_stat(pid, &st);
 	if (r < 0) {

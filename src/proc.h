@@ -77,12 +77,18 @@ enum identify_result {
 	ID_DEAD = 1,      /* no such process, a zombie, or it died while we looked */
 	ID_REFUSED = 2,   /* pid 1, ourselves, an ancestor, or the wrong owner */
 	ID_MISMATCH = 3,  /* not the expected binary */
+	ID_ERROR = 4,     /* we could not tell (out of fds, memory): the
+	                   * caller must not take it for dead and spawn */
 };
 
 /* Is pid the expected daemon?  ID_OK: id is filled and id->pidfd is the
  * caller's to close.  Otherwise *why says what failed. */
 int proc_identify(pid_t pid, const struct match_rules *rules,
     struct identity *id, std::string *why);
+
+/* The children of ppid, from /proc (CONFIG_PROC_CHILDREN may be off):
+ * the zombies only, or the live ones only. */
+std::vector<pid_t> proc_children(pid_t ppid, bool zombies);
 
 /* Is pid one of our ancestors (or ourselves, or 1)? */
 bool proc_is_ancestor(pid_t pid);

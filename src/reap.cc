@@ -3,7 +3,6 @@
  */
 #include "reap.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,32 +69,6 @@ reap_pid(pid_t pid, int *wstatus)
 	return 0;
 }
 
-/* Our zombie children, found through /proc (this kernel may lack
- * /proc/PID/task/TID/children, CONFIG_PROC_CHILDREN). */
-static std::vector<pid_t>
-zombie_children(void)
-{
-	std::vector<pid_t> out;
-	pid_t self = getpid();
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-
-	if (d == NULL)
-		return out;
-	while ((e = readdir(d)) != NULL) {
-		struct proc_stat st;
-		char *end;
-		long pid = strtol(e->d_name, &end, 10);
-
-		if (*end != '\0' || pid <= 0)
-			continue;
-		if (proc_read_stat((pid_t)pid, &st) == 0 && st.ppid == self && st.state == 'Z')
-			out.push_back((pid_t)pid);
-	}
-	closedir(d);
-	return out;
-}
-
 static void
 settle(pid_t pid, int (*decide)(void *, pid_t), void (*orphan)(void *, pid_t, int),
     void *arg)
@@ -135,7 +108,7 @@ reap_children(int (*decide)(void *arg, pid_t pid),
 			continue;
 		/* The first waitable child is libuv's; the kernel shows us no
 		 * further one, so look for the others in /proc. */
-		for (pid_t pid : zombie_children())
+		for (pid_t pid : proc_children(getpid(), true))
 			if (pid != si.si_pid)
 				settle(pid, decide, orphan, arg);
 		return;
@@ -145,7 +118,7 @@ reap_children(int (*decide)(void *arg, pid_t pid),
 void
 reap_leftovers(pid_t skip)
 {
-	for (pid_t pid : zombie_children()) {
+	for (pid_t pid : proc_children(getpid(), true)) {
 		int wstatus;
 		if (pid != skip)
 			(void)reap_pid(pid, &wstatus);

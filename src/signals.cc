@@ -78,8 +78,13 @@ signal_parse(const char *name)
 	n = small_number(name);
 	if (n >= 0)
 		return n >= 1 && n < SIG_LIMIT && n <= SIGRTMAX ? n : -1;
-	if (strncasecmp(name, "SIG", 3) == 0)
+	if (strncasecmp(name, "SIG", 3) == 0) {
 		name += 3;
+		/* "SIG32": what signal_name() writes for an unnamed signal. */
+		n = small_number(name);
+		if (n >= 0)
+			return n >= 1 && n < SIG_LIMIT && n <= SIGRTMAX ? n : -1;
+	}
 	for (const auto &e : sigtab)
 		if (strcasecmp(name, e.name) == 0)
 			return e.sig;

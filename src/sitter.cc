@@ -179,10 +179,14 @@ on_found(struct sitter *st, const struct event *ev, std::vector<struct action> *
 
 	if (known != NULL) {
 		if (named) {
+			unsigned number = known->number;
 			st->pidfile_seen = true;
-			/* A draining one named again: nginx's rollback. */
-			make_current(st, known->number, out);
-			out->push_back(act(ACT_READY, known->number));
+			/* A draining one named now: gunicorn's <pidfile>.2
+			 * renamed, or nginx's rollback. */
+			make_current(st, number, out);
+			out->push_back(act(ACT_READY, number));
+			if (st->upgrading != 0 && st->upgrading != number)
+				upgrade_done(st, number, out);
 		}
 		return;
 	}
@@ -250,14 +254,6 @@ on_exit(struct sitter *st, const struct event *ev, std::vector<struct action> *o
 	a.status_source = ev->status_source;
 	out->push_back(a);
 
-	if (st->upgrading == g.number) {
-		/* The old one died mid-upgrade; its successor, if any, will be
-		 * found through the pid file like any other. */
-		st->upgrading = 0;
-		a = act(ACT_UPGRADE_FAILED, 0);
-		a.why = "the process asked to upgrade exited first";
-		out->push_back(a);
-	}
 	if (st->current == g.number) {
 		st->current = 0;
 		st->have_status = true;
@@ -279,6 +275,14 @@ on_exit(struct sitter *st, const struct event *ev, std::vector<struct action> *o
 				young = &o;
 		if (young != NULL)
 			make_current(st, young->number, out);
+	}
+	if (st->upgrading == g.number) {
+		/* The process asked to upgrade died first.  Its successor, if
+		 * one runs (an orphan we adopted, or one the pid file names
+		 * later), carries on; with none left the wrapper exits. */
+		st->upgrading = 0;
+		if (st->current != 0)
+			out->push_back(act(ACT_UPGRADE_DONE, st->current));
 	}
 	if (st->gens.empty() && st->state == SITTER_RUNNING) {
 		st->state = SITTER_DONE;

@@ -27,6 +27,8 @@ enum found_source {
 	FOUND_OLDBIN,    /* <pidfile>.oldbin: nginx and unicorn's old master */
 	FOUND_DOT2,      /* <pidfile>.2: gunicorn's new master, before the rename */
 	FOUND_SPAWNED,   /* the process we spawned */
+	FOUND_CHILD,     /* an orphan re-parented to us (we are a subreaper):
+	                  * an upgrade's new process whose parent died first */
 };
 
 /* Where an exit status came from (the log says which). */

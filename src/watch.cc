@@ -26,9 +26,11 @@
 #include "spawn.h"
 
 static void dispatch(struct watch *w, const struct event *ev);
+static void dispatch_found(struct watch *w, const struct event *ev, struct identity *found);
 static void refresh(struct watch *w);
+static void adopt_orphans(struct watch *w);
 
-static const char *const source_names[] = {"pid_file", "oldbin", "dot2", "spawned"};
+static const char *const source_names[] = {"pid_file", "oldbin", "dot2", "spawned", "child"};
 static const char *const status_names[] = {"child", "reap", "pidfd", "none"};
 
 static struct gen_watch *
@@ -96,6 +98,7 @@ gen_finish(struct gen_watch *g, int wstatus, int source)
 	ev.wstatus = wstatus;
 	ev.status_source = source;
 	refresh(w);
+	adopt_orphans(w);
 	dispatch(w, &ev);
 }
 
@@ -397,9 +400,16 @@ run_action(struct watch *w, const struct action *a, struct identity *found)
 	case ACT_UPGRADE_FAILED:
 		uv_timer_stop(&w->upgrade_timer);
 		g = find_gen(w, w->st.current);
-		log_event(LOG_WARN, "upgrade failed; the current process stays",
-		    {{"reason", a->why}, {"process", (long)(g ? g->pid : 0)},
-		    {"generation", w->st.current}});
+		/* With the tableflip recipe the upgrade signal may well be a
+		 * mere reload (HUP): no new process is then no failure. */
+		if (w->s->recipe == RECIPE_TABLEFLIP && a->number != 0)
+			log_event(LOG_INFO, "no new process after the upgrade signal; the current process stays",
+			    {{"reason", a->why}, {"process", (long)(g ? g->pid : 0)},
+			    {"generation", w->st.current}});
+		else
+			log_event(LOG_WARN, "upgrade failed; the current process stays",
+			    {{"reason", a->why}, {"process", (long)(g ? g->pid : 0)},
+			    {"generation", w->st.current}});
 		break;
 	case ACT_EXIT:
 		w->done = true;
@@ -419,6 +429,7 @@ dispatch_found(struct watch *w, const struct event *ev, struct identity *found)
 	sitter_step(&w->st, ev, &acts);
 	for (const struct action &a : acts)
 		run_action(w, &a, found);
+	w->last_followed = 0;
 }
 
 static void
@@ -472,6 +483,12 @@ check_one(struct watch *w, const std::string &path, int source)
 		return;
 	r = proc_identify(pid, &w->rules, &id, &why);
 	if (r != ID_OK) {
+		if (r == ID_ERROR) {
+			/* Not refused for good: the next change tries again. */
+			log_event(LOG_WARN, "cannot check the process the pid file names",
+			    {{"pid_file", path}, {"process", (long)pid}, {"error", why}});
+			return;
+		}
 		if (r == ID_DEAD) {
 			log_event(LOG_DEBUG, "pid file names no live process",
 			    {{"pid_file", path}, {"process", (long)pid}, {"reason", why}});
@@ -504,6 +521,33 @@ refresh(struct watch *w)
 	if (w->done)
 		return;
 	check_one(w, w->s->pid_file + ".2", FOUND_DOT2);
+}
+
+/* Our live children that are the daemon but no generation: an upgrade's
+ * new process whose parent died before it wrote the pid file was just
+ * re-parented to us.  Without this, a stop during an upgrade would leave
+ * it running unsupervised (REFERENCE.md §1). */
+static void
+adopt_orphans(struct watch *w)
+{
+	for (pid_t pid : proc_children(getpid(), false)) {
+		struct identity id;
+		std::string why;
+
+		if (w->done)
+			return;
+		if (find_gen_pid(w, pid) != NULL || (w->child_running && pid == w->child_pid))
+			continue;
+		if (proc_identify(pid, &w->rules, &id, &why) != ID_OK)
+			continue;
+		struct event ev = ev_make(EV_FOUND);
+		ev.pid = pid;
+		ev.start_time = id.start_time;
+		ev.source = FOUND_CHILD;
+		dispatch_found(w, &ev, &id);
+		if (id.pidfd >= 0)
+			close(id.pidfd);
+	}
 }
 
 static void dir_retry_cb(uv_timer_t *t);

@@ -1,0 +1,254 @@
+/*
+ * upgrade_test.cc: following the daemon across upgrades with the C
+ * tableflip-style fixture (issue 3): back-to-back upgrades, failed and
+ * hanging upgrades, torn pid files, stop signals during a drain and in the
+ * middle of an upgrade, forking daemons, successors, reaping.
+ */
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <doctest/doctest.h>
+
+#include "harness.h"
+
+namespace {
+
+struct scene {
+	tmp_dir dir;
+	std::string gitaly, pidfile, record;
+
+	scene()
+	{
+		gitaly = dir.link("gitaly", "fixture-daemon");
+		pidfile = dir / "gitaly.pid";
+		record = dir / "record";
+	}
+
+	std::vector<std::string> wrapper(std::vector<std::string> extra = {},
+	    std::vector<std::string> opts = {}) const
+	{
+		std::vector<std::string> a = {build_path("pidsitter"), "-p", pidfile};
+		a.insert(a.end(), opts.begin(), opts.end());
+		a.insert(a.end(), {"--", gitaly, "--pid-file", pidfile, "--record", record});
+		a.insert(a.end(), extra.begin(), extra.end());
+		return a;
+	}
+};
+
+/* HUP the wrapper and wait until the pid file names a new ready process
+ * that the wrapper follows; returns the new pid. */
+pid_t
+upgrade(const scene &sc, proc *w, pid_t old, int generation)
+{
+	send_signal(w->pid, SIGHUP);
+	pid_t fresh = 0;
+	REQUIRE(wait_until([&] {
+		fresh = read_pid(sc.pidfile);
+		return fresh != old && fresh > 0 && record_count(sc.record, fresh, "ready") == 1;
+	}, 10000));
+	std::string line = "generation=" + std::to_string(generation) + " pid=" +
+	    std::to_string(w->pid) + " process=" + std::to_string(fresh);
+	REQUIRE(proc_wait_line(w, line.c_str(), 10000));
+	return fresh;
+}
+
+}  // namespace
+
+TEST_CASE("ten upgrades in a row: each followed, each leaving exactly one live daemon")
+{
+	scene sc;
+	proc w;
+
+	proc_start(&w, sc.wrapper({"--drain", "50", "--exit-code", "9"}));
+	REQUIRE(record_wait(sc.record, 0, "ready", 5000));
+	pid_t cur = read_pid(sc.pidfile);
+	for (int gen = 2; gen <= 11; gen++) {
+		CAPTURE(gen);
+		pid_t old = cur;
+		cur = upgrade(sc, &w, old, gen);
+		REQUIRE(record_wait(sc.record, old, "exit 0", 10000));
+		REQUIRE(wait_until([&] { return !pid_alive(old); }, 10000));
+		CHECK(live_matching(sc.gitaly).size() == 1);
+		CHECK(live_matching(sc.gitaly)[0] == cur);
+		/* The drained parent's exit left no zombie behind. */
+		CHECK(wait_until([&] { return zombies_of(w.pid).empty(); }, 5000));
+	}
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(proc_wait_exit(&w, 10000));
+	CHECK(proc_code(&w) == 9);
+	/* Generation 11 was re-parented to the wrapper (a subreaper): its
+	 * status came from reaping it. */
+	CHECK(w.out.find("exit_code=9 generation=11") != std::string::npos);
+	CHECK(w.out.find("status_source=reap") != std::string::npos);
+	CHECK(live_matching(sc.gitaly).empty());
+}
+
+TEST_CASE("a failed upgrade leaves the old generation current and the wrapper running")
+{
+	scene sc;
+	proc w;
+	std::string fail = sc.dir / "fail";
+
+	proc_start(&w, sc.wrapper({"--fail-upgrade-file", fail, "--drain", "50"}));
+	REQUIRE(record_wait(sc.record, 0, "ready", 5000));
+	pid_t cur = read_pid(sc.pidfile);
+	write_file(fail, "");
+
+	SUBCASE("the new process crashes before it is ready") {
+		send_signal(w.pid, SIGHUP);
+		REQUIRE(record_wait(sc.record, cur, "upgrade-failed", 10000));
+	}
+	SUBCASE("the new process hangs and its parent kills it") {
+		unlink(fail.c_str());
+		proc_kill(&w);
+		kill(cur, SIGKILL);
+		proc w2;
+		unlink(sc.pidfile.c_str());
+		proc_start(&w2, sc.wrapper({"--upgrade-ready-delay", "60000", "--upgrade-timeout", "300"}));
+		REQUIRE(record_wait(sc.record, 0, "ready", 5000));
+		REQUIRE(wait_until([&] { return read_pid(sc.pidfile) > 0 && read_pid(sc.pidfile) != cur; }, 5000));
+		cur = read_pid(sc.pidfile);
+		send_signal(w2.pid, SIGHUP);
+		REQUIRE(record_wait(sc.record, cur, "upgrade-failed timeout", 10000));
+		send_signal(w2.pid, SIGUSR1);
+		CHECK(record_wait(sc.record, cur, "signal SIGUSR1", 5000));
+		CHECK(live_matching(sc.gitaly).size() == 1);
+		send_signal(w2.pid, SIGTERM);
+		REQUIRE(proc_wait_exit(&w2, 5000));
+		CHECK(w2.out.find("following new process") == std::string::npos);
+		return;
+	}
+	CHECK(read_pid(sc.pidfile) == cur);
+	send_signal(w.pid, SIGUSR1);
+	CHECK(record_wait(sc.record, cur, "signal SIGUSR1", 5000));
+	CHECK(pid_alive(w.pid));
+	CHECK(live_matching(sc.gitaly).size() == 1);
+	/* The next upgrade works. */
+	unlink(fail.c_str());
+	cur = upgrade(sc, &w, cur, 2);
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(proc_wait_exit(&w, 10000));
+	CHECK(proc_code(&w) == 0);
+	CHECK(record_count(sc.record, cur, "signal SIGTERM") == 1);
+}
+
+TEST_CASE("a torn pid file never makes a stranger current")
+{
+	scene sc;
+	proc w;
+
+	/* --torn writes the pid in place a byte at a time, 20 ms apart: the
+	 * wrapper sees every prefix of the new pid. */
+	proc_start(&w, sc.wrapper({"--torn", "--drain", "100"}));
+	REQUIRE(record_wait(sc.record, 0, "ready", 5000));
+	pid_t cur = read_pid(sc.pidfile);
+	for (int gen = 2; gen <= 4; gen++) {
+		pid_t old = cur;
+		cur = upgrade(sc, &w, old, gen);
+		REQUIRE(wait_until([&] { return !pid_alive(old); }, 10000));
+	}
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(proc_wait_exit(&w, 10000));
+	/* Exactly generations 2..4 were followed, each a gitaly. */
+	CHECK(proc_count_lines(&w, "msg=\"following new process\"") == 3);
+	CHECK(w.out.find("generation=5") == std::string::npos);
+	CHECK(record_count(sc.record, cur, "signal SIGTERM") == 1);
+}
+
+TEST_CASE("stop signals reach every generation: TERM during the old one's drain stops both")
+{
+	scene sc;
+	proc w;
+
+	proc_start(&w, sc.wrapper({"--drain", "60000", "--exit-code", "4"}));
+	REQUIRE(record_wait(sc.record, 0, "ready", 5000));
+	pid_t old = read_pid(sc.pidfile);
+	pid_t cur = upgrade(sc, &w, old, 2);
+	REQUIRE(record_wait(sc.record, old, "upgraded", 5000));
+	REQUIRE(pid_alive(old));
+
+	/* A non-stop signal goes to the current generation only. */
+	send_signal(w.pid, SIGUSR2);
+	REQUIRE(record_wait(sc.record, cur, "signal SIGUSR2", 5000));
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(proc_wait_exit(&w, 10000));
+	CHECK(record_count(sc.record, old, "signal SIGUSR2") == 0);
+	CHECK(record_count(sc.record, old, "signal SIGTERM") == 1);
+	CHECK(record_count(sc.record, cur, "signal SIGTERM") == 1);
+	CHECK(proc_code(&w) == 4);
+	CHECK(live_matching(sc.gitaly).empty());
+}
+
+TEST_CASE("a stop signal in the middle of an upgrade also reaches the generation that appears after it")
+{
+	scene sc;
+	proc w;
+
+	/* The new process takes 500 ms to be ready; the old one leaves it
+	 * running when it is told to stop. */
+	proc_start(&w, sc.wrapper({"--upgrade-ready-delay", "500", "--orphan-on-term"}));
+	REQUIRE(record_wait(sc.record, 0, "ready", 5000));
+	pid_t old = read_pid(sc.pidfile);
+	send_signal(w.pid, SIGHUP);
+	REQUIRE(record_wait(sc.record, old, "upgrading", 5000));
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(proc_wait_exit(&w, 10000));
+	pid_t fresh = read_pid(sc.pidfile);
+	REQUIRE(fresh != old);
+	CHECK(record_count(sc.record, old, "signal SIGTERM") == 1);
+	CHECK(record_count(sc.record, fresh, "signal SIGTERM") == 1);
+	CHECK(record_count(sc.record, fresh, "exit") == 1);
+	CHECK(live_matching(sc.gitaly).empty());
+}
+
+TEST_CASE("a forking daemon: the start process exits 0, the daemon it leaves is followed")
+{
+	scene sc;
+	proc w;
+
+	proc_start(&w, sc.wrapper({"--daemonize", "--exit-code", "6", "--ready-delay", "100"}));
+	/* The daemon was re-parented to the wrapper (a subreaper) when the
+	 * start process exited: it is followed at once, before it even
+	 * wrote its pid file. */
+	REQUIRE(proc_wait_line(&w, "msg=\"following new process\"", 5000));
+	CHECK(w.out.find("source=child") != std::string::npos);
+	REQUIRE(record_wait(sc.record, 0, "ready", 5000));
+	pid_t daemon = read_pid(sc.pidfile);
+	CHECK(w.out.find("process=" + std::to_string(daemon)) != std::string::npos);
+	send_signal(w.pid, SIGUSR1);
+	REQUIRE(record_wait(sc.record, daemon, "signal SIGUSR1", 5000));
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(proc_wait_exit(&w, 5000));
+	CHECK(proc_code(&w) == 6);
+	CHECK(w.out.find("exit_code=6 generation=2") != std::string::npos);
+	CHECK(w.out.find("status_source=reap") != std::string::npos);
+}
+
+TEST_CASE("a successor named by <pidfile>.2 keeps the wrapper running when the current one dies")
+{
+	scene sc;
+	proc w;
+
+	proc_start(&w, sc.wrapper());
+	REQUIRE(record_wait(sc.record, 0, "ready", 5000));
+	pid_t first = read_pid(sc.pidfile);
+	/* gunicorn: the new master's pid goes to <pidfile>.2 first. */
+	std::string rec2 = sc.dir / "record2";
+	pid_t second = start_detached({sc.gitaly, "--pid-file", sc.pidfile + ".2",
+	    "--record", rec2, "--exit-code", "8"});
+	REQUIRE(record_wait(rec2, second, "ready", 5000));
+	REQUIRE(proc_wait_line(&w, "source=dot2", 5000));
+	CHECK(w.out.find("role=draining") != std::string::npos);
+
+	send_signal(first, SIGKILL);
+	REQUIRE(proc_wait_line(&w, "msg=\"process is current\"", 5000));
+	CHECK(pid_alive(w.pid));
+	send_signal(w.pid, SIGUSR1);
+	REQUIRE(record_wait(rec2, second, "signal SIGUSR1", 5000));
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(proc_wait_exit(&w, 5000));
+	CHECK(record_count(rec2, second, "signal SIGTERM") == 1);
+	CHECK(live_matching(sc.gitaly).empty());
+}

@@ -1,0 +1,568 @@
+/*
+ * sitter_test.cc: the generations' state machine (sitter.cc), driven event
+ * by event.  Each step's actions are written as one line of text, so that
+ * every test reads as the story it checks:
+ *
+ *     FOLLOW g2 pid=200 pidfile current, DRAIN g1, CURRENT g2, READY g2
+ *
+ * Signals are written "SIGNAL g1 TERM", or "SIGNAL g1 QUIT<TERM" when the
+ * signal sent is not the one received.
+ */
+#include <doctest/doctest.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <string>
+
+#include "options.h"
+#include "settings.h"
+#include "signals.h"
+#include "sitter.h"
+
+#define EXITED(code) W_EXITCODE(code, 0)
+
+/*
+ * Apply one event and describe the actions.  The arguments after kind:
+ * EV_SIGNAL: the signal; EV_FOUND: pid, start time, enum found_source;
+ * EV_EXIT: generation number, wait status, enum status_source.
+ */
+static std::string
+step(struct sitter *st, int kind, long a = 0, long b = 0, long c = 0)
+{
+	static const char *const names[] = {
+		"SIGNAL", "DROP", "FOLLOW", "IGNORE", "CURRENT", "DRAIN", "GONE", "READY",
+		"WAIT_PIDFILE", "PIDFILE_CAME", "UPGRADE_BEGIN", "UPGRADE_DONE",
+		"UPGRADE_FAILED", "EXIT",
+	};
+	static const char *const sources[] = {"pidfile", "oldbin", "dot2", "spawned", "child"};
+	std::vector<struct action> acts;
+	struct event ev;
+	std::string out;
+	char buf[128], s1[16], s2[16];
+
+	memset(&ev, 0, sizeof ev);
+	ev.kind = kind;
+	if (kind == EV_SIGNAL) {
+		ev.sig = (int)a;
+	} else if (kind == EV_FOUND) {
+		ev.pid = (pid_t)a;
+		ev.start_time = (unsigned long long)b;
+		ev.source = (int)c;
+	} else if (kind == EV_EXIT) {
+		ev.number = (unsigned)a;
+		ev.wstatus = (int)b;
+		ev.status_source = (int)c;
+	}
+	sitter_step(st, &ev, &acts);
+
+	for (const struct action &x : acts) {
+		signal_name(x.sig, s1, sizeof s1);
+		signal_name(x.orig, s2, sizeof s2);
+		switch (x.kind) {
+		case ACT_SIGNAL:
+			snprintf(buf, sizeof buf, "SIGNAL g%u %s%s%s", x.number, s1 + 3,
+			    x.sig == x.orig ? "" : "<", x.sig == x.orig ? "" : s2 + 3);
+			break;
+		case ACT_DROP:
+			snprintf(buf, sizeof buf, "DROP %s", s2 + 3);
+			break;
+		case ACT_FOLLOW:
+			snprintf(buf, sizeof buf, "FOLLOW g%u pid=%d %s %s", x.number, (int)x.pid,
+			    sources[x.source], x.role == ROLE_CURRENT ? "current" : "draining");
+			break;
+		case ACT_IGNORE:
+			snprintf(buf, sizeof buf, "IGNORE pid=%d", (int)x.pid);
+			break;
+		case ACT_WAIT_PIDFILE:
+			snprintf(buf, sizeof buf, "WAIT_PIDFILE");
+			break;
+		case ACT_EXIT:
+			snprintf(buf, sizeof buf, "EXIT %d", x.code);
+			break;
+		default:
+			snprintf(buf, sizeof buf, "%s g%u", names[x.kind], x.number);
+			break;
+		}
+		/* What is not done says why, for the log. */
+		if (x.kind == ACT_DROP || x.kind == ACT_IGNORE || x.kind == ACT_EXIT ||
+		    x.kind == ACT_UPGRADE_FAILED)
+			CHECK(x.why != NULL);
+		out += out.empty() ? "" : ", ";
+		out += buf;
+	}
+	return out;
+}
+
+/* A sitter on the default settings (or s). */
+static void
+start(struct sitter *st, struct settings *s = NULL)
+{
+	struct settings def;
+
+	if (s == NULL) {
+		settings_defaults(&def);
+		s = &def;
+	}
+	sitter_init(st, s);
+}
+
+TEST_CASE("sitter: a spawned generation becomes current")
+{
+	struct sitter st;
+
+	start(&st);
+	CHECK(st.state == SITTER_RUNNING);
+	CHECK(st.current == 0);
+	CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_SPAWNED) ==
+	    "FOLLOW g1 pid=100 spawned current, CURRENT g1");
+	CHECK(st.current == 1);
+	REQUIRE(sitter_gen(&st, 1) != NULL);
+	CHECK(sitter_gen(&st, 1)->pid == 100);
+	CHECK(sitter_gen(&st, 1)->spawned);
+	CHECK(sitter_gen(&st, 1)->role == ROLE_CURRENT);
+	CHECK(sitter_gen(&st, 1)->start_time == 1000);
+	CHECK(sitter_gen_by_pid(&st, 100) == sitter_gen(&st, 1));
+	CHECK(sitter_gen(&st, 2) == NULL);
+	CHECK(sitter_gen_by_pid(&st, 101) == NULL);
+	CHECK(!st.pidfile_seen);
+
+	/* A known generation found again: only the pid file naming it says
+	 * something, that it is ready. */
+	CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE) == "READY g1");
+	CHECK(st.pidfile_seen);
+	CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE) == "READY g1");
+	CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_OLDBIN) == "");
+	CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_DOT2) == "");
+	CHECK(st.gens.size() == 1);
+}
+
+TEST_CASE("sitter: an adopted generation is current and ready")
+{
+	struct sitter st;
+
+	start(&st);
+	CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE) ==
+	    "FOLLOW g1 pid=100 pidfile current, CURRENT g1, READY g1");
+	CHECK(sitter_gen(&st, 1) != NULL);
+	CHECK(!sitter_gen(&st, 1)->spawned);
+	CHECK(step(&st, EV_EXIT, 7, EXITED(1), STATUS_PIDFD) == "");  /* no such generation */
+	CHECK(step(&st, EV_START_TIMEOUT) == "");
+	CHECK(step(&st, EV_UPGRADE_TIMEOUT) == "");
+}
+
+TEST_CASE("sitter: where each signal goes")
+{
+	/* g1 is current (the pid file), g2 an old master draining (.oldbin). */
+	static const struct {
+		int sig;
+		const char *acts;
+	} cases[] = {
+		{SIGHUP, "SIGNAL g1 HUP, UPGRADE_BEGIN g1"},
+		{SIGUSR1, "SIGNAL g1 USR1"},
+		{SIGUSR2, "SIGNAL g1 USR2"},
+		{SIGALRM, "SIGNAL g1 ALRM"},
+		{SIGTSTP, "SIGNAL g1 TSTP"},
+		{SIGTTIN, "SIGNAL g1 TTIN"},
+		{SIGTTOU, "SIGNAL g1 TTOU"},
+		{SIGWINCH, "SIGNAL g1 WINCH"},
+		{SIGPWR, "SIGNAL g1 PWR"},
+		{SIGRTMIN, "SIGNAL g1 RTMIN"},
+		{SIGRTMIN + 3, "SIGNAL g1 RTMIN+3"},
+		{SIGRTMAX, "SIGNAL g1 RTMAX"},
+		{SIGTERM, "SIGNAL g1 TERM, SIGNAL g2 TERM"},
+		{SIGINT, "SIGNAL g1 INT, SIGNAL g2 INT"},
+		{SIGQUIT, "SIGNAL g1 QUIT, SIGNAL g2 QUIT"},
+		{SIGCONT, "SIGNAL g1 CONT, SIGNAL g2 CONT"},
+	};
+	for (const auto &c : cases) {
+		struct sitter st;
+		char name[16];
+
+		start(&st);
+		REQUIRE(step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE) ==
+		    "FOLLOW g1 pid=100 pidfile current, CURRENT g1, READY g1");
+		REQUIRE(step(&st, EV_FOUND, 50, 500, FOUND_OLDBIN) ==
+		    "FOLLOW g2 pid=50 oldbin draining");
+		CAPTURE(std::string(signal_name(c.sig, name, sizeof name)));
+		CHECK(step(&st, EV_SIGNAL, c.sig) == c.acts);
+		CHECK(st.stopping == (c.sig == SIGTERM || c.sig == SIGINT || c.sig == SIGQUIT));
+	}
+}
+
+TEST_CASE("sitter: signals with nobody to receive them")
+{
+	struct sitter st;
+
+	start(&st);
+	CHECK(step(&st, EV_SIGNAL, SIGUSR1) == "DROP USR1");
+	CHECK(step(&st, EV_SIGNAL, SIGHUP) == "DROP HUP");
+	CHECK(step(&st, EV_SIGNAL, SIGCONT) == "DROP CONT");
+	CHECK(!st.stopping);
+	/* A stop before the daemon runs is kept for it. */
+	CHECK(step(&st, EV_SIGNAL, SIGTERM) == "");
+	CHECK(st.stopping);
+	CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_SPAWNED) ==
+	    "FOLLOW g1 pid=100 spawned current, SIGNAL g1 TERM, CURRENT g1");
+}
+
+TEST_CASE("sitter: a tableflip upgrade, twice, then a stop")
+{
+	struct sitter st;
+
+	start(&st);
+	CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE) ==
+	    "FOLLOW g1 pid=100 pidfile current, CURRENT g1, READY g1");
+	CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g1 HUP, UPGRADE_BEGIN g1");
+	CHECK(st.upgrading == 1);
+	/* A second HUP reaches the daemon (tableflip refuses it itself). */
+	CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g1 HUP");
+	/* The new process writes the pid file before the old one exits. */
+	CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_PIDFILE) ==
+	    "FOLLOW g2 pid=200 pidfile current, DRAIN g1, CURRENT g2, READY g2, UPGRADE_DONE g2");
+	CHECK(st.upgrading == 0);
+	CHECK(st.current == 2);
+	CHECK(sitter_gen(&st, 1)->role == ROLE_DRAINING);
+	CHECK(step(&st, EV_SIGNAL, SIGUSR1) == "SIGNAL g2 USR1");
+	CHECK(step(&st, EV_EXIT, 1, EXITED(0), STATUS_PIDFD) == "GONE g1");
+	CHECK(sitter_gen(&st, 1) == NULL);
+
+	/* The same tick: a successor may share its predecessor's start time. */
+	CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g2 HUP, UPGRADE_BEGIN g2");
+	CHECK(step(&st, EV_FOUND, 300, 2000, FOUND_PIDFILE) ==
+	    "FOLLOW g3 pid=300 pidfile current, DRAIN g2, CURRENT g3, READY g3, UPGRADE_DONE g3");
+	CHECK(step(&st, EV_EXIT, 2, EXITED(0), STATUS_REAP) == "GONE g2");
+
+	CHECK(step(&st, EV_SIGNAL, SIGTERM) == "SIGNAL g3 TERM");
+	CHECK(step(&st, EV_EXIT, 3, SIGTERM, STATUS_REAP) == "GONE g3, EXIT 143");
+	CHECK(st.state == SITTER_DONE);
+	CHECK(st.gens.empty());
+
+	/* Done is done. */
+	CHECK(step(&st, EV_SIGNAL, SIGTERM) == "");
+	CHECK(step(&st, EV_FOUND, 400, 4000, FOUND_PIDFILE) == "");
+	CHECK(step(&st, EV_EXIT, 3, SIGTERM, STATUS_REAP) == "");
+	CHECK(step(&st, EV_START_TIMEOUT) == "");
+	CHECK(step(&st, EV_UPGRADE_TIMEOUT) == "");
+}
+
+TEST_CASE("sitter: what the pid file names must be younger than the current process")
+{
+	struct sitter st;
+
+	start(&st);
+	CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE) ==
+	    "FOLLOW g1 pid=100 pidfile current, CURRENT g1, READY g1");
+	/* A stale or torn pid file, not an upgrade. */
+	CHECK(step(&st, EV_FOUND, 50, 999, FOUND_PIDFILE) == "IGNORE pid=50");
+	CHECK(st.gens.size() == 1);
+	CHECK(st.current == 1);
+	CHECK(st.next_number == 2);
+	/* An old master in .oldbin is a generation all the same. */
+	CHECK(step(&st, EV_FOUND, 50, 999, FOUND_OLDBIN) == "FOLLOW g2 pid=50 oldbin draining");
+	CHECK(st.current == 1);
+}
+
+TEST_CASE("sitter: when the current one dies, the youngest draining one carries on")
+{
+	struct sitter st;
+
+	start(&st);
+	CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE) ==
+	    "FOLLOW g1 pid=100 pidfile current, CURRENT g1, READY g1");
+	CHECK(step(&st, EV_FOUND, 50, 500, FOUND_OLDBIN) == "FOLLOW g2 pid=50 oldbin draining");
+	CHECK(step(&st, EV_FOUND, 60, 600, FOUND_DOT2) == "FOLLOW g3 pid=60 dot2 draining");
+	CHECK(step(&st, EV_EXIT, 1, EXITED(3), STATUS_PIDFD) == "GONE g1, CURRENT g3");
+	CHECK(st.current == 3);
+	CHECK(step(&st, EV_SIGNAL, SIGUSR1) == "SIGNAL g3 USR1");
+	/* gunicorn renames .2 to the pid file once the old master is gone. */
+	CHECK(step(&st, EV_FOUND, 60, 600, FOUND_PIDFILE) == "READY g3");
+	CHECK(step(&st, EV_EXIT, 2, SIGKILL, STATUS_PIDFD) == "GONE g2");
+	CHECK(step(&st, EV_EXIT, 3, EXITED(4), STATUS_REAP) == "GONE g3, EXIT 4");
+}
+
+TEST_CASE("sitter: the exit status is the last current generation's")
+{
+	struct sitter st;
+
+	SUBCASE("a draining one dies first: no exit, and not its status") {
+		start(&st);
+		step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+		step(&st, EV_FOUND, 50, 500, FOUND_OLDBIN);
+		CHECK(step(&st, EV_EXIT, 2, SIGKILL, STATUS_PIDFD) == "GONE g2");
+		CHECK(st.state == SITTER_RUNNING);
+		CHECK(step(&st, EV_EXIT, 1, EXITED(0), STATUS_PIDFD) == "GONE g1, EXIT 0");
+	}
+	SUBCASE("after an upgrade, the new one's") {
+		start(&st);
+		step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+		step(&st, EV_SIGNAL, SIGHUP);
+		step(&st, EV_FOUND, 200, 2000, FOUND_PIDFILE);
+		CHECK(step(&st, EV_SIGNAL, SIGTERM) == "SIGNAL g1 TERM, SIGNAL g2 TERM");
+		CHECK(step(&st, EV_EXIT, 1, SIGKILL, STATUS_REAP) == "GONE g1");
+		CHECK(step(&st, EV_EXIT, 2, EXITED(0), STATUS_REAP) == "GONE g2, EXIT 0");
+	}
+}
+
+TEST_CASE("sitter: exit codes, one line per fate of the last generation")
+{
+	static const struct {
+		int wstatus;
+		int source;
+		const char *acts;
+	} cases[] = {
+		{EXITED(0), STATUS_PIDFD, "GONE g1, EXIT 0"},
+		{EXITED(3), STATUS_PIDFD, "GONE g1, EXIT 3"},
+		{EXITED(255), STATUS_REAP, "GONE g1, EXIT 255"},
+		{EXITED(42), STATUS_CHILD, "GONE g1, EXIT 42"},
+		{SIGTERM, STATUS_REAP, "GONE g1, EXIT 143"},
+		{SIGKILL, STATUS_PIDFD, "GONE g1, EXIT 137"},
+		{SIGHUP, STATUS_PIDFD, "GONE g1, EXIT 129"},
+		{SIGSEGV | WCOREFLAG, STATUS_PIDFD, "GONE g1, EXIT 139"},
+		{64, STATUS_PIDFD, "GONE g1, EXIT 192"},
+		/* Unknown: 0, as gitaly-wrapper always says. */
+		{EXITED(42), STATUS_NONE, "GONE g1, EXIT 0"},
+		{SIGKILL, STATUS_NONE, "GONE g1, EXIT 0"},
+	};
+	for (const auto &c : cases) {
+		struct sitter st;
+		start(&st);
+		step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+		CAPTURE(c.wstatus);
+		CHECK(step(&st, EV_EXIT, 1, c.wstatus, c.source) == c.acts);
+		CHECK(st.state == SITTER_DONE);
+	}
+
+	static const struct {
+		int wstatus, code;
+	} codes[] = {
+		{EXITED(0), 0}, {EXITED(1), 1}, {EXITED(126), 126}, {EXITED(127), 127},
+		{EXITED(255), 255}, {SIGINT, 130}, {SIGTERM, 143}, {SIGKILL, 137},
+		{SIGABRT | WCOREFLAG, 134}, {SIGRTMAX, 128 + SIGRTMAX},
+	};
+	for (const auto &c : codes) {
+		CAPTURE(c.wstatus);
+		CHECK(sitter_exit_code(c.wstatus) == c.code);
+	}
+}
+
+TEST_CASE("sitter: a stop reaches the generations that appear after it")
+{
+	struct sitter st;
+
+	SUBCASE("runit's down: TERM then CONT, replayed in order") {
+		start(&st);
+		step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+		CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g1 HUP, UPGRADE_BEGIN g1");
+		CHECK(step(&st, EV_SIGNAL, SIGTERM) == "SIGNAL g1 TERM");
+		CHECK(step(&st, EV_SIGNAL, SIGCONT) == "SIGNAL g1 CONT");
+		CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_PIDFILE) ==
+		    "FOLLOW g2 pid=200 pidfile current, SIGNAL g2 TERM, SIGNAL g2 CONT, "
+		    "DRAIN g1, CURRENT g2, READY g2, UPGRADE_DONE g2");
+		/* Stopping: no new upgrade begins. */
+		CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g2 HUP");
+		CHECK(step(&st, EV_FOUND, 50, 500, FOUND_OLDBIN) ==
+		    "FOLLOW g3 pid=50 oldbin draining, SIGNAL g3 TERM, SIGNAL g3 CONT");
+		CHECK(step(&st, EV_EXIT, 1, SIGTERM, STATUS_REAP) == "GONE g1");
+		CHECK(step(&st, EV_EXIT, 3, SIGTERM, STATUS_PIDFD) == "GONE g3");
+		CHECK(step(&st, EV_EXIT, 2, SIGTERM, STATUS_REAP) == "GONE g2, EXIT 143");
+	}
+	SUBCASE("a CONT alone is not a stop") {
+		start(&st);
+		step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+		CHECK(step(&st, EV_SIGNAL, SIGCONT) == "SIGNAL g1 CONT");
+		CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_PIDFILE) ==
+		    "FOLLOW g2 pid=200 pidfile current, DRAIN g1, CURRENT g2, READY g2");
+	}
+	SUBCASE("what is replayed is what was sent") {
+		struct settings s;
+		settings_defaults(&s);
+		s.sig.rewrite[SIGTERM] = SIGQUIT;
+		start(&st, &s);
+		step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+		CHECK(step(&st, EV_SIGNAL, SIGTERM) == "SIGNAL g1 QUIT<TERM");
+		CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_PIDFILE) ==
+		    "FOLLOW g2 pid=200 pidfile current, SIGNAL g2 QUIT, DRAIN g1, CURRENT g2, READY g2");
+	}
+	SUBCASE("at most a few signals are kept") {
+		start(&st);
+		step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+		for (int i = 0; i < 20; i++)
+			step(&st, EV_SIGNAL, i % 2 ? SIGCONT : SIGTERM);
+		CHECK(st.replay.size() <= 8);
+		CHECK(st.replay[0] == SIGTERM);
+		CHECK(st.replay[1] == SIGCONT);
+	}
+}
+
+TEST_CASE("sitter: a forking daemon (the spawned process exits 0 before any pid file)")
+{
+	struct sitter st;
+
+	start(&st);
+	CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_SPAWNED) ==
+	    "FOLLOW g1 pid=100 spawned current, CURRENT g1");
+
+	SUBCASE("the pid file comes") {
+		CHECK(step(&st, EV_EXIT, 1, EXITED(0), STATUS_CHILD) == "GONE g1, WAIT_PIDFILE");
+		CHECK(st.state == SITTER_WAIT_PIDFILE);
+		CHECK(step(&st, EV_SIGNAL, SIGUSR1) == "DROP USR1");
+		CHECK(step(&st, EV_FOUND, 300, 3000, FOUND_PIDFILE) ==
+		    "FOLLOW g2 pid=300 pidfile current, PIDFILE_CAME g2, CURRENT g2, READY g2");
+		CHECK(st.state == SITTER_RUNNING);
+		CHECK(step(&st, EV_START_TIMEOUT) == "");
+		CHECK(step(&st, EV_EXIT, 2, EXITED(0), STATUS_PIDFD) == "GONE g2, EXIT 0");
+	}
+	SUBCASE("a stop while waiting is kept for the daemon") {
+		CHECK(step(&st, EV_EXIT, 1, EXITED(0), STATUS_CHILD) == "GONE g1, WAIT_PIDFILE");
+		CHECK(step(&st, EV_SIGNAL, SIGTERM) == "");
+		CHECK(step(&st, EV_FOUND, 300, 3000, FOUND_PIDFILE) ==
+		    "FOLLOW g2 pid=300 pidfile current, SIGNAL g2 TERM, PIDFILE_CAME g2, "
+		    "CURRENT g2, READY g2");
+	}
+	SUBCASE("no pid file in time") {
+		CHECK(step(&st, EV_EXIT, 1, EXITED(0), STATUS_CHILD) == "GONE g1, WAIT_PIDFILE");
+		CHECK(step(&st, EV_START_TIMEOUT) == "EXIT 1");
+		CHECK(st.state == SITTER_DONE);
+		CHECK(step(&st, EV_FOUND, 300, 3000, FOUND_PIDFILE) == "");
+	}
+	SUBCASE("nginx with daemon on: the master's pid file before the start process exits") {
+		CHECK(step(&st, EV_FOUND, 101, 1001, FOUND_PIDFILE) ==
+		    "FOLLOW g2 pid=101 pidfile current, DRAIN g1, CURRENT g2, READY g2");
+		CHECK(step(&st, EV_EXIT, 1, EXITED(0), STATUS_CHILD) == "GONE g1");
+		CHECK(st.state == SITTER_RUNNING);
+	}
+	SUBCASE("it exits 0 after the pid file named it: that is the end") {
+		CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE) == "READY g1");
+		CHECK(step(&st, EV_EXIT, 1, EXITED(0), STATUS_CHILD) == "GONE g1, EXIT 0");
+	}
+	SUBCASE("it exits non-zero: that is the end") {
+		CHECK(step(&st, EV_EXIT, 1, EXITED(3), STATUS_CHILD) == "GONE g1, EXIT 3");
+	}
+	SUBCASE("it is killed: that is the end") {
+		CHECK(step(&st, EV_EXIT, 1, SIGKILL, STATUS_CHILD) == "GONE g1, EXIT 137");
+	}
+	SUBCASE("it exits 0 after a stop: that is the end") {
+		CHECK(step(&st, EV_SIGNAL, SIGTERM) == "SIGNAL g1 TERM");
+		CHECK(step(&st, EV_EXIT, 1, EXITED(0), STATUS_CHILD) == "GONE g1, EXIT 0");
+	}
+}
+
+TEST_CASE("sitter: failed upgrades leave the old process current")
+{
+	struct sitter st;
+
+	start(&st);
+	step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+
+	SUBCASE("no new process in upgrade_timeout") {
+		CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g1 HUP, UPGRADE_BEGIN g1");
+		CHECK(step(&st, EV_UPGRADE_TIMEOUT) == "UPGRADE_FAILED g1");
+		CHECK(st.current == 1);
+		CHECK(step(&st, EV_UPGRADE_TIMEOUT) == "");
+		/* And the next HUP tries again. */
+		CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g1 HUP, UPGRADE_BEGIN g1");
+		CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_PIDFILE) ==
+		    "FOLLOW g2 pid=200 pidfile current, DRAIN g1, CURRENT g2, READY g2, "
+		    "UPGRADE_DONE g2");
+	}
+	SUBCASE("the old process dies first, with no successor: the wrapper exits") {
+		CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g1 HUP, UPGRADE_BEGIN g1");
+		CHECK(step(&st, EV_EXIT, 1, EXITED(1), STATUS_PIDFD) == "GONE g1, EXIT 1");
+	}
+	SUBCASE("the old process dies first, its orphaned successor carries on") {
+		CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g1 HUP, UPGRADE_BEGIN g1");
+		CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_CHILD) ==
+		    "FOLLOW g2 pid=200 child draining");
+		CHECK(step(&st, EV_EXIT, 1, EXITED(0), STATUS_REAP) ==
+		    "GONE g1, CURRENT g2, UPGRADE_DONE g2");
+		CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_PIDFILE) == "READY g2");
+	}
+}
+
+TEST_CASE("sitter: the nginx recipe")
+{
+	struct settings s;
+	struct sitter st;
+
+	settings_defaults(&s);
+	s.recipe = RECIPE_NGINX;
+	start(&st, &s);
+	CHECK(step(&st, EV_SIGNAL, SIGHUP) == "DROP HUP");
+	CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE) ==
+	    "FOLLOW g1 pid=100 pidfile current, CURRENT g1, READY g1");
+	CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g1 USR2<HUP, UPGRADE_BEGIN g1");
+	CHECK(step(&st, EV_SIGNAL, SIGHUP) == "DROP HUP");
+	CHECK(step(&st, EV_SIGNAL, SIGUSR2) == "SIGNAL g1 USR2");
+	/* nginx renames the pid file to .oldbin, then the new master writes
+	 * the pid file: it becomes current, the old master is told to quit. */
+	CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_OLDBIN) == "");
+	CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_PIDFILE) ==
+	    "FOLLOW g2 pid=200 pidfile current, DRAIN g1, CURRENT g2, READY g2, "
+	    "UPGRADE_DONE g2, SIGNAL g1 QUIT");
+	CHECK(step(&st, EV_SIGNAL, SIGQUIT) == "SIGNAL g1 QUIT, SIGNAL g2 QUIT");
+	CHECK(step(&st, EV_EXIT, 1, EXITED(0), STATUS_REAP) == "GONE g1");
+	CHECK(step(&st, EV_EXIT, 2, EXITED(0), STATUS_REAP) == "GONE g2, EXIT 0");
+
+	SUBCASE("a timeout, then another try") {
+		struct sitter t;
+		start(&t, &s);
+		step(&t, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+		CHECK(step(&t, EV_SIGNAL, SIGHUP) == "SIGNAL g1 USR2<HUP, UPGRADE_BEGIN g1");
+		CHECK(step(&t, EV_UPGRADE_TIMEOUT) == "UPGRADE_FAILED g1");
+		CHECK(step(&t, EV_SIGNAL, SIGHUP) == "SIGNAL g1 USR2<HUP, UPGRADE_BEGIN g1");
+	}
+	SUBCASE("while stopping, HUP is only forwarded") {
+		struct sitter t;
+		start(&t, &s);
+		step(&t, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+		CHECK(step(&t, EV_SIGNAL, SIGTERM) == "SIGNAL g1 TERM");
+		CHECK(step(&t, EV_SIGNAL, SIGHUP) == "SIGNAL g1 HUP");
+	}
+	SUBCASE("another upgrade signal") {
+		struct sitter t;
+		s.upgrade_signal = SIGUSR2;
+		start(&t, &s);
+		step(&t, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+		CHECK(step(&t, EV_SIGNAL, SIGHUP) == "SIGNAL g1 HUP");
+		CHECK(step(&t, EV_SIGNAL, SIGUSR2) == "SIGNAL g1 USR2, UPGRADE_BEGIN g1");
+	}
+}
+
+TEST_CASE("sitter: the configured policy: rewrite, ignore, every, stop")
+{
+	struct settings s;
+	struct sitter st;
+
+	settings_defaults(&s);
+	s.sig.rewrite[SIGTERM] = SIGQUIT;
+	s.sig.rewrite[SIGUSR1] = SIGUSR2;
+	s.sig.ignore = SIG_BIT(SIGWINCH) | SIG_BIT(SIGINT);
+	start(&st, &s);
+	step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+	step(&st, EV_FOUND, 50, 500, FOUND_OLDBIN);
+
+	CHECK(step(&st, EV_SIGNAL, SIGUSR1) == "SIGNAL g1 USR2<USR1");
+	CHECK(step(&st, EV_SIGNAL, SIGWINCH) == "DROP WINCH");
+	CHECK(step(&st, EV_SIGNAL, SIGINT) == "DROP INT");
+	CHECK(!st.stopping);  /* an ignored stop signal stops nothing */
+	CHECK(step(&st, EV_SIGNAL, SIGTERM) == "SIGNAL g1 QUIT<TERM, SIGNAL g2 QUIT<TERM");
+	CHECK(st.stopping);
+
+	/* USR2 to every generation; HUP a stop signal too. */
+	settings_defaults(&s);
+	s.sig.every |= SIG_BIT(SIGUSR2);
+	s.sig.stop |= SIG_BIT(SIGHUP);
+	s.sig.every |= SIG_BIT(SIGHUP);
+	start(&st, &s);
+	step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+	step(&st, EV_FOUND, 50, 500, FOUND_OLDBIN);
+	CHECK(step(&st, EV_SIGNAL, SIGUSR2) == "SIGNAL g1 USR2, SIGNAL g2 USR2");
+	CHECK(!st.stopping);
+	CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g1 HUP, SIGNAL g2 HUP");
+	CHECK(st.stopping);
+	CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_PIDFILE) ==
+	    "FOLLOW g3 pid=200 pidfile current, SIGNAL g3 HUP, DRAIN g1, CURRENT g3, READY g3");
+}

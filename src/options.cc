@@ -258,6 +258,27 @@ settings_resolve(const struct options *o, const char *(*getenv_fn)(const char *)
 	return 0;
 }
 
+/* A TOML basic string: escapes for '"', '\\' and every control byte,
+ * DEL included (TOML forbids them raw). */
+static void
+toml_quote(std::string *out, const std::string &v)
+{
+	out->push_back('"');
+	for (unsigned char c : v) {
+		if (c == '"' || c == '\\') {
+			out->push_back('\\');
+			out->push_back((char)c);
+		} else if (c < 0x20 || c == 0x7f) {
+			char buf[8];
+			snprintf(buf, sizeof buf, "\\u%04x", c);
+			out->append(buf);
+		} else {
+			out->push_back((char)c);
+		}
+	}
+	out->push_back('"');
+}
+
 static void
 describe_list(std::string *out, const char *key, const std::vector<std::string> &list)
 {
@@ -265,7 +286,7 @@ describe_list(std::string *out, const char *key, const std::vector<std::string> 
 	for (size_t i = 0; i < list.size(); i++) {
 		if (i > 0)
 			line += ", ";
-		log_quote_json(&line, list[i].c_str());
+		toml_quote(&line, list[i]);
 	}
 	*out += line + "]\n";
 }
@@ -286,7 +307,7 @@ static void
 describe_string(std::string *out, const char *key, const std::string &v)
 {
 	*out += std::string(key) + " = ";
-	log_quote_json(out, v.c_str());
+	toml_quote(out, v);
 	*out += "\n";
 }
 
@@ -329,8 +350,10 @@ settings_describe(const struct settings *s)
 	for (size_t i = 0; i < s->env.size(); i++) {
 		size_t eq = s->env[i].find('=');
 		out += i == 0 ? " " : ", ";
-		out += s->env[i].substr(0, eq) + " = ";
-		log_quote_json(&out, s->env[i].substr(eq + 1).c_str());
+		/* Keys quoted: an environment name may hold any byte but '='. */
+		toml_quote(&out, s->env[i].substr(0, eq));
+		out += " = ";
+		toml_quote(&out, s->env[i].substr(eq + 1));
 	}
 	out += s->env.empty() ? "}\n" : " }\n";
 	describe_string(&out, "workdir", s->workdir);
@@ -343,7 +366,8 @@ settings_describe(const struct settings *s)
 		char a[16], b[16];
 		if (s->sig.rewrite[sig] == 0)
 			continue;
-		snprintf(buf, sizeof buf, "%s%s = \"%s\"", first ? " " : ", ",
+		/* Quoted keys: "RTMIN+1" is not a bare TOML key. */
+		snprintf(buf, sizeof buf, "%s\"%s\" = \"%s\"", first ? " " : ", ",
 		    signal_name(sig, a, sizeof a) + 3,
 		    signal_name(s->sig.rewrite[sig], b, sizeof b) + 3);
 		out += buf;

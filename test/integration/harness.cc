@@ -3,15 +3,18 @@
  */
 #include "harness.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -219,6 +222,50 @@ proc_count_lines(const proc *p, const char *needle)
 		from = nl + 1;
 	}
 	return n;
+}
+
+std::string
+proc_find_line(const proc *p, const char *needle)
+{
+	size_t from = 0, nl;
+
+	while ((nl = p->out.find('\n', from)) != std::string::npos) {
+		std::string line = p->out.substr(from, nl - from);
+		if (line.find(needle) != std::string::npos)
+			return line;
+		from = nl + 1;
+	}
+	return "";
+}
+
+bool
+proc_wait_stderr(proc *p, const char *needle, int timeout_ms)
+{
+	long long end = now_ms() + timeout_ms;
+
+	for (;;) {
+		if (p->err.find(needle) != std::string::npos)
+			return true;
+		long long left = end - now_ms();
+		if (left <= 0)
+			return false;
+		if (!pump(p, (int)(left < 50 ? left : 50)))
+			return p->err.find(needle) != std::string::npos;
+	}
+}
+
+long
+log_field(const std::string &line, const char *key)
+{
+	std::string k = std::string(" ") + key + "=";
+	size_t at = line.find(k);
+
+	if (at == std::string::npos)
+		return -1;
+	const char *v = line.c_str() + at + k.size();
+	char *end;
+	long n = strtol(v, &end, 10);
+	return end == v ? -1 : n;
 }
 
 bool
@@ -457,4 +504,96 @@ start_detached(const std::vector<std::string> &argv)
 	close(p[0]);
 	waitpid(mid, NULL, 0);
 	return pid;
+}
+
+int
+free_port(void)
+{
+	static unsigned seed;
+	int lo = 32768;
+	std::string range = read_file("/proc/sys/net/ipv4/ip_local_port_range");
+
+	if (!range.empty())
+		lo = atoi(range.c_str());
+	if (lo <= 11024)
+		lo = 32768;  /* an odd range: the usual one's floor */
+	if (seed == 0)
+		seed = (unsigned)getpid() * 2654435761u ^ (unsigned)now_ms();
+	for (int tries = 0; tries < 1000; tries++) {
+		int port = 10000 + (int)(rand_r(&seed) % (unsigned)(lo - 10000));
+		struct sockaddr_in a;
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		REQUIRE(fd >= 0);
+		memset(&a, 0, sizeof a);
+		a.sin_family = AF_INET;
+		a.sin_port = htons((uint16_t)port);
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		int r = bind(fd, (struct sockaddr *)&a, sizeof a);
+		close(fd);
+		if (r == 0)
+			return port;
+	}
+	FAIL("no free loopback port below the ephemeral range");
+	return -1;
+}
+
+static int
+tcp_connect(int port)
+{
+	struct sockaddr_in a;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	/* On loopback a connect is answered at once: accepted into the
+	 * listener's backlog, or refused. */
+	if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+std::string
+tcp_exchange(int port, const std::string &request, int timeout_ms)
+{
+	long long end = now_ms() + timeout_ms;
+	std::string got;
+	char buf[4096];
+	int fd = tcp_connect(port);
+
+	if (fd < 0)
+		return got;
+	if (!request.empty() &&
+	    send(fd, request.data(), request.size(), MSG_NOSIGNAL) != (ssize_t)request.size()) {
+		close(fd);
+		return got;
+	}
+	for (;;) {
+		struct pollfd pfd = {fd, POLLIN, 0};
+		long long left = end - now_ms();
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			break;
+		ssize_t n = read(fd, buf, sizeof buf);
+		if (n <= 0)
+			break;
+		got.append(buf, (size_t)n);
+	}
+	close(fd);
+	return got;
+}
+
+bool
+tcp_accepts(int port)
+{
+	int fd = tcp_connect(port);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
 }

@@ -56,6 +56,13 @@ void proc_start(proc *p, const std::vector<std::string> &argv,
 bool proc_wait_line(proc *p, const char *needle, int timeout_ms);
 /* Count the lines of stdout read so far that contain needle. */
 int proc_count_lines(const proc *p, const char *needle);
+/* The first line of stdout read so far that contains needle, or "". */
+std::string proc_find_line(const proc *p, const char *needle);
+/* Read output until stderr holds needle (anywhere): true, or false at the
+ * deadline (or when the process closed both pipes). */
+bool proc_wait_stderr(proc *p, const char *needle, int timeout_ms);
+/* The number after " key=" in a text log line, or -1. */
+long log_field(const std::string &line, const char *key);
 /* Wait for the exit: true and p->wstatus set, or false at the deadline. */
 bool proc_wait_exit(proc *p, int timeout_ms);
 /* The exit code as a shell shows it (128+N for a signal). */
@@ -94,6 +101,18 @@ void reap_in_background(pid_t pid);
 /* Start a program detached from the test: it is not our child (double
  * fork); returns its pid once it runs. */
 pid_t start_detached(const std::vector<std::string> &argv);
+
+/* A loopback TCP port nothing listens on now, chosen below the kernel's
+ * ephemeral range so that no "port 0" bind of a parallel test can take it
+ * meanwhile.  The caller may still lose a race with another test that
+ * chose the same port: retry on EADDRINUSE. */
+int free_port(void);
+/* Connect to 127.0.0.1:port, send request, return what the peer sent until
+ * it closed the connection ("" if the connection failed or nothing came
+ * before the deadline). */
+std::string tcp_exchange(int port, const std::string &request, int timeout_ms);
+/* Does anything accept connections on 127.0.0.1:port? */
+bool tcp_accepts(int port);
 
 #include <chrono>
 #include <thread>

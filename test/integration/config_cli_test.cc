@@ -1,0 +1,385 @@
+/*
+ * config_cli_test.cc: the configuration file through the built pidsitter
+ * (issue 4): -n/--check-config, FILE:LINE:COL errors with exit 2, the
+ * precedence command line > environment > file > defaults, PIDSITTER_CONFIG,
+ * and the keys that change what a running wrapper does.
+ *
+ * Every run removes GITALY_PID_FILE, WRAPPER_JSON_LOGGING and
+ * PIDSITTER_CONFIG from the environment it inherits, so that the machine's
+ * own settings cannot leak into a result.
+ */
+#include <limits.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <doctest/doctest.h>
+
+#include "harness.h"
+
+namespace {
+
+/* The output of one finished run. */
+struct run {
+	int code = -1;
+	std::string out, err;
+};
+
+/* Run pidsitter with args and env ("K=V" adds, "K" removes) to its end. */
+run
+pidsitter(std::vector<std::string> args, std::vector<std::string> env = {})
+{
+	std::vector<std::string> argv = {build_path("pidsitter")};
+	std::vector<std::string> e = {"GITALY_PID_FILE", "WRAPPER_JSON_LOGGING",
+	    "PIDSITTER_CONFIG"};
+	proc p;
+	run r;
+
+	argv.insert(argv.end(), args.begin(), args.end());
+	e.insert(e.end(), env.begin(), env.end());
+	proc_start(&p, argv, e);
+	REQUIRE(proc_wait_exit(&p, 10000));
+	r.code = proc_code(&p);
+	r.out = p.out;
+	r.err = p.err;
+	return r;
+}
+
+/* The value -n printed for key, as written ("" when absent). */
+std::string
+described(const std::string &out, const char *key)
+{
+	std::string prefix = std::string(key) + " = ";
+	size_t at = 0;
+
+	while (at < out.size()) {
+		size_t eol = out.find('\n', at);
+		std::string line = out.substr(at, eol == std::string::npos ? std::string::npos : eol - at);
+		if (line.compare(0, prefix.size(), prefix) == 0)
+			return line.substr(prefix.size());
+		if (eol == std::string::npos)
+			break;
+		at = eol + 1;
+	}
+	return "";
+}
+
+const char *const examples[] = {
+	"examples/gitaly.toml", "examples/praefect.toml", "examples/nginx.toml",
+};
+
+}  // namespace
+
+TEST_CASE("-n: every example passes, alone and with its binary, and prints what it set")
+{
+	for (const char *ex : examples) {
+		CAPTURE(ex);
+		run r = pidsitter({"-n", "-c", ex});
+		CHECK(r.code == 0);
+		CHECK(r.err == "");
+		r = pidsitter({"--check-config", "--config", ex, "/usr/sbin/daemon", "-x"});
+		CHECK(r.code == 0);
+		CHECK(r.err == "");
+		CHECK(described(r.out, "upgrade_timeout") != "");
+	}
+	run g = pidsitter({"-n", "-c", "examples/gitaly.toml", "/opt/gitlab/embedded/bin/gitaly"});
+	CHECK(described(g.out, "pid_file") == "\"/var/opt/gitlab/gitaly/gitaly.pid\"");
+	CHECK(described(g.out, "names") == "[\"gitaly\"]");
+	CHECK(described(g.out, "log_format") == "\"json\"");
+	run p = pidsitter({"-n", "-c", "examples/praefect.toml", "/opt/gitlab/embedded/bin/praefect"});
+	CHECK(described(p.out, "pid_file") == "\"/var/opt/gitlab/praefect/praefect.pid\"");
+	CHECK(described(p.out, "workdir") == "\"/var/opt/gitlab/praefect\"");
+	CHECK(described(p.out, "poll_interval") == "\"500ms\"");
+	run n = pidsitter({"-n", "-c", "examples/nginx.toml", "/usr/sbin/nginx"});
+	CHECK(described(n.out, "upgrade_recipe") == "\"nginx\"");
+	CHECK(described(n.out, "signal_rewrite") == "{ TERM = \"QUIT\" }");
+	CHECK(described(n.out, "match") == "[\"comm\"]");
+	CHECK(described(n.out, "env") == "{}");
+}
+
+TEST_CASE("-n: every key of the file reaches the effective settings")
+{
+	tmp_dir dir;
+	std::string conf = dir / "all.toml";
+
+	write_file(conf,
+	    "pid_file = \"/run/all.pid\"\n"
+	    "poll_interval = \"250ms\"\n"
+	    "start_timeout = \"1m30s\"\n"
+	    "log_format = \"json\"\n"
+	    "status_file = \"/run/all.status\"\n"
+	    "names = [\"alld\", \"alld-old\"]\n"
+	    "match = [\"argv0\", \"exe\"]\n"
+	    "owner = 4242\n"
+	    "env = { A = \"1\", B = \"two words\" }\n"
+	    "workdir = \"/srv/all\"\n"
+	    "signals_to_all = [\"TERM\", \"INT\", \"QUIT\", \"CONT\", \"USR1\"]\n"
+	    "stop_signals = [\"TERM\", \"USR1\"]\n"
+	    "signals_ignored = [\"WINCH\"]\n"
+	    "signal_rewrite = { TERM = \"QUIT\", INT = \"QUIT\" }\n"
+	    "upgrade_recipe = \"nginx\"\n"
+	    "upgrade_signal = \"USR2\"\n"
+	    "upgrade_timeout = \"45s\"\n");
+	run r = pidsitter({"-n", "-c", conf, "/usr/bin/alld"});
+	REQUIRE(r.code == 0);
+	CHECK(r.err == "");
+	CHECK(r.out ==
+	    "pid_file = \"/run/all.pid\"\n"
+	    "log_format = \"json\"\n"
+	    "poll_interval = \"250ms\"\n"
+	    "start_timeout = \"90000ms\"\n"
+	    "status_file = \"/run/all.status\"\n"
+	    "names = [\"alld\", \"alld-old\"]\n"
+	    "match = [\"exe\", \"argv0\"]\n"
+	    "owner = 4242\n"
+	    "env = { A = \"1\", B = \"two words\" }\n"
+	    "workdir = \"/srv/all\"\n"
+	    "signals_to_all = [\"INT\", \"QUIT\", \"USR1\", \"TERM\", \"CONT\"]\n"
+	    "stop_signals = [\"USR1\", \"TERM\"]\n"
+	    "signals_ignored = [\"WINCH\"]\n"
+	    "signal_rewrite = { INT = \"QUIT\", TERM = \"QUIT\" }\n"
+	    "upgrade_recipe = \"nginx\"\n"
+	    "upgrade_signal = \"USR2\"\n"
+	    "upgrade_timeout = \"45000ms\"\n");
+
+	/* What -n prints is itself a configuration file that says the same. */
+	std::string again = dir / "again.toml";
+	write_file(again, r.out);
+	run r2 = pidsitter({"-n", "-c", again, "/usr/bin/alld"});
+	CHECK(r2.code == 0);
+	CHECK(r2.out == r.out);
+
+	/* owner: a name and "any". */
+	write_file(conf, "pid_file = \"/x.pid\"\nowner = \"root\"\n");
+	CHECK(described(pidsitter({"-n", "-c", conf}).out, "owner") == "0");
+	write_file(conf, "pid_file = \"/x.pid\"\nowner = \"any\"\n");
+	CHECK(described(pidsitter({"-n", "-c", conf}).out, "owner") == "\"any\"");
+}
+
+TEST_CASE("a bad file: one FILE:LINE:COL message on stderr, exit 2, nothing started")
+{
+	tmp_dir dir;
+	std::string conf = dir / "bad.toml";
+	std::string pidfile = dir / "d.pid";
+	const struct {
+		const char *text;
+		const char *msg;
+	} cases[] = {
+		{"pid_file = \"/x.pid\"\n\nnames = [\"a\",\n", ":3:15: Error while parsing array: encountered end-of-file"},
+		{"# gitaly\npidfile = \"/x.pid\"\n", ":2:1: unknown key 'pidfile' (did you mean 'pid_file'?)"},
+		{"poll_interval = 1\n", ":1:17: poll_interval must be a string holding a duration such as \"2s\", not an integer"},
+		{"poll_interval = \"0s\"\n", ":1:17: poll_interval must be at least 1ms"},
+		{"signals_to_all = [\"TERM\", \"KILL\"]\n", ":1:27: signals_to_all[1]: KILL cannot be caught, so pidsitter cannot forward it"},
+		{"stop_signals = [\"USR1\"]\n", ":1:17: stop_signals: USR1 is not in signals_to_all (a stop signal must reach every generation)"},
+		{"env = { \"A=B\" = \"1\" }\n", ":1:9: env: invalid variable name 'A=B' (it must not be empty, nor hold '=' or a NUL byte)"},
+		{"owner = \"no-such-user-here\"\n", ":1:9: owner: unknown user 'no-such-user-here' (a user name, a uid, or \"any\")"},
+	};
+
+	for (const auto &c : cases) {
+		std::string text = c.text;
+		CAPTURE(text);
+		write_file(conf, text);
+		/* -n and a real start both refuse, before any log line. */
+		run r = pidsitter({"-n", "-c", conf});
+		CHECK(r.code == 2);
+		CHECK(r.err == "pidsitter: " + conf + c.msg + "\n");
+		CHECK(r.out == "");
+		r = pidsitter({"-c", conf, "-p", pidfile, "/bin/sleep", "1000"});
+		CHECK(r.code == 2);
+		CHECK(r.err == "pidsitter: " + conf + c.msg + "\n");
+		CHECK(r.out == "");
+		CHECK(access(pidfile.c_str(), F_OK) != 0);
+	}
+
+	/* Files that cannot be read. */
+	std::string missing = dir / "missing.toml";
+	run r = pidsitter({"-n", "-c", missing});
+	CHECK(r.code == 2);
+	CHECK(r.err == "pidsitter: " + missing + ": cannot read: No such file or directory\n");
+	std::string fifo = dir / "fifo.toml";
+	REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+	r = pidsitter({"-n", "-c", fifo});
+	CHECK(r.code == 2);
+	CHECK(r.err == "pidsitter: " + fifo + ": cannot read: not a regular file\n");
+	r = pidsitter({"-n", "-c", dir.path});
+	CHECK(r.code == 2);
+	CHECK(r.err == "pidsitter: " + dir.path + ": cannot read: Is a directory\n");
+}
+
+TEST_CASE("precedence: command line > environment > file > defaults")
+{
+	tmp_dir dir;
+	std::string conf = dir / "p.toml";
+
+	write_file(conf, "pid_file = \"/from/file.pid\"\nlog_format = \"text\"\n"
+	    "poll_interval = \"3s\"\n");
+
+	/* pid_file: file, then GITALY_PID_FILE, then -p. */
+	run r = pidsitter({"-n", "-c", conf});
+	CHECK(described(r.out, "pid_file") == "\"/from/file.pid\"");
+	r = pidsitter({"-n", "-c", conf}, {"GITALY_PID_FILE=/from/env.pid"});
+	CHECK(described(r.out, "pid_file") == "\"/from/env.pid\"");
+	r = pidsitter({"-n", "-c", conf, "-p", "/from/flag.pid"}, {"GITALY_PID_FILE=/from/env.pid"});
+	CHECK(described(r.out, "pid_file") == "\"/from/flag.pid\"");
+	/* An empty GITALY_PID_FILE is no value (gitaly-wrapper's test). */
+	r = pidsitter({"-n", "-c", conf}, {"GITALY_PID_FILE="});
+	CHECK(described(r.out, "pid_file") == "\"/from/file.pid\"");
+
+	/* log_format: WRAPPER_JSON_LOGGING beats the file both ways, a word
+	 * Go's ParseBool rejects leaves the file's choice, -j beats both. */
+	r = pidsitter({"-n", "-c", conf}, {"WRAPPER_JSON_LOGGING=true"});
+	CHECK(described(r.out, "log_format") == "\"json\"");
+	write_file(conf, "pid_file = \"/from/file.pid\"\nlog_format = \"json\"\n");
+	r = pidsitter({"-n", "-c", conf}, {"WRAPPER_JSON_LOGGING=0"});
+	CHECK(described(r.out, "log_format") == "\"text\"");
+	r = pidsitter({"-n", "-c", conf}, {"WRAPPER_JSON_LOGGING=yes"});
+	CHECK(described(r.out, "log_format") == "\"json\"");
+	r = pidsitter({"-n", "-c", conf, "-j"}, {"WRAPPER_JSON_LOGGING=false"});
+	CHECK(described(r.out, "log_format") == "\"json\"");
+
+	/* poll_interval: the file over the default, -i over the file. */
+	write_file(conf, "pid_file = \"/from/file.pid\"\npoll_interval = \"3s\"\n");
+	r = pidsitter({"-n", "-c", conf});
+	CHECK(described(r.out, "poll_interval") == "\"3000ms\"");
+	r = pidsitter({"-n", "-c", conf, "-i", "250ms"});
+	CHECK(described(r.out, "poll_interval") == "\"250ms\"");
+	r = pidsitter({"-n", "-p", "/x.pid"});
+	CHECK(described(r.out, "poll_interval") == "\"1000ms\"");
+
+	/* The file need not name the pid file when the environment does. */
+	write_file(conf, "log_format = \"json\"\n");
+	r = pidsitter({"-n", "-c", conf}, {"GITALY_PID_FILE=/from/env.pid"});
+	CHECK(r.code == 0);
+	CHECK(described(r.out, "pid_file") == "\"/from/env.pid\"");
+	r = pidsitter({"-n", "-c", conf});
+	CHECK(r.code == 2);
+	CHECK(r.err.find("missing pid file") != std::string::npos);
+}
+
+TEST_CASE("PIDSITTER_CONFIG names the file when -c is absent")
+{
+	tmp_dir dir;
+	std::string good = dir / "good.toml";
+	std::string bad = dir / "bad.toml";
+
+	write_file(good, "pid_file = \"/from/config-env.pid\"\n");
+	write_file(bad, "pid_file = 1\n");
+	run r = pidsitter({"-n"}, {"PIDSITTER_CONFIG=" + good});
+	CHECK(r.code == 0);
+	CHECK(described(r.out, "pid_file") == "\"/from/config-env.pid\"");
+	/* It is used for a real start too: the error proves it was read. */
+	r = pidsitter({"/bin/sleep", "1000"}, {"PIDSITTER_CONFIG=" + bad});
+	CHECK(r.code == 2);
+	CHECK(r.err == "pidsitter: " + bad + ":1:12: pid_file must be a string, not an integer\n");
+	/* -c wins over it. */
+	r = pidsitter({"-n", "-c", good}, {"PIDSITTER_CONFIG=" + bad});
+	CHECK(r.code == 0);
+	/* Empty: no file, as before the configuration existed. */
+	r = pidsitter({"-n", "-p", "/x.pid"}, {"PIDSITTER_CONFIG="});
+	CHECK(r.code == 0);
+}
+
+namespace {
+
+/* A daemon called gitaly (the fixture daemon) run by pidsitter -c FILE. */
+struct scene {
+	tmp_dir dir;
+	std::string gitaly, pidfile, record, conf;
+
+	scene()
+	{
+		gitaly = dir.link("gitaly", "fixture-daemon");
+		pidfile = dir / "gitaly.pid";
+		record = dir / "record";
+		conf = dir / "pidsitter.toml";
+	}
+
+	/* pidsitter -c CONF -- gitaly --pid-file ... --record ... extra */
+	std::vector<std::string> wrapper(std::vector<std::string> extra = {}) const
+	{
+		std::vector<std::string> a = {build_path("pidsitter"), "-c", conf, "--",
+		    gitaly, "--pid-file", pidfile, "--record", record};
+		a.insert(a.end(), extra.begin(), extra.end());
+		return a;
+	}
+};
+
+const std::vector<std::string> clean_env = {"GITALY_PID_FILE", "WRAPPER_JSON_LOGGING",
+    "PIDSITTER_CONFIG"};
+
+}  // namespace
+
+TEST_CASE("a running wrapper uses the file: pid_file, log_format, env, workdir")
+{
+	scene sc;
+	proc w;
+	char cwd[PATH_MAX];
+
+	write_file(sc.conf, "pid_file = \"" + sc.pidfile + "\"\n"
+	    "log_format = \"json\"\n"
+	    "env = { PIDSITTER_TEST_VAR = \"from the file\" }\n"
+	    "workdir = \"" + sc.dir.path + "\"\n");
+	proc_start(&w, sc.wrapper({"--env", "PIDSITTER_TEST_VAR"}), clean_env);
+	REQUIRE(proc_wait_line(&w, "\"msg\":\"monitoring process\"", 5000));
+	REQUIRE(record_wait(sc.record, 0, "ready", 5000));
+	pid_t daemon = read_pid(sc.pidfile);
+	REQUIRE(daemon > 0);
+	CHECK(record_count(sc.record, daemon, "env PIDSITTER_TEST_VAR=from the file") == 1);
+	std::string link = "/proc/" + std::to_string(daemon) + "/cwd";
+	ssize_t n = readlink(link.c_str(), cwd, sizeof cwd - 1);
+	REQUIRE(n > 0);
+	cwd[n] = '\0';
+	CHECK(std::string(cwd) == sc.dir.path);
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(proc_wait_exit(&w, 5000));
+	CHECK(proc_code(&w) == 0);
+	/* Every line is JSON. */
+	CHECK(proc_count_lines(&w, "{\"") == proc_count_lines(&w, ""));
+}
+
+TEST_CASE("env = {} removes GITALY_UPGRADES_ENABLED")
+{
+	scene sc;
+	proc w;
+
+	write_file(sc.conf, "pid_file = \"" + sc.pidfile + "\"\nenv = {}\n");
+	proc_start(&w, sc.wrapper({"--env", "GITALY_UPGRADES_ENABLED"}), clean_env);
+	REQUIRE(proc_wait_line(&w, "msg=\"monitoring process\"", 5000));
+	REQUIRE(record_wait(sc.record, 0, "ready", 5000));
+	pid_t daemon = read_pid(sc.pidfile);
+	CHECK(record_count(sc.record, daemon, "env GITALY_UPGRADES_ENABLED=(unset)") == 1);
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(proc_wait_exit(&w, 5000));
+}
+
+TEST_CASE("signal_rewrite and signals_ignored change what the daemon receives")
+{
+	scene sc;
+	proc w;
+
+	write_file(sc.conf, "pid_file = \"" + sc.pidfile + "\"\n"
+	    "signal_rewrite = { USR1 = \"USR2\", TERM = \"INT\" }\n"
+	    "signals_ignored = [\"WINCH\"]\n");
+	proc_start(&w, sc.wrapper(), clean_env);
+	REQUIRE(proc_wait_line(&w, "msg=\"monitoring process\"", 5000));
+	REQUIRE(record_wait(sc.record, 0, "ready", 5000));
+	pid_t daemon = read_pid(sc.pidfile);
+
+	send_signal(w.pid, SIGUSR1);
+	CHECK(record_wait(sc.record, daemon, "signal SIGUSR2", 5000));
+	CHECK(record_count(sc.record, daemon, "signal SIGUSR1") == 0);
+
+	send_signal(w.pid, SIGWINCH);
+	CHECK(proc_wait_line(&w, "msg=\"signal not forwarded\"", 5000));
+	/* A later signal arrives, the ignored one never did. */
+	send_signal(w.pid, SIGALRM);
+	CHECK(record_wait(sc.record, daemon, "signal SIGALRM", 5000));
+	CHECK(record_count(sc.record, daemon, "signal SIGWINCH") == 0);
+
+	/* runit's TERM reaches the daemon as INT. */
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(proc_wait_exit(&w, 5000));
+	CHECK(record_count(sc.record, daemon, "signal SIGINT") == 1);
+	CHECK(record_count(sc.record, daemon, "signal SIGTERM") == 0);
+}

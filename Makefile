@@ -86,10 +86,16 @@ demo: deps-build
 	@$(MAKE) --no-print-directory $(BUILD)/pidsitter $(BUILD)/fixture-daemon
 	@BUILD=$(BUILD) sh test/demo.sh
 
+# The unit tests under valgrind's memcheck: any error or leak fails.
+valgrind: deps-test $(BUILD)/unit-tests
+	valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,possible \
+	    --quiet $(BUILD)/unit-tests
+
 clean:
 	rm -rf build build-san
 
-.PHONY: all check demo clean deps-build deps-test
+.PHONY: all check demo clean deps-build deps-test valgrind
 
 -include $(wildcard $(BUILD)/obj/*.d $(BUILD)/obj/test/*/*.d)
 -include bench/bench.mk
+-include fuzz/fuzz.mk

@@ -18,6 +18,10 @@ spawn_environment(char **environ_in, const std::vector<std::string> &extra)
 		size_t klen = eq ? (size_t)(eq - *e) : strlen(*e);
 		bool replaced = false;
 
+		/* systemd's socket is ours: the service's main process is the
+		 * wrapper, and systemd would refuse the daemon's messages. */
+		if (klen == 13 && strncmp(*e, "NOTIFY_SOCKET", 13) == 0)
+			continue;
 		for (const std::string &x : extra) {
 			if (x.compare(0, klen, *e, klen) == 0 && x.size() > klen && x[klen] == '=') {
 				replaced = true;

@@ -11,8 +11,8 @@
 
 #include "settings.h"
 
-/* The daemon's environment: ours, with each of extra ("KEY=VALUE")
- * replacing a variable of the same name or added. */
+/* The daemon's environment: ours without NOTIFY_SOCKET, with each of
+ * extra ("KEY=VALUE") replacing a variable of the same name or added. */
 std::vector<std::string> spawn_environment(char **environ_in,
     const std::vector<std::string> &extra);
 

@@ -13,6 +13,7 @@
 #include "watch.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include "log.h"
 #include "pidfile.h"
 #include "reap.h"
+#include "report.h"
 #include "signals.h"
 #include "spawn.h"
 
@@ -278,12 +280,87 @@ upgrade_timeout_cb(uv_timer_t *t)
 	dispatch((struct watch *)t->data, &ev);
 }
 
+/* systemd's notification socket, when we run under it. */
+static void
+sd_notify_msg(struct watch *w, const std::string &msg)
+{
+	int r;
+
+	if (w->notify_socket.empty())
+		return;
+	r = report_notify(w->notify_socket.c_str(), msg);
+	if (r < 0)
+		log_event(LOG_WARN, "cannot notify the service manager",
+		    {{"socket", w->notify_socket}, {"error", strerror(-r)}});
+}
+
+static std::string
+sd_status(struct watch *w)
+{
+	struct gen_watch *g = find_gen(w, w->st.current);
+	char buf[128];
+
+	if (g == NULL)
+		return "STATUS=no current process";
+	snprintf(buf, sizeof buf, "STATUS=current pid %d, generation %u, %zu generation(s)",
+	    (int)g->pid, g->number, w->gens.size());
+	return buf;
+}
+
+/* The status file, rewritten when what it says changes. */
+static void
+report_status(struct watch *w)
+{
+	struct report_state rs;
+	int r;
+
+	if (w->s->status_file.empty())
+		return;
+	if (w->done)
+		rs.state = "exited";
+	else if (w->st.stopping)
+		rs.state = "stopping";
+	else if (w->st.upgrading != 0)
+		rs.state = "upgrading";
+	else if (w->st.state == SITTER_WAIT_PIDFILE || !w->ready_sent)
+		rs.state = "starting";
+	else
+		rs.state = "running";
+	for (const struct generation &g : w->st.gens)
+		rs.gens.push_back({g.number, g.pid, g.number == w->st.current});
+	rs.last_upgrade = w->upgrade_result;
+	rs.last_upgrade_at = w->upgrade_at;
+	rs.exit_code = w->done ? w->exit_code : -1;
+	std::string json = report_status_json(&rs, (long)getpid());
+	if (json == w->last_status)
+		return;
+	r = report_write_atomic(w->s->status_file.c_str(), json);
+	if (r < 0) {
+		log_event(LOG_WARN, "cannot write the status file",
+		    {{"status_file", w->s->status_file}, {"error", strerror(-r)}});
+		return;
+	}
+	w->last_status = json;
+}
+
+static void
+upgrade_ended(struct watch *w, const char *result)
+{
+	w->upgrade_result = result;
+	clock_gettime(CLOCK_REALTIME, &w->upgrade_at);
+	/* The file first: whoever the message wakes reads it. */
+	report_status(w);
+	sd_notify_msg(w, "READY=1\n" + sd_status(w));
+}
+
 static void
 notify_ready(struct watch *w)
 {
 	if (w->ready_sent)
 		return;
 	w->ready_sent = true;
+	report_status(w);
+	sd_notify_msg(w, "READY=1\n" + sd_status(w));
 	if (w->s->notify_fd >= 0) {
 		/* s6's notification-fd: one newline, then close it. */
 		ssize_t n;
@@ -327,6 +404,10 @@ run_action(struct watch *w, const struct action *a, struct identity *found)
 	switch (a->kind) {
 	case ACT_SIGNAL:
 		signal_gen(w, a);
+		if (w->st.stopping && !w->stopping_sent) {
+			w->stopping_sent = true;
+			sd_notify_msg(w, "STOPPING=1");
+		}
 		break;
 	case ACT_DROP:
 		log_event(LOG_INFO, "signal not forwarded",
@@ -348,6 +429,8 @@ run_action(struct watch *w, const struct action *a, struct identity *found)
 			    {{"process", (long)g->pid}, {"generation", g->number},
 			    {"source", source_names[a->source]},
 			    {"role", a->role == ROLE_CURRENT ? "current" : "draining"}});
+		if (w->ready_sent && a->role == ROLE_CURRENT)
+			sd_notify_msg(w, sd_status(w));
 		break;
 	case ACT_IGNORE:
 		log_event(LOG_WARN, "not following process",
@@ -390,12 +473,23 @@ run_action(struct watch *w, const struct action *a, struct identity *found)
 		log_event(LOG_INFO, "upgrade started",
 		    {{"process", (long)(g ? g->pid : 0)}, {"generation", a->number}});
 		uv_timer_start(&w->upgrade_timer, upgrade_timeout_cb, w->s->upgrade_timeout_ms, 0);
+		if (!w->notify_socket.empty()) {
+			/* systemd 253+ wants the time with RELOADING=1. */
+			struct timespec now;
+			char buf[64];
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			snprintf(buf, sizeof buf, "\nMONOTONIC_USEC=%llu",
+			    (unsigned long long)now.tv_sec * 1000000ULL +
+			    (unsigned long long)now.tv_nsec / 1000);
+			sd_notify_msg(w, std::string("RELOADING=1") + buf + "\nSTATUS=upgrading");
+		}
 		break;
 	case ACT_UPGRADE_DONE:
 		uv_timer_stop(&w->upgrade_timer);
 		g = find_gen(w, a->number);
 		log_event(LOG_INFO, "upgrade complete",
 		    {{"process", (long)(g ? g->pid : 0)}, {"generation", a->number}});
+		upgrade_ended(w, "complete");
 		break;
 	case ACT_UPGRADE_FAILED:
 		uv_timer_stop(&w->upgrade_timer);
@@ -410,12 +504,14 @@ run_action(struct watch *w, const struct action *a, struct identity *found)
 			log_event(LOG_WARN, "upgrade failed; the current process stays",
 			    {{"reason", a->why}, {"process", (long)(g ? g->pid : 0)},
 			    {"generation", w->st.current}});
+		upgrade_ended(w, "failed");
 		break;
 	case ACT_EXIT:
 		w->done = true;
 		w->exit_code = a->code;
 		log_event(LOG_ERROR, "wrapper for process shutting down",
 		    {{"exit_code", a->code}, {"reason", a->why}});
+		report_status(w);
 		watch_close(w);
 		break;
 	}
@@ -430,6 +526,8 @@ dispatch_found(struct watch *w, const struct event *ev, struct identity *found)
 	for (const struct action &a : acts)
 		run_action(w, &a, found);
 	w->last_followed = 0;
+	if (!acts.empty() && !w->done)
+		report_status(w);
 }
 
 static void
@@ -708,6 +806,12 @@ watch_init(struct watch *w, uv_loop_t *loop, const struct settings *s)
 	w->child_pid = 0;
 	w->ready_sent = false;
 	w->last_followed = 0;
+	w->upgrade_result = "none";
+	w->upgrade_at.tv_sec = 0;
+	w->upgrade_at.tv_nsec = 0;
+	w->stopping_sent = false;
+	const char *ns = getenv("NOTIFY_SOCKET");
+	w->notify_socket = ns != NULL ? ns : "";
 	w->done = false;
 	w->exit_code = 0;
 

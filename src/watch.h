@@ -63,6 +63,13 @@ struct watch {
 
 	unsigned last_followed;    /* the newest generation */
 	bool ready_sent;
+
+	/* Reporting (report.cc): systemd's socket, the status file. */
+	std::string notify_socket; /* $NOTIFY_SOCKET; empty: none */
+	std::string last_status;   /* what the status file holds now */
+	const char *upgrade_result;/* "none", "complete", "failed" */
+	struct timespec upgrade_at;
+	bool stopping_sent;
 	bool done;
 	int exit_code;
 };

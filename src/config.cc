@@ -56,6 +56,11 @@
 #define TOML_EXCEPTIONS 0
 #define TOML_HEADER_ONLY 1
 #define TOML_ENABLE_FORMATTERS 0
+/* std::from_chars for floats (GCC 11+) instead of toml++'s GCC default, a
+ * std::istringstream: that drags the iostream and locale machinery into
+ * the binary, and its pages into every wrapper's resident memory, for a
+ * file that has no floats. */
+#define TOML_FLOAT_CHARCONV 1
 #include <toml++/impl/preprocessor.h>
 #include <toml++/impl/forward_declarations.h>
 #pragma push_macro("TOML_UNREACHABLE")
@@ -573,6 +578,41 @@ key_match(struct cfg *c, const toml::node &n)
  * daemon's owner does not change while we watch it, and -n should catch a
  * typo.  Like chown(1), a string of digits that is no user's name is a
  * uid, and a uid needs no passwd entry (containers often have none). */
+/*
+ * The user named name, from /etc/passwd itself rather than getpwnam_r():
+ * pidsitter is linked statically (make bench: resident memory), and a
+ * static glibc's NSS would dlopen the modules of nsswitch.conf (systemd,
+ * ldap), which crashes.  Users of other databases are given by uid.
+ * Returns 0 (*found set, or NULL when there is no such user) or an errno.
+ */
+static int
+passwd_lookup(const char *name, struct passwd *pw, std::vector<char> *buf,
+    struct passwd **found)
+{
+	FILE *f = fopen("/etc/passwd", "re");
+	int rc = 0;
+
+	*found = NULL;
+	if (f == NULL)
+		return errno;
+	for (;;) {
+		struct passwd *ent = NULL;
+		rc = fgetpwent_r(f, pw, buf->data(), buf->size(), &ent);
+		if (rc == ERANGE && buf->size() < (1u << 20)) {
+			buf->resize(buf->size() * 2);
+			continue;
+		}
+		if (rc != 0 || ent == NULL)
+			break;
+		if (strcmp(ent->pw_name, name) == 0) {
+			*found = ent;
+			break;
+		}
+	}
+	fclose(f);
+	return rc == ENOENT ? 0 : rc;
+}
+
 static int
 key_owner(struct cfg *c, const toml::node &n)
 {
@@ -600,9 +640,7 @@ key_owner(struct cfg *c, const toml::node &n)
 		c->t.owner = (uid_t)-1;
 		return 0;
 	}
-	while ((rc = getpwnam_r(s.c_str(), &pw, buf.data(), buf.size(), &found)) == ERANGE &&
-	    buf.size() < (1u << 20))
-		buf.resize(buf.size() * 2);
+	rc = passwd_lookup(s.c_str(), &pw, &buf, &found);
 	if (found != NULL) {
 		c->t.owner = pw.pw_uid;
 		c->t.owner_any = false;
@@ -617,13 +655,11 @@ key_owner(struct cfg *c, const toml::node &n)
 		c->t.owner_any = false;
 		return 0;
 	}
-	/* getpwnam_r reports "no such user" as 0 or as one of several errnos,
-	 * depending on the NSS module. */
-	if (rc != 0 && rc != ENOENT && rc != ESRCH && rc != EBADF && rc != EPERM)
+	if (rc != 0 && rc != ENOENT)
 		return fail(c, n.source(), "owner: cannot look up user '%s': %s",
 		    shown(s).c_str(), strerror(rc));
-	return fail(c, n.source(), "owner: unknown user '%s' (a user name, a uid, "
-	    "or \"any\")", shown(s).c_str());
+	return fail(c, n.source(), "owner: unknown user '%s' (a user name from "
+	    "/etc/passwd, a uid, or \"any\")", shown(s).c_str());
 }
 
 /* The table replaces the default list (GITALY_UPGRADES_ENABLED=true), so

@@ -180,8 +180,9 @@ main(int argc, char **argv)
 
 	watch_pidfile(&w);
 	uv_run(&loop, UV_RUN_DEFAULT);
-	if (uv_loop_close(&loop) != 0)
-		log_event(LOG_WARN, "event loop closed with handles open");
+	/* The last generation is gone (the loop only stops then).  Reap any
+	 * orphan that exited meanwhile, so none is left a zombie, and leave:
+	 * the handles die with the process (see ACT_EXIT in watch.cc). */
 	reap_leftovers(0);
 	return w.exit_code;
 }

@@ -271,9 +271,19 @@ std::vector<pid_t>
 proc_children(pid_t ppid, bool zombies)
 {
 	std::vector<pid_t> out;
-	DIR *d = opendir("/proc");
 	struct dirent *e;
+	DIR *d;
 
+	/* Our own children: with none at all (the common case, and every
+	 * time the spawned daemon simply exits), waitid says ECHILD and the
+	 * scan of every process in /proc is saved. */
+	if (ppid == getpid()) {
+		siginfo_t si;
+		memset(&si, 0, sizeof si);
+		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 && errno == ECHILD)
+			return out;
+	}
+	d = opendir("/proc");
 	if (d == NULL)
 		return out;
 	while ((e = readdir(d)) != NULL) {

@@ -512,7 +512,11 @@ run_action(struct watch *w, const struct action *a, struct identity *found)
 		log_event(LOG_ERROR, "wrapper for process shutting down",
 		    {{"exit_code", a->code}, {"reason", a->why}});
 		report_status(w);
-		watch_close(w);
+		/* Not watch_close(): closing some forty signal handles costs
+		 * more than all the rest of the exit, and death-to-exit is
+		 * what a supervisor waits for.  main() returns at once and
+		 * the kernel frees the rest. */
+		uv_stop(w->loop);
 		break;
 	}
 }
@@ -683,15 +687,26 @@ dir_event_cb(uv_fs_event_t *h, const char *filename, int events, int status)
 		return;
 	}
 	/* Events about the directory itself (deleted, moved) carry its own
-	 * name; inotify drops the watch then. */
-	if (stat(w->dir.c_str(), &st) < 0)
+	 * name; inotify drops the watch then, or follows the inode where it
+	 * was moved.  A directory of that name made again before we looked
+	 * (rm -rf, mkdir) is another inode, not watched. */
+	if (stat(w->dir.c_str(), &st) < 0 || st.st_dev != w->dir_dev || st.st_ino != w->dir_ino)
 		dir_lost(w);
 }
 
 static int
 dir_watch_start(struct watch *w)
 {
-	int r = uv_fs_event_start(&w->dir_event, dir_event_cb, w->dir.c_str(), 0);
+	struct stat st;
+	int r;
+
+	/* The inode before the watch: if the name is given to another
+	 * directory in between, the first event about it says so. */
+	if (stat(w->dir.c_str(), &st) == 0) {
+		w->dir_dev = st.st_dev;
+		w->dir_ino = st.st_ino;
+	}
+	r = uv_fs_event_start(&w->dir_event, dir_event_cb, w->dir.c_str(), 0);
 	w->dir_watching = r == 0;
 	return r;
 }

@@ -93,7 +93,7 @@ TEST_CASE("-n: every example passes, alone and with its binary, and prints what 
 	CHECK(described(p.out, "poll_interval") == "\"500ms\"");
 	run n = pidsitter({"-n", "-c", "examples/nginx.toml", "/usr/sbin/nginx"});
 	CHECK(described(n.out, "upgrade_recipe") == "\"nginx\"");
-	CHECK(described(n.out, "signal_rewrite") == "{ TERM = \"QUIT\" }");
+	CHECK(described(n.out, "signal_rewrite") == "{ \"TERM\" = \"QUIT\" }");
 	CHECK(described(n.out, "match") == "[\"comm\"]");
 	CHECK(described(n.out, "env") == "{}");
 }
@@ -133,12 +133,12 @@ TEST_CASE("-n: every key of the file reaches the effective settings")
 	    "names = [\"alld\", \"alld-old\"]\n"
 	    "match = [\"exe\", \"argv0\"]\n"
 	    "owner = 4242\n"
-	    "env = { A = \"1\", B = \"two words\" }\n"
+	    "env = { \"A\" = \"1\", \"B\" = \"two words\" }\n"
 	    "workdir = \"/srv/all\"\n"
 	    "signals_to_all = [\"INT\", \"QUIT\", \"USR1\", \"TERM\", \"CONT\"]\n"
 	    "stop_signals = [\"USR1\", \"TERM\"]\n"
 	    "signals_ignored = [\"WINCH\"]\n"
-	    "signal_rewrite = { INT = \"QUIT\", TERM = \"QUIT\" }\n"
+	    "signal_rewrite = { \"INT\" = \"QUIT\", \"TERM\" = \"QUIT\" }\n"
 	    "upgrade_recipe = \"nginx\"\n"
 	    "upgrade_signal = \"USR2\"\n"
 	    "upgrade_timeout = \"45000ms\"\n");
@@ -173,7 +173,7 @@ TEST_CASE("a bad file: one FILE:LINE:COL message on stderr, exit 2, nothing star
 		{"signals_to_all = [\"TERM\", \"KILL\"]\n", ":1:27: signals_to_all[1]: KILL cannot be caught, so pidsitter cannot forward it"},
 		{"stop_signals = [\"USR1\"]\n", ":1:17: stop_signals: USR1 is not in signals_to_all (a stop signal must reach every generation)"},
 		{"env = { \"A=B\" = \"1\" }\n", ":1:9: env: invalid variable name 'A=B' (it must not be empty, nor hold '=' or a NUL byte)"},
-		{"owner = \"no-such-user-here\"\n", ":1:9: owner: unknown user 'no-such-user-here' (a user name, a uid, or \"any\")"},
+		{"owner = \"no-such-user-here\"\n", ":1:9: owner: unknown user 'no-such-user-here' (a user name from /etc/passwd, a uid, or \"any\")"},
 	};
 
 	for (const auto &c : cases) {

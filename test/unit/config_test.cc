@@ -134,11 +134,11 @@ static const struct {
 	{"names = [\"/opt/gitlab/embedded/bin/gitaly\"]", "t.toml:1:10: names[0]: '/opt/gitlab/embedded/bin/gitaly' holds a '/'; names are compared with basenames, write 'gitaly'"},
 
 	/* Owner. */
-	{"owner = \"no-such-user-here\"", "t.toml:1:9: owner: unknown user 'no-such-user-here' (a user name, a uid, or \"any\")"},
+	{"owner = \"no-such-user-here\"", "t.toml:1:9: owner: unknown user 'no-such-user-here' (a user name from /etc/passwd, a uid, or \"any\")"},
 	{"owner = -1", "t.toml:1:9: owner: uid -1 is out of range (0 to 4294967294)"},
 	{"owner = 4294967295", "t.toml:1:9: owner: uid 4294967295 is out of range (0 to 4294967294)"},
 	{"owner = \"4294967295\"", "t.toml:1:9: owner: uid 4294967295 is out of range (0 to 4294967294)"},
-	{"owner = \"ANY\"", "t.toml:1:9: owner: unknown user 'ANY' (a user name, a uid, or \"any\")"},
+	{"owner = \"ANY\"", "t.toml:1:9: owner: unknown user 'ANY' (a user name from /etc/passwd, a uid, or \"any\")"},
 
 	/* Environment. */
 	{"env = { \"A=B\" = \"x\" }", "t.toml:1:9: env: invalid variable name 'A=B' (it must not be empty, nor hold '=' or a NUL byte)"},

@@ -653,6 +653,7 @@ adopt_orphans(struct watch *w)
 }
 
 static void dir_retry_cb(uv_timer_t *t);
+static int dir_watch_start(struct watch *w);
 
 static void
 dir_lost(struct watch *w)
@@ -688,25 +689,30 @@ dir_event_cb(uv_fs_event_t *h, const char *filename, int events, int status)
 	}
 	/* Events about the directory itself (deleted, moved) carry its own
 	 * name; inotify drops the watch then, or follows the inode where it
-	 * was moved.  A directory of that name made again before we looked
-	 * (rm -rf, mkdir) is another inode, not watched. */
-	if (stat(w->dir.c_str(), &st) < 0 || st.st_dev != w->dir_dev || st.st_ino != w->dir_ino)
+	 * was moved. */
+	if (stat(w->dir.c_str(), &st) < 0) {
 		dir_lost(w);
+		return;
+	}
+	/* The name is a directory's again: made anew before we looked (rm
+	 * -rf, mkdir), even with the same inode number, it is not the one
+	 * watched.  Watch the name afresh and catch up. */
+	if (path_basename(w->dir) == filename) {
+		uv_fs_event_stop(&w->dir_event);
+		w->dir_watching = false;
+		if (dir_watch_start(w) != 0) {
+			dir_lost(w);
+			return;
+		}
+		log_event(LOG_INFO, "watching the pid file's directory again", {{"directory", w->dir}});
+		refresh(w);
+	}
 }
 
 static int
 dir_watch_start(struct watch *w)
 {
-	struct stat st;
-	int r;
-
-	/* The inode before the watch: if the name is given to another
-	 * directory in between, the first event about it says so. */
-	if (stat(w->dir.c_str(), &st) == 0) {
-		w->dir_dev = st.st_dev;
-		w->dir_ino = st.st_ino;
-	}
-	r = uv_fs_event_start(&w->dir_event, dir_event_cb, w->dir.c_str(), 0);
+	int r = uv_fs_event_start(&w->dir_event, dir_event_cb, w->dir.c_str(), 0);
 	w->dir_watching = r == 0;
 	return r;
 }

@@ -1,0 +1,785 @@
+/*
+ * config_keys_test.cc: each key of pidsitter.toml(5) that changes what a
+ * running wrapper does, through the built pidsitter and the fixture daemon
+ * (issue 4: "every key is tested through the built binary").
+ * config_cli_test.cc has -n, the error messages, the precedence, and
+ * pid_file, log_format, env, workdir, signal_rewrite and signals_ignored on
+ * a running wrapper; nginx_recipe_test.cc has upgrade_recipe = "nginx" and
+ * upgrade_signal against real nginx.  Here: start_timeout, upgrade_timeout
+ * (with status_file), names, match, owner, poll_interval, signals_to_all
+ * and stop_signals.
+ *
+ * Each test shows the key at work by a contrast where one is cheap (the
+ * same scene with and without it), and waits on events: log lines, record
+ * lines, exits.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+
+#include <doctest/doctest.h>
+
+#include "harness.h"
+
+extern char **environ;
+
+namespace {
+
+const int DEADLINE_MS = 10000;
+
+/* The machine's own settings must not leak into a result. */
+const std::vector<std::string> clean_env = {"GITALY_PID_FILE", "WRAPPER_JSON_LOGGING",
+    "PIDSITTER_CONFIG"};
+
+/* What the wrapper's gitaly does when it is spawned in a test about
+ * adopting: nothing that could be mistaken for the adopted one, exit 5. */
+const std::vector<std::string> spawn_and_exit = {"--no-pid-file", "--exit-after", "0",
+    "--exit-code", "5"};
+
+/* A daemon called gitaly (the fixture daemon) and a configuration file. */
+struct scene {
+	tmp_dir dir;
+	std::string gitaly, pidfile, record, conf;
+
+	scene()
+	{
+		gitaly = dir.link("gitaly", "fixture-daemon");
+		pidfile = dir / "gitaly.pid";
+		record = dir / "record";
+		conf = dir / "pidsitter.toml";
+	}
+
+	/* The file: pid_file, then the keys under test. */
+	void config(const std::string &keys) const
+	{
+		write_file(conf, "pid_file = \"" + pidfile + "\"\n" + keys);
+	}
+
+	/* pidsitter -c CONF -- gitaly --pid-file PIDFILE --record RECORD extra */
+	std::vector<std::string> wrapper(std::vector<std::string> extra = {}) const
+	{
+		std::vector<std::string> a = {build_path("pidsitter"), "-c", conf, "--",
+		    gitaly, "--pid-file", pidfile, "--record", record};
+		a.insert(a.end(), extra.begin(), extra.end());
+		return a;
+	}
+};
+
+std::string
+wline(const char *msg, const std::string &rest = "")
+{
+	return std::string("msg=\"") + msg + "\"" + (rest.empty() ? "" : " " + rest);
+}
+
+std::string
+at(const proc &w, unsigned gen, pid_t pid)
+{
+	return "generation=" + std::to_string(gen) + " pid=" + std::to_string(w.pid) +
+	    " process=" + std::to_string(pid);
+}
+
+long long
+ms_since(std::chrono::steady_clock::time_point t0)
+{
+	return std::chrono::duration_cast<std::chrono::milliseconds>(
+	    std::chrono::steady_clock::now() - t0).count();
+}
+
+/* A daemon the test starts itself, outside the wrapper's tree: the
+ * test's own child, reaped on a thread (so that PIDFD_INFO_EXIT gives the
+ * wrapper its exact status), optionally as another user, and exec'd from
+ * path with any argv[0].  Killed through a pidfd on the way out, which can
+ * never hit a recycled PID. */
+struct outsider {
+	pid_t pid = -1;
+	int pidfd = -1;
+
+	outsider(const std::string &path, const std::vector<std::string> &argv,
+	    uid_t uid = (uid_t)-1)
+	{
+		std::vector<char *> av;
+		for (const std::string &a : argv)
+			av.push_back(const_cast<char *>(a.c_str()));
+		av.push_back(NULL);
+		pid_t c = fork();
+		REQUIRE(c >= 0);
+		if (c == 0) {
+			sigset_t none;
+			sigemptyset(&none);
+			sigprocmask(SIG_SETMASK, &none, NULL);
+			setsid();
+			int null = open("/dev/null", O_RDWR);
+			dup2(null, 0);
+			if (uid != (uid_t)-1 &&
+			    (setgroups(0, NULL) < 0 || setgid((gid_t)uid) < 0 || setuid(uid) < 0))
+				_exit(126);
+			execv(path.c_str(), av.data());
+			_exit(127);
+		}
+		pid = c;
+		pidfd = (int)syscall(SYS_pidfd_open, c, 0);
+		REQUIRE(pidfd >= 0);
+		reap_in_background(c);
+	}
+
+	~outsider()
+	{
+		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+		close(pidfd);
+	}
+
+	bool alive() const
+	{
+		return syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0 && pid_alive(pid);
+	}
+
+	/* Dead and reaped: not even a zombie holds its PID. */
+	bool reaped() const
+	{
+		return syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0 && errno == ESRCH;
+	}
+
+	outsider(const outsider &) = delete;
+	outsider &operator=(const outsider &) = delete;
+};
+
+/* Has pid an inotify watch (the wrapper's on the pid file's directory,
+ * which it sets up only after it logged the daemon it monitors)? */
+bool
+has_inotify_watch(pid_t pid)
+{
+	std::string fds = "/proc/" + std::to_string(pid) + "/fdinfo";
+	DIR *d = opendir(fds.c_str());
+	struct dirent *e;
+	bool found = false;
+
+	if (d == NULL)
+		return false;
+	while (!found && (e = readdir(d)) != NULL)
+		found = read_file(fds + "/" + e->d_name).find("inotify wd:") != std::string::npos;
+	closedir(d);
+	return found;
+}
+
+/* Start pidsitter with pidfd_open(2) refused with ENOSYS by a seccomp
+ * filter: a kernel before 5.3, as far as the wrapper can tell.  The same
+ * as proc_start() otherwise (output captured, the clean environment). */
+void
+start_without_pidfd(proc *p, const std::vector<std::string> &argv)
+{
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pidfd_open, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {(unsigned short)(sizeof filter / sizeof filter[0]), filter};
+	std::vector<char *> av, ev;
+	int out[2], err[2];
+
+	for (const std::string &a : argv)
+		av.push_back(const_cast<char *>(a.c_str()));
+	av.push_back(NULL);
+	for (char **e = environ; *e != NULL; e++) {
+		bool drop = false;
+		for (const std::string &name : clean_env)
+			if (strncmp(*e, name.c_str(), name.size()) == 0 && (*e)[name.size()] == '=')
+				drop = true;
+		if (!drop)
+			ev.push_back(*e);
+	}
+	ev.push_back(NULL);
+	REQUIRE(pipe2(out, O_CLOEXEC) == 0);
+	REQUIRE(pipe2(err, O_CLOEXEC) == 0);
+	pid_t pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		dup2(out[1], 1);
+		dup2(err[1], 2);
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+		    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+			_exit(125);
+		execve(av[0], av.data(), ev.data());
+		_exit(127);
+	}
+	p->pid = pid;
+	p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	close(out[1]);
+	close(err[1]);
+	p->out_fd = out[0];
+	p->err_fd = err[0];
+	fcntl(p->out_fd, F_SETFL, O_NONBLOCK);
+	fcntl(p->err_fd, F_SETFL, O_NONBLOCK);
+}
+
+}  // namespace
+
+/* ---- start_timeout ---- */
+
+TEST_CASE("start_timeout: a start process that exits 0 and no pid file: exit 1 once it has passed")
+{
+	scene sc;
+	proc w;
+	/* A forking daemon whose background half never came up: its start
+	 * process exits 0 and leaves nothing behind (no orphan to follow,
+	 * no pid file). */
+	std::string bin = sc.dir / "bin";
+	REQUIRE(mkdir(bin.c_str(), 0755) == 0);
+	std::string starter = bin + "/gitaly";
+	write_file(starter, "#!/bin/sh\nexit 0\n", 0755);
+	sc.config("start_timeout = \"300ms\"\n");
+
+	auto t0 = std::chrono::steady_clock::now();
+	proc_start(&w, {build_path("pidsitter"), "-c", sc.conf, "--", starter}, clean_env);
+	/* Well before the default, 10 s. */
+	REQUIRE(proc_wait_exit(&w, 5000));
+	long long took = ms_since(t0);
+	INFO(proc_dump(&w));
+	CHECK(proc_code(&w) == 1);
+	CHECK(took >= 250);
+	CHECK(proc_count_lines(&w, wline("start process exited; waiting for the daemon's pid file",
+	    "pid=" + std::to_string(w.pid) + " pid_file=" + sc.pidfile + " timeout_ms=300").c_str()) == 1);
+	CHECK(proc_count_lines(&w, wline("wrapper for process shutting down", "exit_code=1 pid=" +
+	    std::to_string(w.pid) + " reason=\"the start process exited and no pid file named a "
+	    "live daemon within start_timeout\"").c_str()) == 1);
+	CHECK(w.err == "");
+}
+
+TEST_CASE("start_timeout: a pid file that names the daemon within it is followed, and the wrapper stays")
+{
+	scene sc;
+	proc w;
+	std::string bin = sc.dir / "bin";
+	REQUIRE(mkdir(bin.c_str(), 0755) == 0);
+	std::string starter = bin + "/gitaly";
+	write_file(starter, "#!/bin/sh\nexit 0\n", 0755);
+	sc.config("start_timeout = \"30s\"\n");
+
+	proc_start(&w, {build_path("pidsitter"), "-c", sc.conf, "--", starter}, clean_env);
+	INFO(proc_dump(&w));
+	REQUIRE(proc_wait_line(&w, "timeout_ms=30000", DEADLINE_MS));
+	/* The daemon comes up later, from elsewhere (the test), and writes
+	 * the pid file. */
+	outsider d(sc.gitaly, {sc.gitaly, "--pid-file", sc.pidfile, "--record", sc.record,
+	    "--exit-code", "6"});
+	REQUIRE(proc_wait_line(&w, wline("following new process", at(w, 2, d.pid) +
+	    " role=current source=pid_file").c_str(), DEADLINE_MS));
+	send_signal(w.pid, SIGUSR1);
+	REQUIRE(record_wait(sc.record, d.pid, "signal SIGUSR1", DEADLINE_MS));
+	CHECK_FALSE(w.exited);
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+	CHECK(proc_code(&w) == 6);
+	CHECK(proc_count_lines(&w, "exit_code=6 generation=2") == 1);
+	CHECK(proc_count_lines(&w, "within start_timeout") == 0);
+}
+
+/* ---- upgrade_timeout, status_file ---- */
+
+TEST_CASE("upgrade_timeout: no new process in time: logged, the old one stays current, status_file says failed")
+{
+	scene sc;
+	proc w;
+	std::string status = sc.dir / "status.json";
+
+	sc.config("upgrade_timeout = \"300ms\"\nstatus_file = \"" + status + "\"\n");
+	/* The new process would take a minute to be ready, and its parent
+	 * would wait that long for it. */
+	proc_start(&w, sc.wrapper({"--upgrade-ready-delay", "60000", "--upgrade-timeout", "60000"}),
+	    clean_env);
+	INFO(proc_dump(&w));
+	REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
+	pid_t cur = read_pid(sc.pidfile);
+	REQUIRE(cur > 0);
+	std::string cur_json = "\"current\":{\"pid\":" + std::to_string(cur) + ",\"generation\":1}";
+	REQUIRE(wait_until([&] {
+		std::string s = read_file(status);
+		return s.find("\"state\":\"running\"") != std::string::npos &&
+		    s.find(cur_json) != std::string::npos;
+	}, DEADLINE_MS));
+	CHECK(read_file(status).find("\"last_upgrade\":{\"result\":\"none\",\"time\":null}") !=
+	    std::string::npos);
+
+	auto t0 = std::chrono::steady_clock::now();
+	send_signal(w.pid, SIGHUP);
+	REQUIRE(record_wait(sc.record, cur, "upgrading", DEADLINE_MS));
+	REQUIRE(proc_wait_line(&w, wline("upgrade started", at(w, 1, cur)).c_str(), DEADLINE_MS));
+	/* Well before the default, 60 s. */
+	std::string gave_up = "level=info " + wline("no new process after the upgrade signal; "
+	    "the current process stays", at(w, 1, cur) + " reason=\"no new process wrote the "
+	    "pid file within upgrade_timeout\"");
+	REQUIRE(proc_wait_line(&w, gave_up.c_str(), 5000));
+	CHECK(ms_since(t0) >= 250);
+	REQUIRE(wait_until([&] {
+		return read_file(status).find("\"last_upgrade\":{\"result\":\"failed\",\"time\":\"") !=
+		    std::string::npos;
+	}, DEADLINE_MS));
+	std::string s = read_file(status);
+	CHECK(s.find("\"state\":\"running\"") != std::string::npos);
+	CHECK(s.find(cur_json) != std::string::npos);
+	CHECK(s.find("\"draining\":[]") != std::string::npos);
+
+	/* Still the current one: it gets what is not for every generation. */
+	CHECK(read_pid(sc.pidfile) == cur);
+	send_signal(w.pid, SIGUSR1);
+	CHECK(record_wait(sc.record, cur, "signal SIGUSR1", DEADLINE_MS));
+	CHECK(proc_count_lines(&w, "following new process") == 0);
+
+	/* The hanging new process, killed: its parent reaps it.  (Told to
+	 * stop while it waits for it, the old one would SIGKILL it and exit
+	 * at once: the wrapper, its subreaper, may then adopt the dying
+	 * orphan and report its 137.) */
+	std::string text = read_file(sc.record);
+	std::string upgrading = std::to_string(cur) + " upgrading ";
+	REQUIRE(text.find(upgrading) != std::string::npos);
+	pid_t hung = (pid_t)atoi(text.c_str() + text.find(upgrading) + upgrading.size());
+	REQUIRE(hung > 0);
+	send_signal(hung, SIGKILL);
+	REQUIRE(record_wait(sc.record, cur, "upgrade-failed child exited 137", DEADLINE_MS));
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+	CHECK(proc_code(&w) == 0);
+	CHECK(read_file(status).find("\"state\":\"exited\"") != std::string::npos);
+	CHECK(wait_until([&] { return live_matching(sc.gitaly).empty(); }, DEADLINE_MS));
+}
+
+/* ---- names ---- */
+
+TEST_CASE("names: a daemon called praefect is adopted for BINARY gitaly only when names lists it")
+{
+	scene sc;
+	std::string praefect = sc.dir.link("praefect", "fixture-daemon");
+	std::string prec = sc.dir / "praefect.record";
+	outsider d(praefect, {praefect, "--pid-file", sc.pidfile, "--record", prec,
+	    "--exit-code", "3"});
+	REQUIRE(record_wait(prec, d.pid, "ready", DEADLINE_MS));
+
+	{
+		/* The default, the basename of BINARY: gitaly only. */
+		proc w;
+		sc.config("");
+		proc_start(&w, sc.wrapper(spawn_and_exit), clean_env);
+		INFO(proc_dump(&w));
+		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+		CHECK(proc_code(&w) == 5);
+		CHECK(proc_count_lines(&w, wline("not adopting the process the pid file names").c_str()) == 1);
+		CHECK(proc_count_lines(&w, "reason=\"it is not the expected binary (comm praefect, "
+		    "exe fixture-daemon; expected gitaly)\"") >= 1);
+		CHECK(proc_count_lines(&w, wline("spawning a process").c_str()) == 1);
+		CHECK(record_count(prec, d.pid, "signal") == 0);
+		CHECK(d.alive());
+	}
+	{
+		proc w;
+		sc.config("names = [\"gitaly\", \"praefect\"]\n");
+		proc_start(&w, sc.wrapper(spawn_and_exit), clean_env);
+		INFO(proc_dump(&w));
+		REQUIRE(proc_wait_line(&w, wline("adopting a process", "matched=comm pid=" +
+		    std::to_string(w.pid) + " process=" + std::to_string(d.pid)).c_str(), DEADLINE_MS));
+		send_signal(w.pid, SIGUSR1);
+		REQUIRE(record_wait(prec, d.pid, "signal SIGUSR1", DEADLINE_MS));
+		send_signal(w.pid, SIGTERM);
+		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+		CHECK(proc_code(&w) == 3);
+		CHECK(proc_count_lines(&w, wline("spawning a process").c_str()) == 0);
+		CHECK(proc_count_lines(&w, "exit_code=3 generation=1") == 1);
+		CHECK_FALSE(d.alive());
+	}
+}
+
+/* ---- match ---- */
+
+TEST_CASE("match: argv0 adopts a daemon known by its argv[0] only; exe alone refuses one known by its comm only")
+{
+	scene sc;
+
+	SUBCASE("argv0") {
+		/* exec'd from a link called alias with argv[0] .../gitaly:
+		 * comm is alias, exe fixture-daemon, argv0 gitaly. */
+		std::string alias = sc.dir.link("alias", "fixture-daemon");
+		outsider d(alias, {sc.gitaly, "--pid-file", sc.pidfile, "--record", sc.record,
+		    "--exit-code", "3"});
+		REQUIRE(record_wait(sc.record, d.pid, "ready", DEADLINE_MS));
+		CHECK(read_file("/proc/" + std::to_string(d.pid) + "/comm") == "alias\n");
+		{
+			proc w;
+			sc.config("");  /* the default, ["comm", "exe"] */
+			proc_start(&w, sc.wrapper(spawn_and_exit), clean_env);
+			INFO(proc_dump(&w));
+			REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+			CHECK(proc_code(&w) == 5);
+			CHECK(proc_count_lines(&w, "reason=\"it is not the expected binary (comm alias, "
+			    "exe fixture-daemon; expected gitaly)\"") >= 1);
+			CHECK(record_count(sc.record, d.pid, "signal") == 0);
+		}
+		proc w;
+		sc.config("match = [\"argv0\"]\n");
+		proc_start(&w, sc.wrapper(spawn_and_exit), clean_env);
+		INFO(proc_dump(&w));
+		REQUIRE(proc_wait_line(&w, wline("adopting a process", "matched=argv0 pid=" +
+		    std::to_string(w.pid) + " process=" + std::to_string(d.pid)).c_str(), DEADLINE_MS));
+		send_signal(w.pid, SIGTERM);
+		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+		CHECK(proc_code(&w) == 3);
+		CHECK(record_count(sc.record, d.pid, "signal SIGTERM") == 1);
+	}
+	SUBCASE("exe alone") {
+		/* exec'd from the link gitaly: comm gitaly, exe fixture-daemon. */
+		outsider d(sc.gitaly, {sc.gitaly, "--pid-file", sc.pidfile, "--record", sc.record,
+		    "--exit-code", "3"});
+		REQUIRE(record_wait(sc.record, d.pid, "ready", DEADLINE_MS));
+		{
+			proc w;
+			sc.config("match = [\"exe\"]\n");
+			proc_start(&w, sc.wrapper(spawn_and_exit), clean_env);
+			INFO(proc_dump(&w));
+			REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+			CHECK(proc_code(&w) == 5);
+			CHECK(proc_count_lines(&w, wline("not adopting the process the pid file names").c_str()) == 1);
+			CHECK(proc_count_lines(&w, wline("spawning a process").c_str()) == 1);
+			CHECK(record_count(sc.record, d.pid, "signal") == 0);
+			CHECK(d.alive());
+		}
+		proc w;
+		sc.config("match = [\"comm\"]\n");
+		proc_start(&w, sc.wrapper(spawn_and_exit), clean_env);
+		INFO(proc_dump(&w));
+		REQUIRE(proc_wait_line(&w, wline("adopting a process", "matched=comm").c_str(), DEADLINE_MS));
+		send_signal(w.pid, SIGTERM);
+		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+		CHECK(proc_code(&w) == 3);
+	}
+}
+
+/* ---- owner ---- */
+
+TEST_CASE("owner: a daemon running as nobody is adopted by a root wrapper only when owner allows it")
+{
+	if (geteuid() != 0) {
+		MESSAGE("skipped: needs root to run a daemon as uid 65534");
+		return;
+	}
+	const uid_t nobody = 65534;
+	scene sc;
+	/* The daemon writes its own pid file, in a directory of its own. */
+	std::string run = sc.dir / "run";
+	REQUIRE(mkdir(run.c_str(), 0755) == 0);
+	REQUIRE(chown(run.c_str(), nobody, nobody) == 0);
+	std::string own_pidfile = run + "/gitaly.pid";
+	std::string rec = run + "/record";
+	outsider d(sc.gitaly, {sc.gitaly, "--pid-file", own_pidfile, "--record", rec,
+	    "--exit-code", "3"}, nobody);
+	REQUIRE(record_wait(rec, d.pid, "ready", DEADLINE_MS));
+	REQUIRE(read_pid(own_pidfile) == d.pid);
+	/* And root wrote a copy of it (as a root start script would). */
+	write_file(sc.pidfile, std::to_string(d.pid) + "\n");
+
+	struct {
+		const char *owner;      /* the key's line, "" for none */
+		bool own_file;          /* pid_file: the daemon's own, or root's copy */
+		int outcome;            /* 0: adopted; else the exit code */
+		const char *why;
+	} cases[] = {
+		/* By default only the wrapper's own uid, root. */
+		{"", false, 5, "reason=\"it runs as uid 65534, not uid 0\""},
+		/* A pid file that another user owns is not trusted at all. */
+		{"", true, 1, "error=\"refused: owned by uid 65534, not by root or uid 0"},
+		{"owner = 65534\n", true, 0, "matched=comm"},
+		{"owner = \"65534\"\n", false, 0, "matched=comm"},
+		{"owner = \"any\"\n", false, 0, "matched=comm"},
+		{"owner = \"nobody\"\n", true, 0, "matched=comm"},
+	};
+	for (const auto &c : cases) {
+		CAPTURE(c.owner);
+		CAPTURE(c.own_file);
+		proc w;
+		std::string pf = c.own_file ? own_pidfile : sc.pidfile;
+		write_file(sc.conf, "pid_file = \"" + pf + "\"\n" + c.owner);
+		proc_start(&w, {build_path("pidsitter"), "-c", sc.conf, "--", sc.gitaly,
+		    "--pid-file", pf, "--no-pid-file", "--exit-after", "0", "--exit-code", "5"},
+		    clean_env);
+		INFO(proc_dump(&w));
+		if (c.outcome != 0) {
+			REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+			CHECK(proc_code(&w) == c.outcome);
+			CHECK(proc_count_lines(&w, c.why) >= 1);
+			CHECK(proc_count_lines(&w, wline("spawning a process").c_str()) ==
+			    (c.outcome == 5 ? 1 : 0));
+			CHECK(record_count(rec, d.pid, "signal") == 0);
+			continue;
+		}
+		REQUIRE(proc_wait_line(&w, (wline("adopting a process", c.why) + " pid=" +
+		    std::to_string(w.pid) + " process=" + std::to_string(d.pid)).c_str(), DEADLINE_MS));
+		if (&c != &cases[sizeof cases / sizeof cases[0] - 1]) {
+			/* The next case adopts it again. */
+			proc_kill(&w);
+			continue;
+		}
+		send_signal(w.pid, SIGUSR1);
+		REQUIRE(record_wait(rec, d.pid, "signal SIGUSR1", DEADLINE_MS));
+		send_signal(w.pid, SIGTERM);
+		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+		CHECK(proc_code(&w) == 3);
+		CHECK(record_count(rec, d.pid, "signal SIGTERM") == 1);
+	}
+	CHECK(record_count(rec, d.pid, "signal") == 2);
+}
+
+/* ---- poll_interval ---- */
+
+TEST_CASE("poll_interval: the pid file's directory deleted and recreated is watched again; the next upgrade is followed")
+{
+	scene sc;
+	proc w;
+	std::string run = sc.dir / "run";
+	REQUIRE(mkdir(run.c_str(), 0755) == 0);
+	sc.pidfile = run + "/gitaly.pid";
+	sc.config("poll_interval = \"100ms\"\n");
+	/* The old process drains for a minute: the new one can only be
+	 * followed through the pid file, not as an orphan of the old. */
+	proc_start(&w, sc.wrapper({"--drain", "60000"}), clean_env);
+	INFO(proc_dump(&w));
+	REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
+	pid_t old = read_pid(sc.pidfile);
+	REQUIRE(proc_wait_line(&w, wline("monitoring process", at(w, 1, old)).c_str(), DEADLINE_MS));
+	REQUIRE(wait_until([&] { return has_inotify_watch(w.pid); }, DEADLINE_MS));
+
+	REQUIRE(unlink(sc.pidfile.c_str()) == 0);
+	REQUIRE(rmdir(run.c_str()) == 0);
+	REQUIRE(proc_wait_line(&w, wline("pid file directory is gone; looking for it again",
+	    "directory=" + run + " interval_ms=100").c_str(), DEADLINE_MS));
+	REQUIRE(mkdir(run.c_str(), 0755) == 0);
+	REQUIRE(proc_wait_line(&w, wline("watching the pid file's directory again",
+	    "directory=" + run).c_str(), DEADLINE_MS));
+
+	send_signal(w.pid, SIGHUP);
+	pid_t fresh = 0;
+	REQUIRE(wait_until([&] {
+		fresh = read_pid(sc.pidfile);
+		return fresh > 0 && fresh != old;
+	}, DEADLINE_MS));
+	REQUIRE(proc_wait_line(&w, wline("following new process", at(w, 2, fresh) +
+	    " role=current source=pid_file").c_str(), DEADLINE_MS));
+	/* Until the old one has its successor's word, a TERM makes it kill
+	 * the successor (tableflip's rule). */
+	REQUIRE(record_wait(sc.record, old, "upgraded", DEADLINE_MS));
+	CHECK(pid_alive(old));
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+	CHECK(proc_code(&w) == 0);
+	CHECK(record_count(sc.record, old, "signal SIGTERM") == 1);
+	CHECK(record_count(sc.record, fresh, "signal SIGTERM") == 1);
+	CHECK(live_matching(sc.gitaly).empty());
+}
+
+TEST_CASE("poll_interval: a pid file directory replaced before the wrapper saw it go is watched again too")
+{
+	scene sc;
+	proc w;
+	std::string run = sc.dir / "run";
+	REQUIRE(mkdir(run.c_str(), 0755) == 0);
+	sc.pidfile = run + "/gitaly.pid";
+	sc.config("poll_interval = \"100ms\"\n");
+	proc_start(&w, sc.wrapper({"--drain", "60000"}), clean_env);
+	INFO(proc_dump(&w));
+	REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
+	pid_t old = read_pid(sc.pidfile);
+	REQUIRE(proc_wait_line(&w, wline("monitoring process", at(w, 1, old)).c_str(), DEADLINE_MS));
+	REQUIRE(wait_until([&] { return has_inotify_watch(w.pid); }, DEADLINE_MS));
+
+	/* rm -rf run && mkdir run, or mv run elsewhere && mkdir run, while
+	 * the wrapper is not scheduled (made certain by stopping it): when it
+	 * reads the events, a directory of that name exists again, but it is
+	 * another one, which it does not watch yet. */
+	send_signal(w.pid, SIGSTOP);
+	SUBCASE("removed") {
+		REQUIRE(unlink(sc.pidfile.c_str()) == 0);
+		REQUIRE(rmdir(run.c_str()) == 0);
+	}
+	SUBCASE("moved away") {
+		REQUIRE(rename(run.c_str(), (run + ".old").c_str()) == 0);
+	}
+	REQUIRE(mkdir(run.c_str(), 0755) == 0);
+	send_signal(w.pid, SIGCONT);
+	REQUIRE(proc_wait_line(&w, wline("watching the pid file's directory again",
+	    "directory=" + run).c_str(), DEADLINE_MS));
+
+	send_signal(w.pid, SIGHUP);
+	pid_t fresh = 0;
+	REQUIRE(wait_until([&] {
+		fresh = read_pid(sc.pidfile);
+		return fresh > 0 && fresh != old;
+	}, DEADLINE_MS));
+	REQUIRE(proc_wait_line(&w, wline("following new process", at(w, 2, fresh) +
+	    " role=current source=pid_file").c_str(), DEADLINE_MS));
+	/* Until the old one has its successor's word, a TERM makes it kill
+	 * the successor (tableflip's rule). */
+	REQUIRE(record_wait(sc.record, old, "upgraded", DEADLINE_MS));
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+	CHECK(record_count(sc.record, fresh, "signal SIGTERM") == 1);
+	CHECK(live_matching(sc.gitaly).empty());
+}
+
+TEST_CASE("poll_interval: without pidfds (Linux before 5.3) the daemon's death is found by polling at that interval")
+{
+	scene sc;
+	outsider d(sc.gitaly, {sc.gitaly, "--pid-file", sc.pidfile, "--record", sc.record});
+	REQUIRE(record_wait(sc.record, d.pid, "ready", DEADLINE_MS));
+
+	SUBCASE("100ms: noticed") {
+		proc w;
+		sc.config("poll_interval = \"100ms\"\n");
+		start_without_pidfd(&w, sc.wrapper(spawn_and_exit));
+		INFO(proc_dump(&w));
+		REQUIRE(proc_wait_line(&w, wline("monitoring process", at(w, 1, d.pid)).c_str(),
+		    DEADLINE_MS));
+		/* Signals go by PID then, after a check of its start time. */
+		send_signal(w.pid, SIGUSR1);
+		REQUIRE(record_wait(sc.record, d.pid, "signal SIGUSR1", DEADLINE_MS));
+		syscall(SYS_pidfd_send_signal, d.pidfd, SIGKILL, NULL, 0);
+		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+		CHECK(proc_code(&w) == 0);  /* no pidfd, no status: 0, as gitaly-wrapper */
+		CHECK(proc_count_lines(&w, wline("process exited", at(w, 1, d.pid) +
+		    " status_source=none").c_str()) == 1);
+	}
+	SUBCASE("1h: not polled yet") {
+		proc w;
+		sc.config("poll_interval = \"1h\"\n");
+		start_without_pidfd(&w, sc.wrapper(spawn_and_exit));
+		INFO(proc_dump(&w));
+		REQUIRE(proc_wait_line(&w, wline("monitoring process", at(w, 1, d.pid)).c_str(),
+		    DEADLINE_MS));
+		syscall(SYS_pidfd_send_signal, d.pidfd, SIGKILL, NULL, 0);
+		REQUIRE(wait_until([&] { return d.reaped(); }, DEADLINE_MS));
+		/* A signal now finds it gone; the wrapper had not noticed. */
+		send_signal(w.pid, SIGUSR1);
+		REQUIRE(proc_wait_line(&w, wline("signal not delivered: the process has exited",
+		    at(w, 1, d.pid) + " signal=SIGUSR1").c_str(), DEADLINE_MS));
+		CHECK_FALSE(w.exited);
+		CHECK(proc_count_lines(&w, "msg=\"process exited\"") == 0);
+		proc_kill(&w);
+	}
+}
+
+/* ---- signals_to_all ---- */
+
+TEST_CASE("signals_to_all: a signal added to it also reaches the draining generation")
+{
+	bool listed = false;
+	SUBCASE("USR1 in signals_to_all") { listed = true; }
+	SUBCASE("the default: USR1 to the current generation only") { listed = false; }
+	CAPTURE(listed);
+
+	scene sc;
+	proc w;
+	sc.config(listed ? "signals_to_all = [\"TERM\", \"INT\", \"QUIT\", \"CONT\", \"USR1\"]\n" : "");
+	proc_start(&w, sc.wrapper({"--drain", "60000"}), clean_env);
+	INFO(proc_dump(&w));
+	REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
+	pid_t old = read_pid(sc.pidfile);
+	send_signal(w.pid, SIGHUP);
+	pid_t fresh = 0;
+	REQUIRE(wait_until([&] {
+		fresh = read_pid(sc.pidfile);
+		return fresh > 0 && fresh != old && record_count(sc.record, fresh, "ready") == 1;
+	}, DEADLINE_MS));
+	REQUIRE(proc_wait_line(&w, wline("following new process", at(w, 2, fresh)).c_str(),
+	    DEADLINE_MS));
+	REQUIRE(record_wait(sc.record, old, "upgraded", DEADLINE_MS));
+
+	send_signal(w.pid, SIGUSR1);
+	REQUIRE(record_wait(sc.record, fresh, "signal SIGUSR1", DEADLINE_MS));
+	if (listed)
+		REQUIRE(record_wait(sc.record, old, "signal SIGUSR1", DEADLINE_MS));
+	/* TERM reaches both; once the wrapper is gone, so are they, and
+	 * their records are complete. */
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+	CHECK(proc_code(&w) == 0);
+	CHECK(record_count(sc.record, old, "signal SIGUSR1") == (listed ? 1 : 0));
+	CHECK(record_count(sc.record, fresh, "signal SIGUSR1") == 1);
+	CHECK(proc_count_lines(&w, wline("forwarding signal", at(w, 1, old) +
+	    " signal=SIGUSR1").c_str()) == (listed ? 1 : 0));
+	CHECK(record_count(sc.record, old, "signal SIGTERM") == 1);
+	CHECK(record_count(sc.record, fresh, "signal SIGTERM") == 1);
+	CHECK(live_matching(sc.gitaly).empty());
+}
+
+/* ---- stop_signals ---- */
+
+TEST_CASE("stop_signals: a QUIT in the middle of an upgrade is replayed to the new generation only if QUIT is a stop signal")
+{
+	bool quit_stops = false;
+	SUBCASE("stop_signals = [\"TERM\"]") { quit_stops = false; }
+	SUBCASE("the default, TERM INT QUIT") { quit_stops = true; }
+	CAPTURE(quit_stops);
+
+	scene sc;
+	proc w;
+	sc.config(quit_stops ? "" : "signals_to_all = [\"TERM\", \"INT\", \"QUIT\", \"CONT\"]\n"
+	    "stop_signals = [\"TERM\"]\n");
+	/* A new process takes 500 ms to be ready; an old one told to stop
+	 * leaves it running (upgrade_test.cc has the same with TERM). */
+	proc_start(&w, sc.wrapper({"--upgrade-ready-delay", "500", "--orphan-on-term"}), clean_env);
+	INFO(proc_dump(&w));
+	REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
+	pid_t old = read_pid(sc.pidfile);
+	send_signal(w.pid, SIGHUP);
+	REQUIRE(record_wait(sc.record, old, "upgrading", DEADLINE_MS));
+	send_signal(w.pid, SIGQUIT);
+	REQUIRE(record_wait(sc.record, old, "exit 0", DEADLINE_MS));
+	/* The new process, orphaned, is the wrapper's child now: followed. */
+	REQUIRE(proc_wait_line(&w, wline("following new process", "generation=2").c_str(),
+	    DEADLINE_MS));
+	pid_t fresh = (pid_t)log_field(proc_find_line(&w,
+	    wline("following new process", "generation=2").c_str()), "process");
+	REQUIRE(fresh > 0);
+	REQUIRE(record_wait(sc.record, fresh, "ready", DEADLINE_MS));
+
+	if (quit_stops) {
+		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+		CHECK(proc_code(&w) == 0);
+		CHECK(record_count(sc.record, fresh, "signal SIGQUIT") == 1);
+		CHECK(live_matching(sc.gitaly).empty());
+		return;
+	}
+	/* Not a stop: the new generation carries on.  USR1 after it: a QUIT
+	 * replayed before would be on record before it. */
+	send_signal(w.pid, SIGUSR1);
+	REQUIRE(record_wait(sc.record, fresh, "signal SIGUSR1", DEADLINE_MS));
+	CHECK(record_count(sc.record, fresh, "signal SIGQUIT") == 0);
+	CHECK_FALSE(w.exited);
+	CHECK(pid_alive(fresh));
+
+	/* TERM still is a stop signal: the same in the middle of the next
+	 * upgrade reaches the generation after it. */
+	send_signal(w.pid, SIGHUP);
+	REQUIRE(record_wait(sc.record, fresh, "upgrading", DEADLINE_MS));
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+	CHECK(proc_code(&w) == 0);
+	pid_t third = read_pid(sc.pidfile);
+	CHECK(third != fresh);
+	CHECK(record_count(sc.record, fresh, "signal SIGTERM") == 1);
+	CHECK(record_count(sc.record, third, "signal SIGTERM") == 1);
+	CHECK(record_count(sc.record, third, "signal SIGQUIT") == 0);
+	CHECK(live_matching(sc.gitaly).empty());
+}

@@ -21,6 +21,8 @@
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
 #endif
+/* include/linux/sched.h: set in do_exit(), before the task is a zombie. */
+#define PF_EXITING_FLAG 0x00000004ULL
 #ifndef SYS_pidfd_send_signal
 #define SYS_pidfd_send_signal 424
 #endif
@@ -108,13 +110,15 @@ proc_stat_parse(const char *buf, size_t len, struct proc_stat *st)
 			return -EINVAL;
 		p = sp + 1;
 		field++;
-		if (field == 4 || field == 22) {
+		if (field == 4 || field == 9 || field == 22) {
 			unsigned long long v;
 
 			if (parse_field(p, end, &v) < 0)
 				return -EINVAL;
 			if (field == 4)
 				st->ppid = (pid_t)v;
+			else if (field == 9)
+				st->flags = v;
 			else
 				st->start_time = v;
 		}
@@ -201,6 +205,18 @@ proc_read_argv0(pid_t pid, std::string *argv0)
 	return 0;
 }
 
+/* A hex signal mask line of /proc/PID/status ("SigPnd:\t0000...100"). */
+static bool
+mask_has(const char *status, const char *key, int sig)
+{
+	const char *p = strstr(status, key);
+	unsigned long long mask;
+
+	if (p == NULL || sscanf(p + strlen(key), "%llx", &mask) != 1)
+		return false;
+	return (mask >> (sig - 1)) & 1;
+}
+
 int
 proc_read_uid(pid_t pid, uid_t *uid)
 {
@@ -222,6 +238,19 @@ proc_read_uid(pid_t pid, uid_t *uid)
 		return -EINVAL;
 	*uid = (uid_t)eff;
 	return 0;
+}
+
+bool
+proc_sigkill_pending(pid_t pid)
+{
+	char path[64], buf[4096];
+	size_t len;
+
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	if (read_small(path, buf, sizeof buf - 1, &len) < 0)
+		return false;
+	buf[len] = '\0';
+	return mask_has(buf, "\nShdPnd:", SIGKILL) || mask_has(buf, "\nSigPnd:", SIGKILL);
 }
 
 bool
@@ -374,12 +403,24 @@ proc_identify(pid_t pid, const struct match_rules *rules, struct identity *id,
 		*why = "it is a zombie (exited, not yet reaped)";
 		goto dead;
 	}
+	/* Nor is a process already in exit(): adopting it would report its
+	 * death as the daemon's. */
+	if (st.flags & PF_EXITING_FLAG) {
+		*why = "it is exiting";
+		goto dead;
+	}
 	if (proc_is_ancestor(pid)) {
 		*why = "it is an ancestor of the wrapper";
 		goto refused;
 	}
 	if (proc_read_uid(pid, &id->uid) < 0) {
 		*why = "no such process";
+		goto dead;
+	}
+	/* tableflip SIGKILLs a successor that is not ready when the old
+	 * process stops: with the kill on its way it is as good as dead. */
+	if (proc_sigkill_pending(pid)) {
+		*why = "it is being killed (SIGKILL pending)";
 		goto dead;
 	}
 	{

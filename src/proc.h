@@ -20,6 +20,7 @@
 struct proc_stat {
 	char state;                     /* R S D Z X ... */
 	pid_t ppid;
+	unsigned long long flags;       /* field 9: PF_EXITING once it is dying */
 	unsigned long long start_time;  /* field 22, clock ticks since boot */
 };
 
@@ -35,6 +36,8 @@ int proc_read_exe(pid_t pid, std::string *exe);
 int proc_read_argv0(pid_t pid, std::string *argv0);
 /* The effective uid, from the Uid: line of /proc/PID/status. */
 int proc_read_uid(pid_t pid, uid_t *uid);
+/* Is a SIGKILL pending for it (it is about to die)? */
+bool proc_sigkill_pending(pid_t pid);
 
 /* The part after the last '/'. */
 std::string path_basename(const std::string &path);

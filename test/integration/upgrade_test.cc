@@ -252,3 +252,27 @@ TEST_CASE("a successor named by <pidfile>.2 keeps the wrapper running when the c
 	CHECK(record_count(rec2, second, "signal SIGTERM") == 1);
 	CHECK(live_matching(sc.gitaly).empty());
 }
+
+TEST_CASE("a stop during an upgrade: the successor its parent kills is not taken for the daemon")
+{
+	/* tableflip's old process SIGKILLs a successor that is not ready
+	 * when it is told to stop, then exits 0.  The successor, re-parented
+	 * to the wrapper, must not be followed while the kill is on its way,
+	 * or its SIGKILL becomes the wrapper's exit status (137).  The race
+	 * is narrow: try it a number of times. */
+	for (int round = 0; round < 15; round++) {
+		CAPTURE(round);
+		scene sc;
+		proc w;
+		proc_start(&w, sc.wrapper({"--upgrade-ready-delay", "60000"}));
+		REQUIRE(record_wait(sc.record, 0, "ready", 5000));
+		pid_t old = read_pid(sc.pidfile);
+		send_signal(w.pid, SIGHUP);
+		REQUIRE(record_wait(sc.record, old, "upgrading", 5000));
+		send_signal(w.pid, SIGTERM);
+		REQUIRE(proc_wait_exit(&w, 10000));
+		CHECK(proc_code(&w) == 0);
+		CHECK(w.out.find("exit_code=137") == std::string::npos);
+		CHECK(live_matching(sc.gitaly).empty());
+	}
+}

@@ -545,13 +545,33 @@ dispatch(struct watch *w, const struct event *ev)
 
 /* ---- the pid file ---- */
 
+/* Refused before, and still the same process?  A process is its pid and
+ * its start time: the pid alone may have gone to a daemon since. */
 static bool
 was_refused(struct watch *w, pid_t pid)
 {
-	for (pid_t p : w->refused)
-		if (p == pid)
+	struct proc_stat st;
+
+	if (proc_read_stat(pid, &st) < 0)
+		return false;
+	for (const struct refusal &r : w->refused)
+		if (r.pid == pid && r.start_time == st.start_time)
 			return true;
 	return false;
+}
+
+static void
+remember_refusal(struct watch *w, pid_t pid)
+{
+	struct proc_stat st;
+
+	if (proc_read_stat(pid, &st) < 0)
+		return;
+	/* Bounded: a pid file rewritten with ever new strangers must not
+	 * grow the wrapper; the oldest is forgotten (and logged again). */
+	if (w->refused.size() >= 64)
+		w->refused.erase(w->refused.begin());
+	w->refused.push_back({pid, st.start_time});
 }
 
 static void
@@ -596,7 +616,7 @@ check_one(struct watch *w, const std::string &path, int source)
 			    {{"pid_file", path}, {"process", (long)pid}, {"reason", why}});
 			return;
 		}
-		w->refused.push_back(pid);
+		remember_refusal(w, pid);
 		log_event(LOG_WARN, "not following process",
 		    {{"pid_file", path}, {"process", (long)pid}, {"reason", why}});
 		return;

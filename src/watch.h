@@ -18,6 +18,12 @@
 
 struct watch;
 
+/* A process the pid file named and that is not the daemon. */
+struct refusal {
+	pid_t pid;
+	unsigned long long start_time;
+};
+
 /* One followed generation's handles. */
 struct gen_watch {
 	struct watch *w;
@@ -57,9 +63,9 @@ struct watch {
 	std::vector<struct gen_watch *> gens;
 	/* Found processes whose pidfd the sitter has not taken yet. */
 	std::vector<struct identity> pending;
-	/* PIDs already refused, so a pid file that keeps naming a stranger
-	 * is logged once and not on every change. */
-	std::vector<pid_t> refused;
+	/* Processes already refused, so a pid file that keeps naming a
+	 * stranger is logged once and not on every change. */
+	std::vector<struct refusal> refused;
 
 	unsigned last_followed;    /* the newest generation */
 	bool ready_sent;

@@ -450,9 +450,18 @@ proc_identify(pid_t pid, const struct match_rules *rules, struct identity *id,
 		std::string names;
 		for (const std::string &n : rules->names)
 			names += (names.empty() ? "" : ", ") + n;
-		*why = "it is not the expected binary (comm " + id->comm + ", exe " +
-		    (id->exe.empty() ? std::string("unreadable") : id->exe) +
-		    "; expected " + names + ")";
+		std::string seen;
+		if (rules->facts & MATCH_COMM)
+			seen += "comm " + id->comm;
+		if (rules->facts & MATCH_EXE)
+			seen += std::string(seen.empty() ? "" : ", ") + "exe " +
+			    (id->exe.empty() ? std::string("unreadable") : id->exe);
+		if (rules->facts & MATCH_ARGV0)
+			seen += std::string(seen.empty() ? "" : ", ") + "argv0 " +
+			    (argv0.empty() ? std::string("unreadable") : argv0);
+		/* Only the facts compared are named, so "comm gitaly" never
+		 * stands beside "expected gitaly" under match = ["exe"]. */
+		*why = "it is not the expected binary (" + seen + "; expected " + names + ")";
 		if (fd >= 0)
 			close(fd);
 		return ID_MISMATCH;

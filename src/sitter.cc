@@ -256,8 +256,16 @@ on_exit(struct sitter *st, const struct event *ev, std::vector<struct action> *o
 
 	if (st->current == g.number) {
 		st->current = 0;
-		st->have_status = true;
-		st->last_status = status;
+		/* Once a stop went out, the first current generation to die
+		 * gives the exit status.  A draining one made current below
+		 * dies of the same stop; which of them the kernel lets die
+		 * last is a race, and the old one's drain cut short is no
+		 * news about the service. */
+		if (!st->status_final) {
+			st->have_status = true;
+			st->last_status = status;
+			st->status_final = st->stopping;
+		}
 		/* A start process that exits 0 before any pid file named a
 		 * live daemon is a forking daemon (nginx with "daemon on",
 		 * systemd's Type=forking): wait for its pid file. */

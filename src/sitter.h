@@ -29,6 +29,8 @@ enum found_source {
 	FOUND_SPAWNED,   /* the process we spawned */
 	FOUND_CHILD,     /* an orphan re-parented to us (we are a subreaper):
 	                  * an upgrade's new process whose parent died first */
+	FOUND_PARENT,    /* the adopted daemon's parent, the same daemon: an
+	                  * old generation still draining when we started */
 };
 
 /* Where an exit status came from (the log says which). */
@@ -68,6 +70,7 @@ struct sitter {
 	unsigned upgrading;        /* the generation asked to upgrade; 0: none */
 	bool have_status;
 	int last_status;           /* wait status of the last current to die */
+	bool status_final;         /* stopping: last_status is the one to exit with */
 };
 
 enum event_kind {

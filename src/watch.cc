@@ -32,7 +32,8 @@ static void dispatch_found(struct watch *w, const struct event *ev, struct ident
 static void refresh(struct watch *w);
 static void adopt_orphans(struct watch *w);
 
-static const char *const source_names[] = {"pid_file", "oldbin", "dot2", "spawned", "child"};
+static const char *const source_names[] = {"pid_file", "oldbin", "dot2", "spawned", "child",
+    "parent"};
 static const char *const status_names[] = {"child", "reap", "pidfd", "none"};
 
 static struct gen_watch *
@@ -897,11 +898,28 @@ void
 watch_adopt(struct watch *w, struct identity *id)
 {
 	struct event ev = ev_make(EV_FOUND);
+	struct identity parent;
+	std::string why;
+	pid_t ppid = id->ppid;
 
 	ev.pid = id->pid;
 	ev.start_time = id->start_time;
 	ev.source = FOUND_PIDFILE;
 	dispatch_found(w, &ev, id);
+
+	/* A wrapper started during a drain (the previous one was killed):
+	 * the daemon's successor is the child of the old process until that
+	 * exits (tableflip; nginx's new master too).  When the parent is the
+	 * same daemon, it is that old generation: follow it, so that a stop
+	 * reaches it as well. */
+	if (ppid <= 1 || proc_identify(ppid, &w->rules, &parent, &why) != ID_OK)
+		return;
+	ev.pid = ppid;
+	ev.start_time = parent.start_time;
+	ev.source = FOUND_PARENT;
+	dispatch_found(w, &ev, &parent);
+	if (parent.pidfd >= 0)
+		close(parent.pidfd);
 }
 
 int

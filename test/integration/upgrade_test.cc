@@ -276,3 +276,32 @@ TEST_CASE("a stop during an upgrade: the successor its parent kills is not taken
 		CHECK(live_matching(sc.gitaly).empty());
 	}
 }
+
+TEST_CASE("a wrapper started during a drain follows the draining old process too")
+{
+	scene sc;
+	pid_t old, cur;
+	{
+		proc w1;
+		proc_start(&w1, sc.wrapper({"--drain", "60000", "--exit-code", "5"}));
+		REQUIRE(record_wait(sc.record, 0, "ready", 5000));
+		old = read_pid(sc.pidfile);
+		cur = upgrade(sc, &w1, old, 2);
+		REQUIRE(record_wait(sc.record, old, "upgraded", 5000));
+		/* The supervisor kills the wrapper in the middle of the drain. */
+		proc_kill(&w1);
+	}
+	REQUIRE(pid_alive(old));
+	proc w;
+	proc_start(&w, sc.wrapper({"--drain", "60000", "--exit-code", "5"}));
+	REQUIRE(proc_wait_line(&w, "msg=\"adopting a process\"", 5000));
+	REQUIRE(proc_wait_line(&w, "source=parent", 5000));
+	CHECK(w.out.find("process=" + std::to_string(cur)) != std::string::npos);
+	CHECK(w.out.find("process=" + std::to_string(old) + " role=draining") != std::string::npos);
+	/* sv down: the stop reaches the old process as well. */
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(proc_wait_exit(&w, 10000));
+	CHECK(record_count(sc.record, old, "signal SIGTERM") == 1);
+	CHECK(record_count(sc.record, cur, "signal SIGTERM") == 1);
+	CHECK(wait_until([&] { return live_matching(sc.gitaly).empty(); }, 5000));
+}

@@ -37,7 +37,7 @@ step(struct sitter *st, int kind, long a = 0, long b = 0, long c = 0)
 		"WAIT_PIDFILE", "PIDFILE_CAME", "UPGRADE_BEGIN", "UPGRADE_DONE",
 		"UPGRADE_FAILED", "EXIT",
 	};
-	static const char *const sources[] = {"pidfile", "oldbin", "dot2", "spawned", "child"};
+	static const char *const sources[] = {"pidfile", "oldbin", "dot2", "spawned", "child", "parent"};
 	std::vector<struct action> acts;
 	struct event ev;
 	std::string out;

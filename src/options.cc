@@ -124,7 +124,7 @@ options_parse(int argc, char **argv, struct options *o, std::string *err)
 		{"notify-fd", required_argument, NULL, OPT_NOTIFY_FD},
 		{NULL, 0, NULL, 0},
 	};
-	int ch;
+	int ch, word = 1;   /* the argv word getopt is reading */
 
 	/* getopt keeps state across calls; the tests parse many times. */
 	optind = 0;
@@ -178,20 +178,26 @@ options_parse(int argc, char **argv, struct options *o, std::string *err)
 			return 2;
 		default:
 			/* "--json=yes": glibc sets optopt to 'j'; name the
-			 * option as it was written. */
-			if (strncmp(argv[optind - 1], "--", 2) == 0) {
-				std::string opt = argv[optind - 1];
+			 * option as it was written.  argv[word], not
+			 * argv[optind - 1]: in "--json -xv", that is still
+			 * "--json" when 'x' is refused. */
+			if (strncmp(argv[word], "--", 2) == 0) {
+				std::string opt = argv[word];
 				size_t eq = opt.find('=');
-				if (eq != std::string::npos)
+				/* optopt 0: no such option (or an ambiguous
+				 * abbreviation), whatever follows its '='. */
+				if (eq != std::string::npos && optopt != 0)
 					*err = "option " + opt.substr(0, eq) + " takes no argument";
 				else
-					*err = "unknown option " + opt;
+					*err = "unknown option " + opt.substr(0, eq);
 			} else if (optopt != 0)
 				*err = std::string("unknown option -") + (char)optopt;
 			else
-				*err = std::string("unknown option ") + argv[optind - 1];
+				*err = std::string("unknown option ") + argv[word];
 			return 2;
 		}
+		/* optind moves past a word only once its last letter is read. */
+		word = optind;
 	}
 	for (int i = optind; i < argc; i++)
 		o->argv.push_back(argv[i]);

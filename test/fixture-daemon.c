@@ -20,7 +20,10 @@
  *                       (tableflip SIGKILLs it)
  *   --upgrade-timeout MS  SIGKILL a new process not ready by then (5000)
  *   --fail-upgrade-file PATH  a new process exits 3 before it is ready
- *                       while PATH exists
+ *                       while PATH exists; if PATH holds "hang", it never
+ *                       becomes ready (its parent kills it after
+ *                       --upgrade-timeout); if it holds "after-pid-file",
+ *                       it writes the pid file first, then exits 3
  *   --torn              write the pid file in place, a byte at a time
  *   --no-pid-file       never write the pid file
  *   --daemonize         fork at start: the start process exits 0, the
@@ -29,6 +32,8 @@
  *   --env NAME          record NAME's value at start
  *   --ignore SIG        ignore this signal number (record nothing)
  *   --zombie            make a zombie child, write ITS pid and never reap
+ *   --close-stdout      close standard output and error at start, as a
+ *                       daemon that detaches does (fd 1 is then reused)
  *
  * Signals are taken through a signalfd, so real-time signals queue and
  * nothing is lost to a handler race.
@@ -51,6 +56,7 @@ static const char *pid_file, *record_file, *fail_file, *env_name;
 static int exit_code, drain_ms = 100, ready_delay_ms, upgrade_timeout_ms = 5000;
 static int upgrade_ready_delay_ms, orphan_on_term;
 static int torn, no_pid_file, daemonize, exit_after_ms = -1, ignore_sig, zombie;
+static int close_stdout;
 static char **self_argv;
 
 static long long
@@ -157,6 +163,7 @@ parse_args(int argc, char **argv)
 		else if (strcmp(a, "--daemonize") == 0) daemonize = 1;
 		else if (strcmp(a, "--zombie") == 0) zombie = 1;
 		else if (strcmp(a, "--orphan-on-term") == 0) orphan_on_term = 1;
+		else if (strcmp(a, "--close-stdout") == 0) close_stdout = 1;
 		else if (v == NULL) return -1;
 		else if (strcmp(a, "--pid-file") == 0) pid_file = v, i++;
 		else if (strcmp(a, "--record") == 0) record_file = v, i++;
@@ -197,6 +204,10 @@ main(int argc, char **argv)
 	}
 	if (ignore_sig > 0)
 		signal(ignore_sig, SIG_IGN);
+	if (close_stdout) {
+		close(1);
+		close(2);
+	}
 
 	if (daemonize && getenv("FIXTURE_PARENT_FD") == NULL) {
 		pid_t p = fork();
@@ -246,6 +257,23 @@ main(int argc, char **argv)
 		parent_fd = atoi(pfd);
 		unsetenv("FIXTURE_PARENT_FD");
 		if (fail_file != NULL && access(fail_file, F_OK) == 0) {
+			char how[32] = "";
+			int fd = open(fail_file, O_RDONLY | O_CLOEXEC);
+			ssize_t n = fd >= 0 ? read(fd, how, sizeof how - 1) : -1;
+
+			if (fd >= 0)
+				close(fd);
+			how[n > 0 ? n : 0] = '\0';
+			if (strncmp(how, "hang", 4) == 0) {
+				record("hanging upgrade");
+				for (;;)
+					pause();  /* signals are blocked: only KILL ends it */
+			}
+			if (strncmp(how, "after-pid-file", 14) == 0) {
+				write_pid_file(getpid());
+				record("failing upgrade after the pid file");
+				finish(3);
+			}
 			record("failing upgrade");
 			finish(3);
 		}

@@ -254,6 +254,16 @@ proc_wait_stderr(proc *p, const char *needle, int timeout_ms)
 	}
 }
 
+std::string
+proc_dump(proc *p)
+{
+	long long end = now_ms() + 100;
+
+	while (now_ms() < end && pump(p, 20))
+		;
+	return "stdout:\n" + p->out + "stderr:\n" + p->err;
+}
+
 long
 log_field(const std::string &line, const char *key)
 {
@@ -360,6 +370,26 @@ pid_alive(pid_t pid)
 {
 	struct proc_stat st;
 	return pid > 0 && proc_read_stat(pid, &st) == 0 && st.state != 'Z' && st.state != 'X';
+}
+
+pinned
+pin(pid_t pid)
+{
+	struct proc_stat st;
+	pinned p;
+
+	p.pid = pid;
+	if (pid > 0 && proc_read_stat(pid, &st) == 0 && st.state != 'Z' && st.state != 'X')
+		p.start = st.start_time;
+	return p;
+}
+
+bool
+pinned_alive(const pinned &p)
+{
+	struct proc_stat st;
+	return p.start != 0 && proc_read_stat(p.pid, &st) == 0 && st.start_time == p.start &&
+	    st.state != 'Z' && st.state != 'X';
 }
 
 int

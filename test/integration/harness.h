@@ -63,6 +63,9 @@ std::string proc_find_line(const proc *p, const char *needle);
 bool proc_wait_stderr(proc *p, const char *needle, int timeout_ms);
 /* The number after " key=" in a text log line, or -1. */
 long log_field(const std::string &line, const char *key);
+/* Everything the process wrote so far (reading for up to 100 ms more),
+ * for a failure message: INFO(proc_dump(&w)). */
+std::string proc_dump(proc *p);
 /* Wait for the exit: true and p->wstatus set, or false at the deadline. */
 bool proc_wait_exit(proc *p, int timeout_ms);
 /* The exit code as a shell shows it (128+N for a signal). */
@@ -81,6 +84,17 @@ void write_file(const std::string &path, const std::string &text, int mode = 064
 pid_t read_pid(const std::string &path);
 /* Alive and not a zombie. */
 bool pid_alive(pid_t pid);
+/* A process pinned by its start time.  Under load the PIDs wrap quickly
+ * (pid_max is 32768 on the CI machines): a PID alone, once its process
+ * died, may name another test's process, which must never be signalled
+ * or counted as ours. */
+struct pinned {
+	pid_t pid = 0;
+	unsigned long long start = 0;  /* 0: it was gone when pinned */
+};
+pinned pin(pid_t pid);
+/* The very process pinned, alive and not a zombie. */
+bool pinned_alive(const pinned &p);
 /* Lines of a record file (test/fixture-daemon.c) that match "<pid> <what>". */
 int record_count(const std::string &record, pid_t pid, const std::string &what);
 /* Wait until the record file has a line "<pid> <what>" (pid 0: any). */

@@ -1,0 +1,436 @@
+/*
+ * notify_test.cc: what pidsitter tells the world (issue 7): systemd's
+ * notification socket, checked against the example unit
+ * (examples/systemd/gitaly.service, whose ExecStart and ExecReload are run
+ * here as systemd would run them), and the JSON status file.
+ */
+#include <signal.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <poll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <map>
+#include <thread>
+
+#include <doctest/doctest.h>
+
+#include "harness.h"
+#include "service.h"
+
+namespace {
+
+const char UNIT[] = "examples/systemd/gitaly.service";
+
+/* A unit file: "Section.Key" -> every value given, in order. */
+std::map<std::string, std::vector<std::string>>
+parse_unit(const std::string &text)
+{
+	std::map<std::string, std::vector<std::string>> out;
+	std::string section;
+	size_t from = 0, nl;
+
+	while (from < text.size()) {
+		nl = text.find('\n', from);
+		if (nl == std::string::npos)
+			nl = text.size();
+		std::string line = text.substr(from, nl - from);
+		from = nl + 1;
+		if (line.empty() || line[0] == '#' || line[0] == ';')
+			continue;
+		REQUIRE_MESSAGE(line.back() != '\\', "continued lines are not expected here");
+		if (line[0] == '[') {
+			section = line.substr(1, line.find(']') - 1);
+			continue;
+		}
+		size_t eq = line.find('=');
+		REQUIRE_MESSAGE(eq != std::string::npos, "not Key=Value: " << line);
+		out[section + "." + line.substr(0, eq)].push_back(line.substr(eq + 1));
+	}
+	return out;
+}
+
+std::vector<std::string>
+words(const std::string &s)
+{
+	std::vector<std::string> out;
+	size_t from = 0;
+
+	while (from < s.size()) {
+		size_t sp = s.find(' ', from);
+		if (sp == std::string::npos)
+			sp = s.size();
+		if (sp > from)
+			out.push_back(s.substr(from, sp - from));
+		from = sp + 1;
+	}
+	return out;
+}
+
+/* The test's end of NOTIFY_SOCKET. */
+struct notify_socket {
+	int fd = -1;
+	std::string name;  /* what NOTIFY_SOCKET says */
+	std::vector<std::string> msgs;
+
+	notify_socket(const std::string &path, bool abstract)
+	{
+		struct sockaddr_un sa;
+		socklen_t len;
+
+		memset(&sa, 0, sizeof sa);
+		sa.sun_family = AF_UNIX;
+		if (abstract) {
+			name = "@pidsitter-test-" + std::to_string(getpid()) + "-" +
+			    std::to_string((long)time(NULL));
+			memcpy(sa.sun_path + 1, name.c_str() + 1, name.size() - 1);
+			len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + name.size());
+		} else {
+			name = path;
+			REQUIRE(path.size() < sizeof sa.sun_path);
+			memcpy(sa.sun_path, path.c_str(), path.size());
+			len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + path.size() + 1);
+		}
+		fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		REQUIRE(fd >= 0);
+		REQUIRE(bind(fd, (struct sockaddr *)&sa, len) == 0);
+	}
+	~notify_socket()
+	{
+		if (fd >= 0)
+			close(fd);
+	}
+
+	/* Receive until a message holds needle; its index, or -1 at the
+	 * deadline.  Messages before `after` do not count. */
+	int wait(const char *needle, int timeout_ms, int after = -1)
+	{
+		for (size_t i = (size_t)(after + 1); i < msgs.size(); i++)
+			if (msgs[i].find(needle) != std::string::npos)
+				return (int)i;
+		bool ok = wait_until([&] {
+			struct pollfd p = {fd, POLLIN, 0};
+			char buf[4096];
+			if (poll(&p, 1, 20) <= 0)
+				return false;
+			ssize_t n = recv(fd, buf, sizeof buf, 0);
+			if (n <= 0)
+				return false;
+			msgs.emplace_back(buf, (size_t)n);
+			return (int)msgs.size() - 1 > after &&
+			    msgs.back().find(needle) != std::string::npos;
+		}, timeout_ms);
+		return ok ? (int)msgs.size() - 1 : -1;
+	}
+	std::string all() const
+	{
+		std::string s;
+		for (const std::string &m : msgs)
+			s += "[" + m + "] ";
+		return s;
+	}
+};
+
+std::string
+status_text(pid_t pid, unsigned gen, unsigned gens)
+{
+	return "STATUS=current pid " + std::to_string(pid) + ", generation " +
+	    std::to_string(gen) + ", " + std::to_string(gens) + " generation(s)";
+}
+
+unsigned long long
+monotonic_usec(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000;
+}
+
+}  // namespace
+
+TEST_CASE("systemd: the example unit is Type=notify, reloads with HUP to $MAINPID, stops with KillMode=mixed")
+{
+	auto u = parse_unit(read_file(UNIT));
+
+	REQUIRE(u.count("Service.ExecStart") == 1);
+	CHECK(u["Service.Type"] == std::vector<std::string>{"notify"});
+	CHECK(u["Service.NotifyAccess"] == std::vector<std::string>{"main"});
+	CHECK(u["Service.ExecReload"] == std::vector<std::string>{"/bin/kill -HUP $MAINPID"});
+	CHECK(u["Service.KillMode"] == std::vector<std::string>{"mixed"});
+	CHECK(u.count("Service.TimeoutStopSec") == 1);
+	CHECK(u["Service.ExecStart"][0].compare(0, 20, "/usr/sbin/pidsitter ") == 0);
+	CHECK(u["Service.Environment"] ==
+	    std::vector<std::string>{"GITALY_PID_FILE=/var/opt/gitlab/gitaly/gitaly.pid"});
+	CHECK(u["Install.WantedBy"] == std::vector<std::string>{"multi-user.target"});
+
+	/* systemd's own reading, where systemd is installed (not running:
+	 * verify needs no manager).  The paths that must exist are ours;
+	 * --man=no: the man page is not installed on a build machine. */
+	const char *analyze = "/usr/bin/systemd-analyze";
+	if (access(analyze, X_OK) != 0) {
+		MESSAGE("no systemd-analyze here: the unit was only parsed");
+		return;
+	}
+	tmp_dir dir;
+	std::string unit = dir / "gitaly.service";
+	write_file(unit, substitute(read_file(UNIT), {{"/usr/sbin/pidsitter", build_path("pidsitter")}}));
+	cmd_result v = run_cmd({analyze, "verify", "--man=no", unit}, {}, 60000);
+	CAPTURE(v.out);
+	CAPTURE(v.err);
+	CHECK(v.code == 0);
+	CHECK((v.out + v.err).find("gitaly.service") == std::string::npos);
+}
+
+TEST_CASE("systemd: the unit's ExecStart under NOTIFY_SOCKET: READY=1, RELOADING=1 on ExecReload, READY=1 for generation 2, STOPPING=1; the daemon never sees the socket")
+{
+	bool abstract = false;
+	SUBCASE("a socket in the file system") {}
+	SUBCASE("a socket in the abstract namespace (@name)") { abstract = true; }
+
+	tmp_dir dir;
+	std::string gitaly = dir.link("gitaly", "fixture-daemon");
+	std::string pidfile = dir / "gitaly.pid", record = dir / "record";
+	auto u = parse_unit(read_file(UNIT));
+	subst_list subs = {
+	    {"/var/opt/gitlab/gitaly/config.toml",
+		"--pid-file " + pidfile + " --record " + record +
+		" --env NOTIFY_SOCKET --upgrade-ready-delay 300 --drain 200 --exit-code 4"},
+	    {"/var/opt/gitlab/gitaly", dir.path},
+	    {"/usr/sbin/pidsitter", build_path("pidsitter")},
+	    {"/opt/gitlab/embedded/bin/gitaly", gitaly},
+	};
+	notify_socket ns(dir / "notify", abstract);
+	std::vector<std::string> env;
+	for (const std::string &e : u["Service.Environment"])
+		env.push_back(substitute(e, subs));
+	env.push_back("NOTIFY_SOCKET=" + ns.name);
+	proc w;
+	proc_start(&w, words(substitute(u["Service.ExecStart"][0], subs)), env);
+	INFO(ns.all());
+
+	/* READY=1 once the pid file names the daemon, which is generation 1. */
+	int ready1 = ns.wait("READY=1", 20000);
+	REQUIRE_MESSAGE(ready1 >= 0, proc_dump(&w));
+	pid_t d1 = read_pid(pidfile);
+	REQUIRE(d1 > 0);
+	CHECK(ns.msgs[ready1] == "READY=1\n" + status_text(d1, 1, 1));
+	CHECK(record_wait(record, d1, "env NOTIFY_SOCKET=(unset)", 10000));
+
+	/* systemctl reload: ExecReload with $MAINPID, pidsitter's pid. */
+	std::vector<std::string> reload =
+	    words(substitute(u["Service.ExecReload"][0], {{"$MAINPID", std::to_string(w.pid)}}));
+	REQUIRE(access(reload[0].c_str(), X_OK) == 0);
+	unsigned long long before = monotonic_usec();
+	REQUIRE(run_cmd(reload).code == 0);
+	int reloading = ns.wait("RELOADING=1", 20000, ready1);
+	REQUIRE(reloading > ready1);
+	std::string r = ns.msgs[reloading];  /* a copy: msgs grows */
+	CAPTURE(r);
+	size_t at = r.find("\nMONOTONIC_USEC=");
+	REQUIRE(at != std::string::npos);
+	unsigned long long usec = strtoull(r.c_str() + at + 16, NULL, 10);
+	CHECK(usec >= before);
+	CHECK(usec <= monotonic_usec());
+
+	/* READY=1 again when generation 2 is current. */
+	int ready2 = ns.wait("READY=1", 20000, reloading);
+	REQUIRE(ready2 > reloading);
+	pid_t d2 = read_pid(pidfile);
+	CHECK(d2 != d1);
+	CHECK(ns.msgs[ready2].compare(0, 8, "READY=1\n") == 0);
+	CHECK(ns.msgs[ready2].find("STATUS=current pid " + std::to_string(d2) + ", generation 2,") !=
+	    std::string::npos);
+	CHECK(record_wait(record, d2, "env NOTIFY_SOCKET=(unset)", 10000));
+	REQUIRE(record_wait(record, d1, "exit 0", 10000));
+
+	/* systemctl stop: TERM to the main process. */
+	send_signal(w.pid, SIGTERM);
+	int stopping = ns.wait("STOPPING=1", 20000, ready2);
+	CHECK(stopping > ready2);
+	REQUIRE(proc_wait_exit(&w, 20000));
+	CHECK(proc_code(&w) == 4);
+	CHECK(record_count(record, d2, "signal SIGTERM") == 1);
+	/* Nothing else said READY or RELOADING out of turn. */
+	int readies = 0;
+	for (const std::string &m : ns.msgs)
+		readies += m.compare(0, 8, "READY=1\n") == 0;
+	CHECK(readies == 2);
+	CHECK(ns.wait("RELOADING=1", 0, reloading) == -1);
+}
+
+TEST_CASE("status file: JSON at every step, never torn: running, upgrading, draining, exited with the exit code")
+{
+	tmp_dir dir;
+	std::string gitaly = dir.link("gitaly", "fixture-daemon");
+	std::string pidfile = dir / "gitaly.pid", record = dir / "record";
+	std::string status = dir / "pidsitter.status", config = dir / "pidsitter.toml";
+	write_file(config, "pid_file = \"" + pidfile + "\"\nstatus_file = \"" + status + "\"\n");
+
+	/* A reader that parses every version of the file it can catch. */
+	std::atomic<bool> stop(false);
+	std::atomic<int> reads(0), torn(0);
+	std::string bad;
+	std::thread reader([&] {
+		while (!stop.load()) {
+			std::string text = read_file(status), err;
+			json j;
+			if (text.empty())
+				continue;
+			reads++;
+			if (!json_parse(text, &j, &err) && torn++ == 0)
+				bad = text + " (" + err + ")";
+		}
+	});
+	/* Joined on every way out, a failed REQUIRE's too. */
+	struct joiner {
+		std::atomic<bool> &stop;
+		std::thread &t;
+		~joiner() { end(); }
+		void end() { stop = true; if (t.joinable()) t.join(); }
+	} join_reader{stop, reader};
+
+	auto load = [&](json *j) {
+		std::string text = read_file(status), err;
+		CAPTURE(text);
+		bool ok = json_parse(text, j, &err);
+		CAPTURE(err);
+		REQUIRE(ok);
+	};
+	auto get = [](const json &j, const char *key) {
+		const json *v = j.get(key);
+		REQUIRE_MESSAGE(v != NULL, "no \"" << key << "\"");
+		return *v;
+	};
+	auto state_is = [&](const char *want) {
+		return wait_until([&] {
+			json j;
+			std::string err;
+			return json_parse(read_file(status), &j, &err) && j.get("state") != NULL &&
+			    j.get("state")->s == want;
+		}, 20000);
+	};
+
+	proc w;
+	proc_start(&w, {build_path("pidsitter"), "-c", config, "--", gitaly, "--pid-file", pidfile,
+	    "--record", record, "--drain", "60000", "--upgrade-ready-delay", "2000",
+	    "--exit-code", "6"});
+	json j;
+
+	/* Running: the daemon wrote its pid file. */
+	REQUIRE_MESSAGE(state_is("running"), proc_dump(&w));
+	load(&j);
+	pid_t d1 = read_pid(pidfile);
+	CHECK(get(j, "wrapper").n == w.pid);
+	CHECK(get(get(j, "current"), "pid").n == d1);
+	CHECK(get(get(j, "current"), "generation").n == 1);
+	CHECK(get(j, "draining").type == json::ARRAY);
+	CHECK(get(j, "draining").items.empty());
+	CHECK(get(get(j, "last_upgrade"), "result").s == "none");
+	CHECK(get(get(j, "last_upgrade"), "time").type == json::NUL);
+	CHECK(j.get("exit_code") == NULL);
+	struct stat st;
+	REQUIRE(stat(status.c_str(), &st) == 0);
+	CHECK((st.st_mode & 0777) == 0644);
+
+	/* Upgrading: the new process takes 2 s to be ready. */
+	send_signal(w.pid, SIGHUP);
+	REQUIRE(state_is("upgrading"));
+	load(&j);
+	CHECK(get(get(j, "current"), "pid").n == d1);
+
+	/* Running again, generation 2 current, generation 1 draining. */
+	REQUIRE(wait_until([&] {
+		json k;
+		std::string err;
+		return json_parse(read_file(status), &k, &err) && k.get("current") != NULL &&
+		    k.get("current")->get("generation") != NULL &&
+		    k.get("current")->get("generation")->n == 2 && k.get("state")->s == "running";
+	}, 20000));
+	load(&j);
+	pid_t d2 = read_pid(pidfile);
+	CHECK(d2 != d1);
+	CHECK(get(get(j, "current"), "pid").n == d2);
+	REQUIRE(get(j, "draining").items.size() == 1);
+	CHECK(get(get(j, "draining").items[0], "pid").n == d1);
+	CHECK(get(get(j, "draining").items[0], "generation").n == 1);
+	CHECK(get(get(j, "last_upgrade"), "result").s == "complete");
+	std::string when = get(get(j, "last_upgrade"), "time").s;
+	CAPTURE(when);
+	struct tm tm;
+	memset(&tm, 0, sizeof tm);
+	const char *rest = strptime(when.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+	REQUIRE(rest != NULL);
+	CHECK(strlen(rest) == 5);  /* ".mmmZ" */
+	CHECK(rest[4] == 'Z');
+	long skew = (long)(timegm(&tm) - time(NULL));
+	CHECK(skew <= 1);
+	CHECK(skew >= -120);
+
+	/* Exited, with the code pidsitter exits with. */
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(proc_wait_exit(&w, 20000));
+	CHECK(proc_code(&w) == 6);
+	load(&j);
+	CHECK(get(j, "state").s == "exited");
+	CHECK(get(j, "exit_code").n == 6);
+	CHECK(get(j, "current").type == json::NUL);
+	CHECK(get(j, "draining").items.empty());
+	CHECK(get(get(j, "last_upgrade"), "result").s == "complete");
+	CHECK(access((status + ".tmp").c_str(), F_OK) != 0);
+
+	join_reader.end();
+	CAPTURE(bad);
+	CHECK(torn.load() == 0);
+	CHECK(reads.load() > 10);
+}
+
+TEST_CASE("exit status and status file: a stop during a drain reports the generation that was current, whichever dies last")
+{
+	tmp_dir dir;
+	std::string gitaly = dir.link("gitaly", "fixture-daemon");
+	std::string pidfile = dir / "gitaly.pid", record = dir / "record";
+	std::string status = dir / "pidsitter.status", config = dir / "pidsitter.toml";
+	write_file(config, "pid_file = \"" + pidfile + "\"\nstatus_file = \"" + status + "\"\n");
+	proc w, d2;
+
+	proc_start(&w, {build_path("pidsitter"), "-c", config, "--", gitaly, "--pid-file", pidfile,
+	    "--record", record, "--exit-code", "7"});
+	REQUIRE_MESSAGE(record_wait(record, 0, "ready", 10000), proc_dump(&w));
+	pid_t d1 = read_pid(pidfile);
+	/* A successor that the test starts (so that the test, its parent,
+	 * reaps it and its status is known): it writes the pid file, the
+	 * wrapper follows it, and the first generation drains. */
+	proc_start(&d2, {gitaly, "--pid-file", pidfile, "--record", record, "--exit-code", "7"});
+	reap_in_background(d2.pid);
+	d2.exited = true;  /* the background thread reaps it */
+	REQUIRE_MESSAGE(proc_wait_line(&w, ("msg=\"following new process\" generation=2 pid=" +
+	    std::to_string(w.pid) + " process=" + std::to_string(d2.pid)).c_str(), 10000), proc_dump(&w));
+	REQUIRE(proc_wait_line(&w, "msg=\"process draining\" generation=1", 10000));
+
+	/* The draining generation is held stopped: the TERM reaches it, but
+	 * it can act only after the current one has died of it. */
+	send_signal(d1, SIGSTOP);
+	REQUIRE(wait_until([&] {
+		return read_file("/proc/" + std::to_string(d1) + "/stat").find(") T ") != std::string::npos;
+	}, 10000));
+	send_signal(w.pid, SIGTERM);
+	REQUIRE_MESSAGE(proc_wait_line(&w, ("msg=\"process exited\" exit_code=7 generation=2 pid=" +
+	    std::to_string(w.pid) + " process=" + std::to_string(d2.pid)).c_str(), 10000), proc_dump(&w));
+	/* Then the old one dies otherwise: its drain cut short. */
+	send_signal(d1, SIGKILL);
+	REQUIRE(proc_wait_exit(&w, 10000));
+	INFO(proc_dump(&w));
+	CHECK(w.out.find("signal=SIGKILL status_source=child") != std::string::npos);
+	CHECK(proc_code(&w) == 7);
+	json j;
+	std::string err;
+	REQUIRE(json_parse(read_file(status), &j, &err));
+	REQUIRE(j.get("exit_code") != NULL);
+	CHECK(j.get("exit_code")->n == 7);
+}

@@ -1,0 +1,398 @@
+/*
+ * runit_test.cc: pidsitter under the real runit (issue 7).  Each test
+ * builds a service directory from examples/runit/gitaly (its paths
+ * replaced by a temporary directory's), supervises it with a runsv of its
+ * own (a child of the test, never the machine's /etc/service) and drives
+ * it with sv, as an operator would: up, hup (a tableflip upgrade of the
+ * fixture), down during a drain, term, restart, and kill of the wrapper.
+ * pidsitter's log goes through ./log/run (svlogd) into log/main/current.
+ * As root the wrapper and the daemon run as nobody (chpst -u), the way
+ * GitLab Omnibus runs them as git.
+ */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include <doctest/doctest.h>
+
+#include "harness.h"
+#include "service.h"
+
+namespace {
+
+const char SV[] = "/usr/bin/sv";
+
+/* What `sv status DIR` says of the service (not of its log). */
+struct sv_status {
+	bool up = false;
+	pid_t pid = 0;
+	long secs = -1;
+	std::string raw;
+};
+
+struct runit_service {
+	tmp_dir dir;
+	std::string svdir, var, gitaly, pidfile, record, status, current;
+	bool as_nobody = false;
+	proc runsv;
+
+	explicit runit_service(const std::vector<std::string> &extra)
+	{
+		svdir = dir / "gitaly";
+		var = dir / "var";
+		REQUIRE(mkdir((dir / "bin").c_str(), 0755) == 0);
+		REQUIRE(mkdir(var.c_str(), 0755) == 0);
+		gitaly = dir.link("bin/gitaly", "fixture-daemon");
+		pidfile = var + "/gitaly.pid";
+		record = var + "/record";
+		status = var + "/pidsitter.status";
+		current = svdir + "/log/main/current";
+
+		std::string args = "--pid-file " + pidfile + " --record " + record;
+		for (const std::string &a : extra)
+			args += " " + a;
+		as_nobody = nobody_can_run({build_path("pidsitter"), build_path("fixture-daemon")});
+		if (as_nobody)
+			chown_nobody(var);
+		else
+			MESSAGE("not root, or nobody cannot run the build: no chpst -u");
+		copy_example("examples/runit/gitaly", svdir, {
+		    {"/var/opt/gitlab/gitaly/config.toml", args},
+		    {"/var/opt/gitlab/gitaly", var},
+		    {"/etc/sv/gitaly", svdir},
+		    {"/usr/sbin/pidsitter", build_path("pidsitter")},
+		    {"/opt/gitlab/embedded/bin/gitaly", gitaly},
+		    {" -U git:git -u git:git", as_nobody ? " -U nobody -u nobody" : ""},
+		});
+		/* The example is the real thing: it says what it ran. */
+		std::string run = read_file(svdir + "/run");
+		CAPTURE(run);
+		REQUIRE(run.find("exec chpst -e " + svdir + "/env -P") != std::string::npos);
+		REQUIRE(run.find("-c " + svdir + "/pidsitter.toml") != std::string::npos);
+		/* Down until the test says up. */
+		write_file(svdir + "/down", "");
+		proc_start(&runsv, {"/usr/bin/runsv", svdir});
+		REQUIRE_MESSAGE(wait_until([&] {
+			struct stat st;
+			return stat((svdir + "/supervise/ok").c_str(), &st) == 0 &&
+			    stat((svdir + "/log/supervise/ok").c_str(), &st) == 0;
+		}, 20000), proc_dump(&runsv));
+		REQUIRE(wait_until([&] { return get_status().raw.compare(0, 6, "down: ") == 0; }, 20000));
+	}
+
+	/* On a failure: nothing the service started may outlive the test. */
+	~runit_service()
+	{
+		kill_all_in(dir.path);
+		proc_kill(&runsv);
+	}
+
+	cmd_result sv(std::vector<std::string> args)
+	{
+		args.insert(args.begin(), SV);
+		args.push_back(svdir);
+		return run_cmd(args);
+	}
+
+	sv_status get_status()
+	{
+		sv_status s;
+		cmd_result r = run_cmd({SV, "status", svdir});
+		s.raw = r.out;
+		if (r.code != 0)
+			return s;
+		/* run: DIR: (pid N) Ss[, normally down]; run: log: (pid M) Ts */
+		std::string me = svdir + ": ";
+		size_t at = s.raw.find(me);
+		if (at == std::string::npos)
+			return s;
+		s.up = s.raw.compare(0, 5, "run: ") == 0;
+		const char *p = s.raw.c_str() + at + me.size();
+		if (strncmp(p, "(pid ", 5) == 0) {
+			char *end;
+			s.pid = (pid_t)strtol(p + 5, &end, 10);
+			p = end + 2;  /* ") " */
+		}
+		s.secs = strtol(p, NULL, 10);
+		return s;
+	}
+
+	/* Wait until the service is up under a wrapper other than not_pid. */
+	sv_status wait_up(pid_t not_pid, int timeout_ms)
+	{
+		sv_status s;
+		bool ok = wait_until([&] {
+			s = get_status();
+			return s.up && s.pid > 0 && s.pid != not_pid;
+		}, timeout_ms);
+		CAPTURE(s.raw);
+		REQUIRE(ok);
+		return s;
+	}
+
+	void wait_down(int timeout_ms)
+	{
+		sv_status s;
+		bool ok = wait_until([&] {
+			s = get_status();
+			return s.raw.compare(0, 6, "down: ") == 0;
+		}, timeout_ms);
+		CAPTURE(s.raw);
+		REQUIRE(ok);
+	}
+
+	/* The lines of svlogd's current file holding every needle. */
+	std::vector<std::string> log_lines(const std::vector<std::string> &needles)
+	{
+		std::vector<std::string> out;
+		std::string text = read_file(current);
+		size_t from = 0, nl;
+		while ((nl = text.find('\n', from)) != std::string::npos) {
+			std::string line = text.substr(from, nl - from);
+			from = nl + 1;
+			bool all = true;
+			for (const std::string &n : needles)
+				all = all && line.find(n) != std::string::npos;
+			if (all)
+				out.push_back(line);
+		}
+		return out;
+	}
+
+	bool wait_log(const std::vector<std::string> &needles, size_t n, int timeout_ms)
+	{
+		return wait_until([&] { return log_lines(needles).size() >= n; }, timeout_ms);
+	}
+
+	/* The daemon pid file's process, once it wrote "ready" and is not
+	 * `old`. */
+	pid_t wait_daemon(pid_t old, int timeout_ms)
+	{
+		pid_t d = 0;
+		REQUIRE(wait_until([&] {
+			d = read_pid(pidfile);
+			return d > 0 && d != old && record_count(record, d, "ready") == 1;
+		}, timeout_ms));
+		return d;
+	}
+
+	/* ./check, run as sv runs it, in the service directory. */
+	int run_check()
+	{
+		return run_cmd({"/bin/sh", "-c", "cd \"$0\" && exec ./check", svdir}).code;
+	}
+
+	bool status_json(json *j)
+	{
+		std::string err, text = read_file(status);
+		CAPTURE(text);
+		bool ok = json_parse(text, j, &err);
+		CAPTURE(err);
+		CHECK(ok);
+		return ok;
+	}
+
+	std::vector<pid_t> daemons() { return live_matching(gitaly); }
+
+	/* sv down and sv exit: runsv exits, and nothing is left running. */
+	void stop()
+	{
+		CHECK(sv({"down"}).code == 0);
+		CHECK(sv({"exit"}).code == 0);
+		bool gone = proc_wait_exit(&runsv, 30000);
+		CHECK_MESSAGE(gone, proc_dump(&runsv));
+		CHECK(wait_until([&] { return live_in(dir.path).empty(); }, 10000));
+		for (pid_t pid : live_in(dir.path)) {
+			CAPTURE(pid);
+			CAPTURE(read_file("/proc/" + std::to_string(pid) + "/cmdline"));
+			CHECK(false);
+		}
+	}
+};
+
+const json *
+at(const json &j, const char *key)
+{
+	const json *v = j.get(key);
+	REQUIRE_MESSAGE(v != NULL, "no \"" << key << "\" in the status file");
+	return v;
+}
+
+}  // namespace
+
+TEST_CASE("runit: sv up waits for ./check, sv hup is followed under the same runsv pid, sv down stops both generations")
+{
+	runit_service sv({"--drain", "60000", "--exit-code", "5"});
+
+	/* sv -v up runs ./check until it passes: the status file, written
+	 * by this very wrapper, says running. */
+	cmd_result up = sv.sv({"-v", "-w", "60", "up"});
+	CAPTURE(up.out);
+	CHECK(up.code == 0);
+	CHECK(up.out.compare(0, 9, "ok: run: ") == 0);
+	sv_status s0 = sv.wait_up(0, 20000);
+	pid_t w = s0.pid;
+	pid_t d1 = sv.wait_daemon(0, 20000);
+	CHECK(atoi(read_file(sv.svdir + "/supervise/pid").c_str()) == w);
+	json st;
+	REQUIRE(sv.status_json(&st));
+	CHECK(at(st, "state")->s == "running");
+	CHECK(at(st, "wrapper")->n == w);
+	CHECK(at(*at(st, "current"), "pid")->n == d1);
+	if (sv.as_nobody) {
+		struct stat ps;
+		REQUIRE(stat(sv.pidfile.c_str(), &ps) == 0);
+		CHECK(ps.st_uid == 65534);
+	}
+
+	/* pidsitter's lines reach svlogd's current file, timestamped (-tt). */
+	REQUIRE(sv.wait_log({"msg=\"monitoring process\"", "process=" + std::to_string(d1)}, 1, 20000));
+	std::string mon = sv.log_lines({"msg=\"monitoring process\""})[0];
+	CAPTURE(mon);
+	CHECK(mon.size() > 26);
+	CHECK(mon[4] == '-');
+	CHECK(mon[10] == '_');
+	CHECK(log_field(mon, "wrapper") == w);
+	CHECK(sv.log_lines({"msg=\"Wrapper started\""}).size() == 1);
+	CHECK(sv.log_lines({"msg=\"spawning a process\""}).size() == 1);
+
+	/* sv hup: a tableflip upgrade.  runsv's process stays the same, and
+	 * so does its uptime. */
+	REQUIRE(wait_until([&] { return sv.get_status().secs >= 1; }, 10000));
+	long secs = sv.get_status().secs;
+	REQUIRE(sv.sv({"hup"}).code == 0);
+	pid_t d2 = sv.wait_daemon(d1, 20000);
+	REQUIRE(sv.wait_log({"msg=\"following new process\"", "process=" + std::to_string(d2)}, 1, 20000));
+	sv_status s1 = sv.get_status();
+	CAPTURE(s1.raw);
+	CHECK(s1.up);
+	CHECK(s1.pid == w);
+	CHECK(s1.secs >= secs);
+	CHECK(atoi(read_file(sv.svdir + "/supervise/pid").c_str()) == w);
+	CHECK(sv.log_lines({"msg=\"forwarding signal\"", "signal=SIGHUP"}).size() == 1);
+	CHECK(record_count(sv.record, d1, "signal SIGHUP") == 1);
+	/* The old generation drains (for a minute), the new one serves. */
+	REQUIRE(record_wait(sv.record, d1, "upgraded", 10000));
+	CHECK(pid_alive(d1));
+	std::vector<pid_t> both = sv.daemons();
+	std::sort(both.begin(), both.end());
+	CHECK(both == std::vector<pid_t>{std::min(d1, d2), std::max(d1, d2)});
+	REQUIRE(wait_until([&] {
+		json j;
+		std::string e;
+		const json *c;
+		return json_parse(read_file(sv.status), &j, &e) && (c = j.get("current")) != NULL &&
+		    c->get("generation") != NULL && c->get("generation")->n == 2;
+	}, 10000));
+	REQUIRE(sv.status_json(&st));
+	CHECK(at(*at(st, "current"), "pid")->n == d2);
+	REQUIRE(at(st, "draining")->items.size() == 1);
+	CHECK(at(at(st, "draining")->items[0], "pid")->n == d1);
+	CHECK(at(*at(st, "last_upgrade"), "result")->s == "complete");
+	cmd_result check = sv.sv({"-w", "30", "check"});
+	CAPTURE(check.out);
+	CHECK(check.code == 0);
+
+	/* sv down during the drain: TERM and CONT reach both generations,
+	 * not only the one the old wrapper knew. */
+	REQUIRE(sv.sv({"down"}).code == 0);
+	sv.wait_down(30000);
+	CHECK(record_wait(sv.record, d1, "signal SIGTERM", 10000));
+	CHECK(record_wait(sv.record, d2, "signal SIGTERM", 10000));
+	CHECK(wait_until([&] { return sv.daemons().empty(); }, 10000));
+	REQUIRE(sv.status_json(&st));
+	CHECK(at(st, "state")->s == "exited");
+	CHECK(at(st, "exit_code")->n == 5);
+	CHECK(sv.wait_log({"msg=\"wrapper for process shutting down\"", "exit_code=5"}, 1, 10000));
+	/* Down: ./check says so (sv check would not ask it: down is what
+	 * was wanted). */
+	CHECK(sv.run_check() == 1);
+	sv.stop();
+}
+
+TEST_CASE("runit: sv term and sv restart: runsv starts a new pidsitter, which starts a new daemon; never two")
+{
+	runit_service sv({});
+
+	REQUIRE(sv.sv({"-v", "-w", "60", "up"}).code == 0);
+	pid_t w1 = sv.wait_up(0, 20000).pid;
+	pid_t d1 = sv.wait_daemon(0, 20000);
+
+	SUBCASE("sv term") {
+		REQUIRE(sv.sv({"term"}).code == 0);
+	}
+	SUBCASE("sv restart") {
+		REQUIRE(sv.sv({"restart"}).code == 0);
+	}
+	/* runsv restarts ./run (at most once a second). */
+	pid_t w2 = sv.wait_up(w1, 30000).pid;
+	CHECK(record_wait(sv.record, d1, "signal SIGTERM", 10000));
+	CHECK(wait_until([&] { return !pid_alive(d1); }, 10000));
+	pid_t d2 = sv.wait_daemon(d1, 20000);
+	CHECK(record_count(sv.record, d2, "start " + std::to_string(w2)) == 1);
+	CHECK(sv.daemons() == std::vector<pid_t>{d2});
+	CHECK(sv.wait_log({"msg=\"Wrapper started\"", "wrapper=" + std::to_string(w2)}, 1, 20000));
+	CHECK(sv.wait_log({"msg=\"spawning a process\"", "wrapper=" + std::to_string(w2)}, 1, 20000));
+	CHECK(sv.log_lines({"msg=\"spawning a process\""}).size() == 2);
+	CHECK(sv.log_lines({"msg=\"wrapper for process shutting down\"", "wrapper=" + std::to_string(w1)}).size() == 1);
+	cmd_result check = sv.sv({"-w", "30", "check"});
+	CAPTURE(check.out);
+	CHECK(check.code == 0);
+	json st;
+	REQUIRE(sv.status_json(&st));
+	CHECK(at(st, "wrapper")->n == w2);
+
+	/* Once more, to see the new wrapper forwards as the first did. */
+	REQUIRE(sv.sv({"restart"}).code == 0);
+	pid_t w3 = sv.wait_up(w2, 30000).pid;
+	pid_t d3 = sv.wait_daemon(d2, 20000);
+	CHECK(w3 != w1);
+	CHECK(record_count(sv.record, d2, "signal SIGTERM") == 1);
+	CHECK(wait_until([&] { return sv.daemons() == std::vector<pid_t>{d3}; }, 10000));
+	sv.stop();
+	CHECK(record_count(sv.record, d3, "signal SIGTERM") == 1);
+}
+
+TEST_CASE("runit: sv kill of the wrapper: runsv restarts it, it adopts the running daemon, no duplicate")
+{
+	runit_service sv({});
+
+	REQUIRE(sv.sv({"-v", "-w", "60", "up"}).code == 0);
+	pid_t w1 = sv.wait_up(0, 20000).pid;
+	pid_t d1 = sv.wait_daemon(0, 20000);
+
+	/* KILL cannot be forwarded: the daemon runs on, unsupervised until
+	 * runsv starts the wrapper again, which finds it through the pid file. */
+	REQUIRE(sv.sv({"kill"}).code == 0);
+	pid_t w2 = sv.wait_up(w1, 30000).pid;
+	REQUIRE(sv.wait_log({"msg=\"adopting a process\"", "process=" + std::to_string(d1),
+	    "wrapper=" + std::to_string(w2)}, 1, 20000));
+	CHECK(sv.log_lines({"msg=\"spawning a process\""}).size() == 1);
+	CHECK(pid_alive(d1));
+	CHECK(record_count(sv.record, 0, "ready") == 1);
+	CHECK(sv.daemons() == std::vector<pid_t>{d1});
+	cmd_result check = sv.sv({"-w", "30", "check"});
+	CAPTURE(check.out);
+	CHECK(check.code == 0);
+	json st;
+	REQUIRE(sv.status_json(&st));
+	CHECK(at(st, "wrapper")->n == w2);
+	CHECK(at(*at(st, "current"), "pid")->n == d1);
+
+	/* The adopted daemon upgrades and stops under the new wrapper. */
+	REQUIRE(sv.sv({"hup"}).code == 0);
+	pid_t d2 = sv.wait_daemon(d1, 20000);
+	REQUIRE(sv.wait_log({"msg=\"following new process\"", "process=" + std::to_string(d2),
+	    "wrapper=" + std::to_string(w2)}, 1, 20000));
+	CHECK(wait_until([&] { return sv.daemons() == std::vector<pid_t>{d2}; }, 10000));
+	CHECK(sv.get_status().pid == w2);
+	REQUIRE(sv.sv({"down"}).code == 0);
+	sv.wait_down(30000);
+	CHECK(record_count(sv.record, d2, "signal SIGTERM") == 1);
+	CHECK(wait_until([&] { return sv.daemons().empty(); }, 10000));
+	sv.stop();
+}

@@ -369,7 +369,11 @@ func main() {
 			// too: from now on the new generation gets every
 			// connection, as with a gracefully stopping gitaly.
 			exitC = nil
-			ln.Close()
+			// In a goroutine: handing the socket to the new process
+			// (os.StartProcess calls Fd()) put the shared file
+			// description in blocking mode, so the serve goroutine may
+			// sit in a blocking accept4 that Close() would wait for.
+			go ln.Close()
 			d.logf("draining for %v", *drain)
 			drainC = time.After(*drain)
 

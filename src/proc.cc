@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -294,6 +295,16 @@ pidfd_exit_status(int pidfd, int *wstatus)
 		return -ENODATA;
 	*wstatus = info.exit_code;
 	return 0;
+}
+
+bool
+pidfd_born_before(int a, int b)
+{
+	struct stat sa, sb;
+
+	if (a < 0 || b < 0 || fstat(a, &sa) < 0 || fstat(b, &sb) < 0)
+		return false;
+	return sa.st_ino < sb.st_ino;
 }
 
 std::vector<pid_t>

@@ -54,6 +54,10 @@ int pidfd_signal(int pidfd, int sig);
  * children), once it has been reaped (PIDFD_INFO_EXIT, Linux 6.15).
  * -ENODATA: not reaped yet; -ENOTTY/-EINVAL: the kernel cannot tell. */
 int pidfd_exit_status(int pidfd, int *wstatus);
+/* Was the process of pidfd a created before that of pidfd b?  pidfs
+ * (Linux 6.9) numbers pidfd inodes in fork order; before it every pidfd
+ * has the same inode and the answer is false: cannot tell. */
+bool pidfd_born_before(int a, int b);
 
 /* What pidsitter expects the daemon to be. */
 struct match_rules {

@@ -176,6 +176,16 @@ gen_poll_cb(uv_poll_t *p, int status, int events)
 
 	if (g->exited)
 		return;
+	if (g->spawned) {
+		/* Our own child exited: libuv reaps it when its SIGCHLD
+		 * handler runs, then calls child_exit_cb.  But libuv drops
+		 * a signal that finds its signal pipe full (a flood of
+		 * signals to forward), SIGCHLD too: the child would stay a
+		 * zombie and we would wait for ever.  Raise SIGCHLD again;
+		 * the pidfd stays readable until the child is reaped. */
+		kill(getpid(), SIGCHLD);
+		return;
+	}
 	if (status < 0 || (events & UV_READABLE))
 		gen_collect(g);
 }
@@ -214,14 +224,14 @@ gen_new(struct watch *w, unsigned number, pid_t pid, int pidfd,
 	g->timer.data = g;
 	g->timer_init = true;
 	g->open_handles = 1;
-	if (spawned) {
-		/* libuv's exit callback tells us; nothing to poll. */
-	} else if (pidfd >= 0 && uv_poll_init(w->loop, &g->poll, pidfd) == 0) {
+	/* Our own child too: libuv's exit callback tells us, but see
+	 * gen_poll_cb. */
+	if (pidfd >= 0 && uv_poll_init(w->loop, &g->poll, pidfd) == 0) {
 		g->poll.data = g;
 		g->poll_init = true;
 		g->open_handles++;
 		uv_poll_start(&g->poll, UV_READABLE, gen_poll_cb);
-	} else {
+	} else if (!spawned) {
 		uv_timer_start(&g->timer, gen_liveness_cb, w->s->poll_interval_ms,
 		    w->s->poll_interval_ms);
 	}
@@ -625,6 +635,14 @@ check_one(struct watch *w, const std::string &path, int source)
 	struct event ev = ev_make(EV_FOUND);
 	ev.pid = pid;
 	ev.start_time = id.start_time;
+	/* Start times are in clock ticks (10 ms): started in the same tick
+	 * as the current generation, a process is still older when its
+	 * pidfd says so, and is reported a tick earlier for the sitter's
+	 * "started before the current process" rule. */
+	g = find_gen(w, w->st.current);
+	if (g != NULL && g->start_time == id.start_time && id.start_time > 0 &&
+	    pidfd_born_before(id.pidfd, g->pidfd))
+		ev.start_time--;
 	ev.source = source;
 	dispatch_found(w, &ev, &id);
 	if (id.pidfd >= 0)

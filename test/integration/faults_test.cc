@@ -1,0 +1,842 @@
+/*
+ * faults_test.cc: issue 5, Faults.  The wrapper must survive whatever its
+ * daemon, its supervisor and the machine throw at it, and never be the
+ * reason a daemon is lost, duplicated or left a zombie:
+ *
+ *   - an upgrade storm: 50 upgrades back to back;
+ *   - new generations that fail in every way, many in a row;
+ *   - the wrapper SIGKILLed and restarted, in steady state and mid-upgrade;
+ *   - a storm of 10,000 signals;
+ *   - outputs closed or full, the pid file's directory deleted;
+ *   - the daemon SIGKILLed while signals are being forwarded to it.
+ *
+ * The daemon is test/fixture-daemon.c (a tableflip-style upgrade on HUP,
+ * every event appended to a record file).
+ */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+
+#include <doctest/doctest.h>
+
+#include "hardening.h"
+#include "proc.h"
+
+namespace {
+
+/* Nothing waits this long unless something is wrong (CI is shared). */
+const int DEADLINE_MS = 20000;
+
+struct scene {
+	tmp_dir dir;
+	std::string gitaly, pidfile, record;
+
+	scene(const char *pid_dir = NULL)
+	{
+		gitaly = dir.link("gitaly", "fixture-daemon");
+		if (pid_dir != NULL) {
+			REQUIRE(mkdir((dir / pid_dir).c_str(), 0755) == 0);
+			pidfile = dir / pid_dir + "/gitaly.pid";
+		} else {
+			pidfile = dir / "gitaly.pid";
+		}
+		record = dir / "record";
+	}
+
+	/* Whatever still runs from the directory dies with the scene (a
+	 * failed REQUIRE included), before the directory is removed. */
+	~scene()
+	{
+		for (pid_t pid : live_mentioning(dir.path))
+			kill(pid, SIGKILL);
+	}
+
+	std::vector<std::string> wrapper(std::vector<std::string> extra = {},
+	    std::vector<std::string> opts = {}) const
+	{
+		std::vector<std::string> a = {build_path("pidsitter"), "-p", pidfile};
+		a.insert(a.end(), opts.begin(), opts.end());
+		a.insert(a.end(), {"--", gitaly, "--pid-file", pidfile, "--record", record});
+		a.insert(a.end(), extra.begin(), extra.end());
+		return a;
+	}
+
+	/* The live daemons of this scene. */
+	std::vector<pid_t> daemons() const { return live_matching(gitaly); }
+
+	/* Exactly one daemon runs (after any drain has ended): its pid. */
+	pid_t settled() const
+	{
+		std::vector<pid_t> d;
+		if (!wait_until([&] { d = daemons(); return d.size() == 1; }, DEADLINE_MS))
+			return 0;
+		return d[0];
+	}
+};
+
+/* HUP the wrapper and wait until the pid file names a new ready process
+ * that the wrapper follows; returns it. */
+pid_t
+upgrade(const scene &sc, proc *w, pid_t old)
+{
+	pid_t fresh = 0;
+
+	send_signal(w->pid, SIGHUP);
+	REQUIRE(wait_until([&] {
+		pump_for(w, 1);
+		fresh = read_pid(sc.pidfile);
+		return fresh != old && fresh > 0 && record_count(sc.record, fresh, "ready") == 1;
+	}, DEADLINE_MS));
+	REQUIRE(wait_log(w, {"msg=\"following new process\"", "process=" + std::to_string(fresh)},
+	    DEADLINE_MS));
+	return fresh;
+}
+
+/* The last "<pid> upgrading <child>" line of pid: the child. */
+pid_t
+last_child(const std::string &record, pid_t pid)
+{
+	std::string text = read_file(record), key = std::to_string(pid) + " upgrading ";
+	size_t at = text.rfind(key);
+	return at == std::string::npos ? 0 : (pid_t)atoi(text.c_str() + at + key.size());
+}
+
+/* For a wrapper whose memory is measured: under AddressSanitizer (make
+ * check SAN=1) freed memory is held in a quarantine, not reused, so the
+ * resident size grows with every allocation even without a leak.  No
+ * quarantine: what is measured is what is kept.  (Other binaries ignore
+ * the variable; leaks are LeakSanitizer's to report at exit.) */
+std::vector<std::string>
+no_quarantine(void)
+{
+	const char *o = getenv("ASAN_OPTIONS");
+	std::string v = o != NULL && *o ? std::string(o) + ":" : std::string();
+	return {"ASAN_OPTIONS=" + v + "quarantine_size_mb=0"};
+}
+
+int
+sys_pidfd_open(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+int
+sys_pidfd_send_signal(int fd, int sig, siginfo_t *info)
+{
+	return (int)syscall(SYS_pidfd_send_signal, fd, sig, info, 0);
+}
+
+}  // namespace
+
+/*
+ * 50 upgrades, each started as soon as the previous one is followed (the
+ * fixture, like tableflip, refuses an upgrade while one is under way).
+ * A wrapper that kept every generation it ever followed, or leaked a pidfd
+ * or handle per generation, grows; one that lost count ends up with two
+ * daemons or none.
+ */
+TEST_CASE("faults: an upgrade storm, 50 HUPs back to back")
+{
+	scene sc;
+	proc w;
+
+	proc_start(&w, sc.wrapper({"--drain", "20", "--exit-code", "9"}), no_quarantine());
+	REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
+	pid_t cur = read_pid(sc.pidfile);
+	REQUIRE(wait_log(&w, {"msg=\"monitoring process\"", "process=" + std::to_string(cur)}, DEADLINE_MS));
+	int fds0 = fd_count(w.pid);
+	long rss0 = vm_rss_kb(w.pid);
+
+	long long t0 = mono_ms();
+	for (int gen = 2; gen <= 51; gen++) {
+		CAPTURE(gen);
+		cur = upgrade(sc, &w, cur);
+		CHECK(has_line(w.out, {"msg=\"following new process\"", "generation=" + std::to_string(gen),
+		    "process=" + std::to_string(cur), "role=current"}));
+	}
+	MESSAGE("50 upgrades took " << mono_ms() - t0 << " ms");
+	/* Every drained generation exited and was reaped. */
+	CHECK(sc.settled() == cur);
+	CHECK(wait_until([&] { return zombies_of(w.pid).empty(); }, DEADLINE_MS));
+	CHECK(wait_until([&] { return fd_count(w.pid) == fds0; }, DEADLINE_MS));
+	long rss1 = vm_rss_kb(w.pid);
+	MESSAGE("wrapper VmRSS " << rss0 << " KiB before, " << rss1 << " KiB after");
+	CHECK(rss1 - rss0 < rss_allowance_kb(w.pid));
+	CHECK(proc_count_lines(&w, "msg=\"following new process\"") == 50);
+	CHECK(wait_until([&] {
+		pump_for(&w, 5);
+		return proc_count_lines(&w, "msg=\"process exited\"") == 50;
+	}, DEADLINE_MS));
+
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+	CHECK(proc_code(&w) == 9);
+	CHECK(has_line(w.out, {"msg=\"process exited\"", "exit_code=9", "generation=51"}));
+	CHECK(sc.daemons().empty());
+}
+
+/*
+ * upgrade_test.cc has one new generation that crashes, one that hangs and
+ * torn pid files from generations that then succeed.  Here they come many
+ * in a row, in the two ways not covered there: a new process killed in
+ * the middle of its torn write (the pid file is left holding a prefix of
+ * its PID), and one that writes the pid file and crashes before it tells
+ * its parent, so the wrapper follows it and then sees it die while the old
+ * generation lives on.  A wrapper that followed only the last PID named
+ * would exit then (gitaly-wrapper's model), losing the running daemon.
+ */
+TEST_CASE("faults: new generations crash, hang, tear the pid file, or crash after writing it, many in a row")
+{
+	scene sc;
+	proc w;
+	std::string fail = sc.dir / "fail";
+
+	proc_start(&w, sc.wrapper({"--torn", "--fail-upgrade-file", fail, "--upgrade-timeout", "1000",
+	    "--drain", "20", "--exit-code", "9"}));
+	REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
+	pid_t cur = 0;
+	REQUIRE(wait_until([&] {
+		cur = read_pid(sc.pidfile);
+		return cur > 0 && record_count(sc.record, cur, "ready") == 1;
+	}, DEADLINE_MS));
+	REQUIRE(wait_log(&w, {"msg=\"monitoring process\""}, DEADLINE_MS));
+
+	const char *modes[] = {"crash", "hang", "after-pid-file", "torn-kill"};
+	int failed = 0, usr1 = 0, torn_kills = 0;
+	for (int round = 0; round < 12; round++) {
+		std::string mode = modes[round % 4];
+		CAPTURE(round);
+		CAPTURE(mode);
+		INFO(proc_dump(&w));
+		INFO(read_file(sc.record));
+		if (mode == "torn-kill") {
+			unlink(fail.c_str());
+			/* What the file holds now could be a prefix too. */
+			unlink(sc.pidfile.c_str());
+		} else
+			write_file(fail, mode == "crash" ? "" : mode, 0644);
+		const char *why = mode == "hang" ? "upgrade-failed timeout" :
+		    mode == "torn-kill" ? "upgrade-failed child exited 137" :
+		    "upgrade-failed child exited 3";
+		int whys = record_count(sc.record, cur, why);
+		int upgrading = record_count(sc.record, cur, "upgrading");
+		send_signal(w.pid, SIGHUP);
+		REQUIRE(wait_until([&] {
+			return record_count(sc.record, cur, "upgrading") == upgrading + 1;
+		}, DEADLINE_MS));
+		pid_t child = last_child(sc.record, cur);
+		REQUIRE(child > 0);
+		if (mode == "torn-kill") {
+			/* Kill it when the pid file holds part of its PID. */
+			std::string full = std::to_string(child), now;
+			bool torn = wait_until([&] {
+				now = read_file(sc.pidfile);
+				return (!now.empty() && now.size() < full.size() &&
+				    full.compare(0, now.size(), now) == 0) || now == full;
+			}, DEADLINE_MS);
+			REQUIRE(torn);
+			if (now == full) {
+				/* Too slow to catch it torn (a loaded machine):
+				 * an upgrade that worked, then. */
+				REQUIRE(wait_log(&w, {"msg=\"following new process\"",
+				    "process=" + full}, DEADLINE_MS));
+				REQUIRE(record_wait(sc.record, cur, "exit 0", DEADLINE_MS));
+				cur = child;
+				usr1 = 0;
+				failed = 0;
+				continue;
+			}
+			kill(child, SIGKILL);
+			torn_kills++;
+		}
+		/* Its parent saw it fail, and stays. */
+		REQUIRE(wait_until([&] {
+			return record_count(sc.record, cur, "upgrade-failed") == failed + 1;
+		}, DEADLINE_MS));
+		CHECK(record_count(sc.record, cur, why) == whys + 1);
+		failed++;
+		if (mode == "after-pid-file") {
+			/* If it was followed (named by the pid file, alive),
+			 * its death is seen: the old generation is current
+			 * again. */
+			std::string cp = "process=" + std::to_string(child);
+			CHECK(wait_until([&] {
+				pump_for(&w, 5);
+				return !has_line(w.out, {"msg=\"following new process\"", cp}) ||
+				    has_line(w.out, {"msg=\"process exited\"", cp});
+			}, DEADLINE_MS));
+		}
+		/* The old generation is still the one: it gets the signals,
+		 * and it is the only daemon; nothing is left a zombie. */
+		CHECK(pid_alive(w.pid));
+		send_signal(w.pid, SIGUSR1);
+		usr1++;
+		CHECK(wait_until([&] {
+			return record_count(sc.record, cur, "signal SIGUSR1") == usr1;
+		}, DEADLINE_MS));
+		CHECK(sc.settled() == cur);
+		CHECK(wait_until([&] { return zombies_of(w.pid).empty() && zombies_of(cur).empty(); },
+		    DEADLINE_MS));
+	}
+	CHECK(torn_kills >= 1);
+	CHECK(w.out.find("wrapper for process shutting down") == std::string::npos);
+
+	/* And then an upgrade that works. */
+	unlink(fail.c_str());
+	pid_t old = cur;
+	cur = upgrade(sc, &w, old);
+	REQUIRE(record_wait(sc.record, old, "exit 0", DEADLINE_MS));
+	CHECK(sc.settled() == cur);
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+	CHECK(proc_code(&w) == 9);
+	CHECK(record_count(sc.record, cur, "signal SIGTERM") == 1);
+	CHECK(sc.daemons().empty());
+}
+
+/*
+ * runit restarts a wrapper that was SIGKILLed (sv force-stop, the OOM
+ * killer); the daemon ran on unsupervised meanwhile and must be adopted
+ * again, never duplicated.  During an upgrade the daemon carries on alone:
+ * the restarted wrapper must end up following whatever the pid file names.
+ *
+ * All of it runs in a pid namespace whose pid 1 reaps orphans at once, as
+ * runit's or systemd's does: the daemons outlive their wrappers and are
+ * re-parented there, and an adopted daemon's exit status only reaches the
+ * wrapper once that parent has reaped it.  (This machine's own pid 1 reaps
+ * orphans a second or more late, longer than pidsitter waits for it, so
+ * outside the namespace the final status would be "unknown", 0.)
+ */
+TEST_CASE("faults: the wrapper SIGKILLed and restarted 20 times in steady state and 20 times mid-upgrade")
+{
+	std::string why;
+	if (!pidns_supported(&why, false)) {
+		MESSAGE("skipped: " << why);
+		return;
+	}
+	scene sc;
+	pidns ns(sc.dir, 0);
+	unsigned seed = (unsigned)mono_ms();
+	std::vector<std::string> argv = ns.run(sc.wrapper({"--drain", "30", "--exit-code", "9"}));
+	CAPTURE(seed);
+
+	/* A wrapper in the namespace: nsenter, and its child, the wrapper
+	 * itself (host PID), which is what gets signals and SIGKILL. */
+	struct nsw {
+		proc p;
+		pid_t host = 0;
+	};
+	auto start = [&](nsw *w) {
+		proc_start(&w->p, argv);
+		w->host = child_of(w->p.pid, DEADLINE_MS);
+		REQUIRE(w->host > 0);
+	};
+	auto sigkill = [&](nsw *w) {
+		kill(w->host, SIGKILL);
+		REQUIRE(proc_wait_exit(&w->p, DEADLINE_MS));
+	};
+	/* The daemons that run, as PIDs of the namespace. */
+	auto daemons = [&] {
+		std::vector<pid_t> out;
+		for (pid_t h : sc.daemons()) {
+			std::string st = read_file("/proc/" + std::to_string(h) + "/status");
+			size_t at = st.find("\nNSpid:");
+			if (at != std::string::npos)
+				out.push_back((pid_t)atoi(st.c_str() + st.find_last_of('\t', st.find('\n', at + 1)) + 1));
+		}
+		return out;
+	};
+	auto settled = [&] {
+		std::vector<pid_t> d;
+		if (!wait_until([&] { d = daemons(); return d.size() == 1; }, DEADLINE_MS))
+			return (pid_t)0;
+		return d[0];
+	};
+
+	pid_t daemon;
+	{
+		nsw w0;
+		start(&w0);
+		REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
+		daemon = read_pid(sc.pidfile);
+		REQUIRE(wait_log(&w0.p, {"msg=\"monitoring process\""}, DEADLINE_MS));
+		sigkill(&w0);
+	}
+
+	/* Steady state: killed at a random moment of its start, or later. */
+	for (int round = 0; round < 20; round++) {
+		CAPTURE(round);
+		nsw w;
+		start(&w);
+		usleep((useconds_t)(rand_r(&seed) % 30000));
+		sigkill(&w);
+		INFO(w.p.out);
+		CHECK(w.p.out.find("spawning a process") == std::string::npos);
+		CHECK(daemons() == std::vector<pid_t>{daemon});
+	}
+	{
+		nsw w;
+		start(&w);
+		REQUIRE(wait_log(&w.p, {"msg=\"adopting a process\"", "process=" + std::to_string(daemon)},
+		    DEADLINE_MS));
+		sigkill(&w);
+	}
+
+	/* Mid-upgrade: HUP, then SIGKILL a few milliseconds later; the
+	 * next wrapper starts at once. */
+	int spawned = 0;
+	for (int round = 0; round < 20; round++) {
+		CAPTURE(round);
+		nsw w;
+		start(&w);
+		REQUIRE(wait_log(&w.p, {"msg=\"monitoring process\""}, DEADLINE_MS));
+		INFO(proc_dump(&w.p));
+		spawned += w.p.out.find("spawning a process") != std::string::npos;
+		send_signal(w.host, SIGHUP);
+		usleep((useconds_t)(rand_r(&seed) % 5000));
+		sigkill(&w);
+	}
+	CHECK(spawned == 0);
+
+	/* The last wrapper stays: once every upgrade is over, exactly one
+	 * daemon runs, the pid file names it and the wrapper follows it. */
+	nsw w;
+	start(&w);
+	REQUIRE(wait_log(&w.p, {"msg=\"monitoring process\""}, DEADLINE_MS));
+	CHECK(w.p.out.find("spawning a process") == std::string::npos);
+	pid_t last = settled();
+	REQUIRE(last > 0);
+	REQUIRE(wait_until([&] { return read_pid(sc.pidfile) == last; }, DEADLINE_MS));
+	REQUIRE(wait_log(&w.p, {"process=" + std::to_string(last)}, DEADLINE_MS));
+	INFO(proc_dump(&w.p));
+	INFO(read_file(sc.record));
+	send_signal(w.host, SIGUSR1);
+	CHECK(record_wait(sc.record, last, "signal SIGUSR1", DEADLINE_MS));
+	send_signal(w.host, SIGTERM);
+	REQUIRE(proc_wait_exit(&w.p, DEADLINE_MS));
+	CHECK(proc_code(&w.p) == 9);
+	CHECK(record_count(sc.record, last, "signal SIGTERM") == 1);
+	CHECK(wait_until([&] { return sc.daemons().empty(); }, DEADLINE_MS));
+}
+
+/*
+ * 10,000 signals in about a second.  Standard signals coalesce in the
+ * kernel (one pending bit each); real-time signals queue, and pidsitter
+ * forwards each one it receives, so the daemon records exactly as many as
+ * were sent (well under RLIMIT_SIGPENDING).  A wrapper that allocates per
+ * signal grows; one whose handler is not async-signal-safe crashes.
+ *
+ * The wrapper logs one line per forwarded signal: the test reads them all
+ * the while.  (Not reading them fills the pipe, and the wrapper blocks in
+ * write(2): see CAVEATS in pidsitter(8).)
+ */
+TEST_CASE("faults: a storm of ten thousand signals; real-time ones all arrive, memory stays flat")
+{
+	const int TOTAL = 10000, RT_EVERY = 10, RT_SIG_OFFSET = 5;
+	const int mixed[] = {SIGUSR1, SIGUSR2, SIGWINCH, SIGALRM, SIGPWR, SIGCONT, SIGTTIN, SIGTTOU,
+	    SIGTSTP};
+	scene sc;
+	proc w;
+	int rt = SIGRTMIN + RT_SIG_OFFSET;
+	std::string rt_name = "signal SIG" + std::to_string(rt);  /* the fixture's name for it */
+
+	proc_start(&w, sc.wrapper({"--exit-code", "9"}), no_quarantine());
+	REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
+	pid_t daemon = read_pid(sc.pidfile);
+	REQUIRE(wait_log(&w, {"msg=\"monitoring process\""}, DEADLINE_MS));
+	/* Warm up (first-use allocations), then measure. */
+	int warm = 0;
+	for (int sig : mixed) {
+		send_signal(w.pid, sig);
+		warm++;
+		REQUIRE(wait_until([&] {
+			pump_for(&w, 5);
+			return proc_count_lines(&w, "msg=\"forwarding signal\"") == warm;
+		}, DEADLINE_MS));
+	}
+	pump_for(&w, 100);
+	long rss0 = vm_rss_kb(w.pid);
+	int fds0 = fd_count(w.pid);
+	REQUIRE(rss0 > 0);
+	/* Queued signals count against the sender's user: all of ours, and
+	 * the wrapper's to the daemon, are root's.  Stay well under. */
+	for (pid_t p : {w.pid, daemon}) {
+		std::string limits = read_file("/proc/" + std::to_string(p) + "/limits");
+		size_t at = limits.find("Max pending signals");
+		REQUIRE(at != std::string::npos);
+		long pending_max = atol(limits.c_str() + at + strlen("Max pending signals"));
+		CAPTURE(pending_max);
+		REQUIRE(pending_max > 4 * TOTAL / RT_EVERY);
+	}
+
+	/* The storm, from a thread: through a pidfd, so that nothing can
+	 * reach another process if the wrapper died. */
+	int pidfd = sys_pidfd_open(w.pid);
+	REQUIRE(pidfd >= 0);
+	std::atomic<int> rt_sent{0}, rt_failed{0}, std_sent{0}, other_failed{0};
+	std::atomic<bool> done{false};
+	std::thread sender([&] {
+		for (int i = 0; i < TOTAL; i++) {
+			if (i % RT_EVERY == 0) {
+				siginfo_t si;
+				memset(&si, 0, sizeof si);
+				si.si_signo = rt;
+				si.si_code = SI_QUEUE;
+				si.si_pid = getpid();
+				si.si_uid = getuid();
+				si.si_value.sival_int = i;
+				if (sys_pidfd_send_signal(pidfd, rt, &si) == 0)
+					rt_sent++;
+				else
+					rt_failed++;
+			} else if (sys_pidfd_send_signal(pidfd, mixed[i % (sizeof mixed / sizeof mixed[0])],
+			    NULL) == 0) {
+				std_sent++;
+			} else {
+				other_failed++;
+			}
+			/* About a second: 100 signals every 10 ms. */
+			if (i % 100 == 99)
+				usleep(10000);
+		}
+		done = true;
+	});
+	long long t0 = mono_ms();
+	while (!done && mono_ms() - t0 < 60000)
+		pump_for(&w, 20);
+	sender.join();
+	long long took = mono_ms() - t0;
+	int rt_n = rt_sent.load();
+	MESSAGE("10,000 signals sent in " << took << " ms");
+	CHECK(rt_failed.load() == 0);
+	CHECK(other_failed.load() == 0);
+	CHECK(rt_n == TOTAL / RT_EVERY);
+
+	/* Every real-time signal reaches the daemon, once. */
+	INFO(proc_dump(&w));
+	bool all = wait_until([&] {
+		pump_for(&w, 20);
+		return record_count(sc.record, daemon, rt_name) >= rt_n;
+	}, DEADLINE_MS);
+	CHECK(all);
+	CHECK(record_count(sc.record, daemon, rt_name) == rt_n);
+	CHECK(proc_count_lines(&w, ("signal=SIGRTMIN+" + std::to_string(RT_SIG_OFFSET)).c_str()) == rt_n);
+	/* The standard ones coalesce, but each kind got through (once in
+	 * the warm-up, and at least once in the storm). */
+	for (const char *name : {"signal SIGUSR2", "signal SIGWINCH", "signal SIGPWR", "signal SIGTSTP"})
+		CHECK(record_count(sc.record, daemon, name) >= 2);
+
+	CHECK(pid_alive(w.pid));
+	CHECK(pid_alive(daemon));
+	CHECK(sc.daemons() == std::vector<pid_t>{daemon});
+	CHECK(zombies_of(w.pid).empty());
+	long rss1 = vm_rss_kb(w.pid);
+	MESSAGE("wrapper VmRSS " << rss0 << " KiB before, " << rss1 << " KiB after");
+	CHECK(rss1 - rss0 < rss_allowance_kb(w.pid));
+	CHECK(fd_count(w.pid) == fds0);
+	close(pidfd);
+
+	/* And it still works. */
+	int before = record_count(sc.record, daemon, "signal SIGHUP");
+	send_signal(w.pid, SIGHUP);
+	pid_t fresh = 0;
+	REQUIRE(wait_until([&] {
+		pump_for(&w, 5);
+		fresh = read_pid(sc.pidfile);
+		return fresh != daemon && fresh > 0 && record_count(sc.record, fresh, "ready") == 1;
+	}, DEADLINE_MS));
+	CHECK(record_count(sc.record, daemon, "signal SIGHUP") == before + 1);
+	REQUIRE(wait_log(&w, {"msg=\"following new process\"", "process=" + std::to_string(fresh)},
+	    DEADLINE_MS));
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+	CHECK(proc_code(&w) == 9);
+	CHECK(sc.daemons().empty());
+}
+
+/*
+ * The wrapper's outputs and the pid file's directory.
+ */
+TEST_CASE("faults: the daemon's stdout closed, the wrapper's stdout closed or full, the pid file's directory deleted")
+{
+	SUBCASE("the daemon closes its stdout and stderr") {
+		/* A supervisor that takes EOF on the daemon's output for its
+		 * death would think it gone.  pidsitter shares its own stdout
+		 * with the daemon and watches the process itself. */
+		scene sc;
+		proc w;
+		proc_start(&w, sc.wrapper({"--close-stdout", "--drain", "20", "--exit-code", "9"}));
+		REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
+		pid_t d1 = read_pid(sc.pidfile);
+		REQUIRE(wait_log(&w, {"msg=\"monitoring process\""}, DEADLINE_MS));
+		send_signal(w.pid, SIGUSR1);
+		REQUIRE(record_wait(sc.record, d1, "signal SIGUSR1", DEADLINE_MS));
+		pid_t d2 = upgrade(sc, &w, d1);
+		send_signal(w.pid, SIGUSR2);
+		REQUIRE(record_wait(sc.record, d2, "signal SIGUSR2", DEADLINE_MS));
+		CHECK(sc.settled() == d2);
+		send_signal(w.pid, SIGTERM);
+		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+		CHECK(proc_code(&w) == 9);
+		CHECK(sc.daemons().empty());
+	}
+
+	SUBCASE("the wrapper's stdout is a pipe nobody reads any more") {
+		/* Every log line then fails with EPIPE and raises SIGPIPE: a
+		 * wrapper that did not ignore it would die on its first line,
+		 * leaving the daemon unsupervised (exit 141). */
+		scene sc;
+		proc w;
+		proc_start(&w, sc.wrapper({"--drain", "20", "--exit-code", "9"}));
+		close(w.out_fd);
+		w.out_fd = -1;
+		REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
+		pid_t d1 = read_pid(sc.pidfile);
+		send_signal(w.pid, SIGUSR1);
+		REQUIRE(record_wait(sc.record, d1, "signal SIGUSR1", DEADLINE_MS));
+		send_signal(w.pid, SIGHUP);
+		pid_t d2 = 0;
+		REQUIRE(wait_until([&] {
+			d2 = read_pid(sc.pidfile);
+			return d2 != d1 && d2 > 0 && record_count(sc.record, d2, "ready") == 1;
+		}, DEADLINE_MS));
+		REQUIRE(record_wait(sc.record, d1, "exit 0", DEADLINE_MS));
+		send_signal(w.pid, SIGUSR2);
+		REQUIRE(record_wait(sc.record, d2, "signal SIGUSR2", DEADLINE_MS));
+		CHECK(pid_alive(w.pid));
+		send_signal(w.pid, SIGTERM);
+		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+		CHECK(proc_code(&w) == 9);
+		CHECK(sc.daemons().empty());
+	}
+
+	SUBCASE("the disk is full for the log (stdout is /dev/full)") {
+		scene sc;
+		proc w;
+		std::vector<std::string> argv = {"/bin/sh", "-c", "exec \"$0\" \"$@\" >/dev/full"};
+		std::vector<std::string> wa = sc.wrapper({"--drain", "20", "--exit-code", "9"});
+		argv.insert(argv.end(), wa.begin(), wa.end());
+		proc_start(&w, argv);
+		REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
+		pid_t d1 = read_pid(sc.pidfile);
+		send_signal(w.pid, SIGUSR1);
+		REQUIRE(record_wait(sc.record, d1, "signal SIGUSR1", DEADLINE_MS));
+		send_signal(w.pid, SIGHUP);
+		pid_t d2 = 0;
+		REQUIRE(wait_until([&] {
+			d2 = read_pid(sc.pidfile);
+			return d2 != d1 && d2 > 0 && record_count(sc.record, d2, "ready") == 1;
+		}, DEADLINE_MS));
+		REQUIRE(record_wait(sc.record, d1, "exit 0", DEADLINE_MS));
+		send_signal(w.pid, SIGUSR2);
+		REQUIRE(record_wait(sc.record, d2, "signal SIGUSR2", DEADLINE_MS));
+		send_signal(w.pid, SIGTERM);
+		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+		CHECK(proc_code(&w) == 9);
+		CHECK(w.out.empty());
+		CHECK(w.err.empty());
+		CHECK(sc.daemons().empty());
+	}
+
+	SUBCASE("the pid file's directory deleted and made again") {
+		/* A wrapper that set its inotify watch once would watch a
+		 * deleted inode for ever: the upgrade below would go unseen
+		 * (until the old generation's drain ended, a minute here). */
+		scene sc("run");
+		std::string run = sc.dir / "run";
+		proc w;
+		proc_start(&w, sc.wrapper({"--drain", "60000", "--exit-code", "9"}, {"-i", "100ms"}));
+		REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
+		pid_t d1 = read_pid(sc.pidfile);
+		REQUIRE(wait_log(&w, {"msg=\"monitoring process\""}, DEADLINE_MS));
+		INFO(proc_dump(&w));
+
+		/* Deleted: the wrapper notices and looks for it again. */
+		REQUIRE(system(("rm -rf " + run).c_str()) == 0);
+		REQUIRE(wait_log(&w, {"msg=\"pid file directory is gone; looking for it again\""},
+		    DEADLINE_MS));
+		REQUIRE(mkdir(run.c_str(), 0755) == 0);
+		REQUIRE(wait_log(&w, {"msg=\"watching the pid file's directory again\""}, DEADLINE_MS));
+
+		/* Deleted and made again before the wrapper looks (it is
+		 * stopped meanwhile): another directory by the same name. */
+		send_signal(w.pid, SIGSTOP);
+		REQUIRE(system(("rm -rf " + run).c_str()) == 0);
+		REQUIRE(mkdir(run.c_str(), 0755) == 0);
+		int again = proc_count_lines(&w, "msg=\"watching the pid file's directory again\"");
+		send_signal(w.pid, SIGCONT);
+		CHECK(wait_until([&] {
+			pump_for(&w, 10);
+			return proc_count_lines(&w, "msg=\"watching the pid file's directory again\"") > again;
+		}, DEADLINE_MS));
+
+		/* The daemon never noticed; an upgrade writes the pid file in
+		 * the new directory and is followed at once, the old
+		 * generation still draining. */
+		CHECK(pid_alive(d1));
+		pid_t d2 = upgrade(sc, &w, d1);
+		CHECK(has_line(w.out, {"msg=\"following new process\"", "process=" + std::to_string(d2),
+		    "role=current", "source=pid_file"}));
+		CHECK(pid_alive(d1));
+		send_signal(w.pid, SIGUSR1);
+		REQUIRE(record_wait(sc.record, d2, "signal SIGUSR1", DEADLINE_MS));
+		send_signal(w.pid, SIGTERM);
+		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+		CHECK(proc_code(&w) == 9);
+		CHECK(record_count(sc.record, d1, "signal SIGTERM") == 1);
+		CHECK(sc.daemons().empty());
+	}
+}
+
+/*
+ * The daemon is SIGKILLed while the wrapper forwards a storm of USR1 to
+ * it (a thread sending as fast as it can, through a pidfd).  The storm
+ * goes on for half a second after the death: meanwhile the wrapper may
+ * well be too busy forwarding to look at anything else, and its signal
+ * pipe (libuv's, 64 KiB) may fill, so that libuv drops signals, SIGCHLD
+ * included.  After it, the wrapper must see the death, exit 137 and leave
+ * no zombie, and nothing may have reached another process:
+ *
+ *   - its own child: a wrapper that learnt of its child's death only from
+ *     SIGCHLD (libuv's child watcher) never does if that SIGCHLD was
+ *     dropped: the daemon stays a zombie and the wrapper waits for ever;
+ *   - an adopted daemon whose PID goes at once to a stranger (a pid
+ *     namespace with a small pid_max, test/pidcycle.c's hunt): its parent,
+ *     the namespace's pid 1, reaps it at once, and a wrapper that
+ *     signalled the bare PID (kill(pid, sig), as gitaly-wrapper does, with
+ *     its liveness poll every second) would hit the stranger.  Through the
+ *     pidfd the signal cannot reach anyone else.
+ */
+TEST_CASE("faults: the daemon SIGKILLed while signals are being forwarded to it")
+{
+	/* USR1 at pid from a thread until it is gone or the time is up. */
+	struct usr1_storm {
+		int pidfd;
+		std::atomic<long> sent{0};
+		std::atomic<long long> stop_at{mono_ms() + DEADLINE_MS};
+		std::thread t;
+
+		explicit usr1_storm(pid_t pid) : pidfd(sys_pidfd_open(pid))
+		{
+			REQUIRE(pidfd >= 0);
+			t = std::thread([this] {
+				while (mono_ms() < stop_at && sys_pidfd_send_signal(pidfd, SIGUSR1, NULL) == 0)
+					sent++;
+			});
+		}
+		~usr1_storm()
+		{
+			stop_at = 0;
+			t.join();
+			close(pidfd);
+		}
+	};
+
+	SUBCASE("its own child") {
+		scene sc;
+		proc w;
+		proc_start(&w, sc.wrapper({"--exit-code", "9"}));
+		REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
+		pid_t d = read_pid(sc.pidfile);
+		REQUIRE(wait_log(&w, {"msg=\"monitoring process\""}, DEADLINE_MS));
+		bool exited;
+		{
+			usr1_storm storm(w.pid);
+			/* A second of it first: enough to fill libuv's pipe. */
+			long long t0 = mono_ms();
+			REQUIRE(wait_until([&] {
+				pump_for(&w, 5);
+				return record_count(sc.record, d, "signal SIGUSR1") >= 20 &&
+				    mono_ms() - t0 >= 1000;
+			}, DEADLINE_MS));
+			send_signal(d, SIGKILL);
+			long long killed = mono_ms();
+			storm.stop_at = killed + 500;
+			exited = proc_wait_exit(&w, DEADLINE_MS);
+			MESSAGE(storm.sent.load() << " USR1 sent to the wrapper; it exited "
+			    << mono_ms() - killed << " ms after the daemon's death");
+		}
+		INFO(proc_dump(&w));
+		CHECK(exited);
+		if (!exited) {
+			struct proc_stat st;
+			CHECK_MESSAGE(!(proc_read_stat(d, &st) == 0 && st.state == 'Z'),
+			    "the daemon is a zombie its wrapper never reaped");
+			proc_kill(&w);
+		}
+		CHECK(proc_code(&w) == 137);
+		CHECK(has_line(w.out, {"msg=\"process exited\"", "signal=SIGKILL", "status_source=child"}));
+		CHECK(record_count(sc.record, d, "exit") == 0);
+		CHECK(wait_until([&] { return !pid_alive(d) && zombies_of(w.pid).empty(); }, DEADLINE_MS));
+		CHECK(sc.daemons().empty());
+	}
+
+	SUBCASE("adopted, its PID handed at once to a stranger") {
+		std::string why;
+		if (!pidns_supported(&why)) {
+			MESSAGE("skipped: " << why);
+			return;
+		}
+		scene sc;
+		pidns ns(sc.dir);
+		std::string stranger = sc.dir.link("stranger", "fixture-daemon");
+		std::string strec = sc.dir / "stranger.rec";
+
+		pid_t d = ns.spawn({sc.gitaly, "--pid-file", sc.pidfile, "--record", sc.record,
+		    "--exit-code", "9"});
+		REQUIRE(record_wait(sc.record, d, "ready", DEADLINE_MS));
+		proc w;
+		proc_start(&w, ns.run(sc.wrapper({"--exit-code", "9"})));
+		REQUIRE(wait_log(&w, {"msg=\"adopting a process\"", "process=" + std::to_string(d)},
+		    DEADLINE_MS));
+		pid_t wh = child_of(w.pid, DEADLINE_MS);
+		REQUIRE(wh > 0);
+		pid_t dh = ns.host_pid(d);
+		REQUIRE(dh > 0);
+
+		/* The stranger waits for the daemon's PID. */
+		proc hunter;
+		ns.hunt(&hunter, d, {stranger, "--pid-file", sc.dir / "stranger.pid", "--no-pid-file",
+		    "--record", strec});
+		bool exited;
+		{
+			usr1_storm storm(wh);
+			long long t0 = mono_ms();
+			REQUIRE(wait_until([&] {
+				pump_for(&w, 5);
+				return record_count(sc.record, d, "signal SIGUSR1") >= 20 &&
+				    mono_ms() - t0 >= 1000;
+			}, DEADLINE_MS));
+			send_signal(dh, SIGKILL);
+			storm.stop_at = mono_ms() + 500;
+			exited = proc_wait_exit(&w, DEADLINE_MS);
+			MESSAGE(storm.sent.load() << " USR1 sent to the wrapper");
+		}
+		INFO(proc_dump(&w));
+		INFO(read_file(strec));
+		CHECK(exited);
+		if (!exited)
+			kill(wh, SIGKILL);
+		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+		CHECK(proc_code(&w) == 137);
+		CHECK(has_line(w.out, {"msg=\"process exited\"", "signal=SIGKILL"}));
+
+		REQUIRE(proc_wait_exit(&hunter, DEADLINE_MS));
+		pid_t s = (pid_t)atoi(hunter.out.c_str());
+		CAPTURE(hunter.out);
+		CHECK(s == d);
+		if (s > 0)
+			REQUIRE(record_wait(strec, s, "ready", DEADLINE_MS));
+		/* Nothing reached the stranger at the daemon's PID. */
+		CHECK(record_count(strec, s, "signal") == 0);
+		CHECK(record_count(sc.record, d, "exit") == 0);  /* SIGKILL: it recorded nothing more */
+		CHECK(sc.daemons().empty());
+	}
+}

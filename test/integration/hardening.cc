@@ -1,0 +1,285 @@
+/*
+ * hardening.cc: see hardening.h.
+ */
+#include "hardening.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <doctest/doctest.h>
+
+#include "proc.h"
+
+long long
+mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool
+has_line(const std::string &text, const std::vector<std::string> &needles)
+{
+	size_t from = 0, nl;
+
+	while ((nl = text.find('\n', from)) != std::string::npos) {
+		bool all = true;
+		for (const std::string &n : needles)
+			all = all && text.substr(from, nl - from).find(n) != std::string::npos;
+		if (all)
+			return true;
+		from = nl + 1;
+	}
+	return false;
+}
+
+void
+pump_for(proc *p, int ms)
+{
+	long long end = mono_ms() + ms;
+
+	while (mono_ms() < end) {
+		long long left = end - mono_ms();
+		/* A needle that never matches: proc_wait_line just reads. */
+		if (!proc_wait_line(p, "\x01", (int)(left < 20 ? left : 20)) && p->out_fd < 0)
+			usleep(2000);
+	}
+}
+
+bool
+wait_log(proc *p, const std::vector<std::string> &needles, int timeout_ms)
+{
+	long long end = mono_ms() + timeout_ms;
+
+	for (;;) {
+		if (has_line(p->out, needles))
+			return true;
+		if (mono_ms() >= end)
+			return false;
+		pump_for(p, 20);
+	}
+}
+
+long
+vm_rss_kb(pid_t pid)
+{
+	std::string s = read_file("/proc/" + std::to_string(pid) + "/status");
+	size_t at = s.find("\nVmRSS:");
+
+	return at == std::string::npos ? -1 : atol(s.c_str() + at + 8);
+}
+
+int
+fd_count(pid_t pid)
+{
+	DIR *d = opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
+	struct dirent *e;
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+long
+rss_allowance_kb(pid_t pid)
+{
+	std::string maps = read_file("/proc/" + std::to_string(pid) + "/maps");
+
+	return maps.find("libasan") != std::string::npos ? 3072 : 1024;
+}
+
+/* test/pidcycle.c, from this file's path as the compiler saw it (the
+ * tests are built and run from the top of the repository). */
+static std::string
+pidcycle_source(void)
+{
+	std::string here = __FILE__;
+	size_t slash = here.find_last_of('/');
+	std::string dir = slash == std::string::npos ? "." : here.substr(0, slash);
+	return dir + "/../pidcycle.c";
+}
+
+bool
+pidns_supported(std::string *why, bool small_pid_max)
+{
+	struct utsname u;
+	int major = 0, minor = 0;
+
+	if (uname(&u) < 0 || sscanf(u.release, "%d.%d", &major, &minor) != 2) {
+		*why = "cannot tell the kernel's version";
+		return false;
+	}
+	/* "pid: allow pid_max to be set per pid namespace", Linux 6.14:
+	 * before it, pid_max written inside is the machine's. */
+	if (small_pid_max && (major < 6 || (major == 6 && minor < 14))) {
+		*why = std::string("kernel ") + u.release + " has no per-namespace pid_max (6.14+)";
+		return false;
+	}
+	if (geteuid() != 0) {
+		*why = "not root";
+		return false;
+	}
+	for (const char *p : {"/usr/bin/unshare", "/usr/bin/nsenter"}) {
+		if (access(p, X_OK) != 0) {
+			*why = std::string(p) + " is missing (util-linux)";
+			return false;
+		}
+	}
+	if (access(pidcycle_source().c_str(), R_OK) != 0) {
+		*why = pidcycle_source() + " not found (run the tests from the top of the repository)";
+		return false;
+	}
+	return true;
+}
+
+pidns::pidns(const tmp_dir &dir, long max) : pid_max(max)
+{
+	std::string host_max = read_file("/proc/sys/kernel/pid_max");
+
+	cycle = dir / "pidcycle";
+	{
+		proc cc;
+		proc_start(&cc, {"/usr/bin/cc", "-std=c11", "-O2", "-o", cycle, pidcycle_source()});
+		REQUIRE(proc_wait_exit(&cc, 60000));
+		INFO(cc.err);
+		REQUIRE(proc_code(&cc) == 0);
+	}
+	proc_start(&unshare, {"/usr/bin/unshare", "--pid", "--fork", "--mount-proc", cycle,
+	    "init", std::to_string(max)});
+	bool ready = proc_wait_line(&unshare, "ready", 20000);
+	init = child_of(unshare.pid, 5000);
+	/* Belt and braces: pid_max must have changed inside only. */
+	if (read_file("/proc/sys/kernel/pid_max") != host_max) {
+		FILE *f = fopen("/proc/sys/kernel/pid_max", "w");
+		if (f != NULL) {
+			fputs(host_max.c_str(), f);
+			fclose(f);
+		}
+		FAIL("pid_max changed outside the namespace; restored");
+	}
+	INFO(unshare.err);
+	REQUIRE(ready);
+	REQUIRE(init > 0);
+	char buf[64];
+	ssize_t n = readlink(("/proc/" + std::to_string(init) + "/ns/pid").c_str(), buf, sizeof buf - 1);
+	REQUIRE(n > 0);
+	ns_link.assign(buf, (size_t)n);
+}
+
+pidns::~pidns()
+{
+	if (init > 0)
+		kill(init, SIGKILL);
+	proc_wait_exit(&unshare, 10000);
+}
+
+std::vector<std::string>
+pidns::run(const std::vector<std::string> &argv) const
+{
+	std::vector<std::string> a = {"/usr/bin/nsenter", "-t", std::to_string(init), "-p", "-m", "--"};
+	a.insert(a.end(), argv.begin(), argv.end());
+	return a;
+}
+
+pid_t
+pidns::spawn(const std::vector<std::string> &argv, pid_t at, bool block)
+{
+	std::vector<std::string> a = {cycle, "spawn"};
+	proc p;
+
+	if (at != 0)
+		a.insert(a.end(), {"--at", std::to_string(at)});
+	if (block)
+		a.push_back("--block");
+	a.push_back("--");
+	a.insert(a.end(), argv.begin(), argv.end());
+	proc_start(&p, run(a));
+	REQUIRE(proc_wait_exit(&p, 30000));
+	INFO("pidcycle spawn: " << p.out << p.err);
+	REQUIRE(proc_code(&p) == 0);
+	pid_t pid = (pid_t)atoi(p.out.c_str());
+	REQUIRE(pid > 0);
+	return pid;
+}
+
+void
+pidns::hunt(proc *h, pid_t at, const std::vector<std::string> &argv)
+{
+	std::vector<std::string> a = {cycle, "hunt", std::to_string(at), "--block", "--"};
+
+	a.insert(a.end(), argv.begin(), argv.end());
+	proc_start(h, run(a));
+}
+
+pid_t
+pidns::host_pid(pid_t n) const
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	pid_t found = 0;
+	char want[32];
+
+	snprintf(want, sizeof want, "\t%d\n", (int)n);
+	if (d == NULL)
+		return 0;
+	while (found == 0 && (e = readdir(d)) != NULL) {
+		char *end, buf[64];
+		long pid = strtol(e->d_name, &end, 10);
+		if (*end != '\0' || pid <= 0)
+			continue;
+		std::string status = read_file(std::string("/proc/") + e->d_name + "/status");
+		size_t at = status.find("\nNSpid:");
+		if (at == std::string::npos)
+			continue;
+		std::string line = status.substr(at + 1, status.find('\n', at + 1) - at);
+		/* "NSpid:\tHOST\tN\n": exactly one level below ours. */
+		size_t tabs = 0;
+		for (char c : line)
+			tabs += c == '\t';
+		if (tabs != 2 || line.size() < strlen(want) ||
+		    line.compare(line.size() - strlen(want), strlen(want), want) != 0)
+			continue;
+		ssize_t len = readlink((std::string("/proc/") + e->d_name + "/ns/pid").c_str(),
+		    buf, sizeof buf - 1);
+		if (len > 0 && ns_link == std::string(buf, (size_t)len))
+			found = (pid_t)pid;
+	}
+	closedir(d);
+	return found;
+}
+
+pid_t
+child_of(pid_t parent, int timeout_ms)
+{
+	pid_t found = 0;
+
+	wait_until([&] {
+		DIR *d = opendir("/proc");
+		struct dirent *e;
+
+		if (d == NULL)
+			return false;
+		while (found == 0 && (e = readdir(d)) != NULL) {
+			struct proc_stat st;
+			char *end;
+			long pid = strtol(e->d_name, &end, 10);
+			if (*end == '\0' && pid > 0 && proc_read_stat((pid_t)pid, &st) == 0 &&
+			    st.ppid == parent)
+				found = (pid_t)pid;
+		}
+		closedir(d);
+		return found != 0;
+	}, timeout_ms);
+	return found;
+}

@@ -13,6 +13,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,6 +27,12 @@ static int log_fmt = LOG_FORMAT_TEXT;
 static int log_verbose;
 static long log_wrapper;
 static int log_fd = 1;
+/* How a line is written: a pipe (runit's svlogd) or a socket (journald)
+ * that is full must not stop the wrapper, which would then forward no
+ * signal and notice no death; such a line is dropped and counted. */
+enum { WRITE_PLAIN, WRITE_PIPE_NOWAIT, WRITE_SOCKET_NOWAIT };
+static int log_how = WRITE_PLAIN;
+static unsigned long log_dropped;
 
 static const char *const level_names[] = {"debug", "info", "warning", "error", "fatal"};
 
@@ -34,6 +43,60 @@ log_init(int format, int verbose, long wrapper_pid, int fd)
 	log_verbose = verbose;
 	log_wrapper = wrapper_pid;
 	log_fd = fd;
+	log_dropped = 0;
+	/* Not O_NONBLOCK on the fd: the daemon shares its file description
+	 * and would get EAGAIN.  Per write instead: RWF_NOWAIT for a pipe,
+	 * MSG_DONTWAIT for a socket; a regular file or a tty blocks as
+	 * usual (a disk that is slow is not one that never drains). */
+	struct stat st;
+	log_how = WRITE_PLAIN;
+	if (fstat(fd, &st) == 0) {
+		if (S_ISFIFO(st.st_mode))
+			log_how = WRITE_PIPE_NOWAIT;
+		else if (S_ISSOCK(st.st_mode))
+			log_how = WRITE_SOCKET_NOWAIT;
+	}
+}
+
+unsigned long
+log_dropped_lines(void)
+{
+	return log_dropped;
+}
+
+/* Write a whole line: 1, or 0 when it would block (dropped), or -1. */
+static int
+write_line(const char *p, size_t left)
+{
+	while (left > 0) {
+		ssize_t n;
+
+		if (log_how == WRITE_PIPE_NOWAIT) {
+			struct iovec iov = {(void *)p, left};
+			n = pwritev2(log_fd, &iov, 1, -1, RWF_NOWAIT);
+			if (n < 0 && (errno == EOPNOTSUPP || errno == EINVAL)) {
+				log_how = WRITE_PLAIN;  /* a kernel without it */
+				continue;
+			}
+		} else if (log_how == WRITE_SOCKET_NOWAIT) {
+			n = send(log_fd, p, left, MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (n < 0 && errno == ENOTSOCK) {
+				log_how = WRITE_PLAIN;
+				continue;
+			}
+		} else {
+			n = write(log_fd, p, left);
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			/* EAGAIN before any byte: nothing of the line went out. */
+			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+		}
+		p += n;
+		left -= (size_t)n;
+	}
+	return 1;
 }
 
 /* Length of the valid UTF-8 sequence at s, or 0 when it is not one;
@@ -284,26 +347,27 @@ log_event(int level, const char *msg, log_fields fields)
 {
 	struct timespec now;
 	std::string line;
-	const char *p;
-	size_t left;
 
 	if (level == LOG_DEBUG && log_verbose == 0)
 		return;
 	clock_gettime(CLOCK_REALTIME, &now);
 	line = log_format_line(log_fmt, &now, level, msg, log_wrapper, fields);
 	line.push_back('\n');
-	/* One write per line keeps lines whole on a pipe shared with the
-	 * daemon (writes up to PIPE_BUF are atomic). */
-	p = line.data();
-	left = line.size();
-	while (left > 0) {
-		ssize_t n = write(log_fd, p, left);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
+	if (log_dropped > 0) {
+		/* The reader is back: say how much it missed, first. */
+		std::string note = log_format_line(log_fmt, &now, LOG_WARN,
+		    "log lines dropped: the log pipe was full", log_wrapper,
+		    {{"dropped", log_dropped}});
+		note.push_back('\n');
+		if (write_line(note.data(), note.size()) != 1) {
+			log_dropped++;
 			return;
 		}
-		p += n;
-		left -= (size_t)n;
+		log_dropped = 0;
 	}
+	/* One write per line keeps lines whole on a pipe shared with the
+	 * daemon (writes up to PIPE_BUF are atomic).  Other write errors (a
+	 * closed pipe, a full disk) are ignored. */
+	if (write_line(line.data(), line.size()) == 0)
+		log_dropped++;
 }

@@ -37,9 +37,14 @@ typedef std::initializer_list<log_field> log_fields;
  * wrapper's pid and the fd lines go to (1 unless a test says otherwise). */
 void log_init(int format, int verbose, long wrapper_pid, int fd);
 
-/* Write one line.  Write errors (a closed pipe, a full disk) are ignored:
- * losing a log line must never cost the daemon its supervisor. */
+/* Write one line.  Write errors (a closed pipe, a full disk) are ignored,
+ * and a line for a pipe or socket that is full is dropped and counted
+ * (and the count logged once it drains): losing a log line must never
+ * cost the daemon its supervisor. */
 void log_event(int level, const char *msg, log_fields fields = {});
+
+/* Lines dropped since the last one that went out. */
+unsigned long log_dropped_lines(void);
 
 /* The line log_event would write for this time, without the newline:
  * a pure function for the tests. */

@@ -14,6 +14,7 @@
  * every event appended to a record file).
  */
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -612,6 +613,57 @@ TEST_CASE("faults: the daemon's stdout closed, the wrapper's stdout closed or fu
 		REQUIRE(record_wait(sc.record, d2, "signal SIGUSR2", DEADLINE_MS));
 		CHECK(pid_alive(w.pid));
 		send_signal(w.pid, SIGTERM);
+		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+		CHECK(proc_code(&w) == 9);
+		CHECK(sc.daemons().empty());
+	}
+
+	SUBCASE("the wrapper's stdout is a pipe that its reader has stopped reading") {
+		/* svlogd stuck: the pipe fills after some 450 lines.  A wrapper
+		 * that blocked in write() would forward nothing more, TERM
+		 * included, and notice no death; pidsitter drops the lines it
+		 * cannot write (and says so once the pipe drains). */
+		scene sc;
+		proc w;
+		proc_start(&w, sc.wrapper({"--exit-code", "9"}));
+		REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
+		pid_t d1 = read_pid(sc.pidfile);
+		REQUIRE(wait_log(&w, {"msg=\"monitoring process\""}, DEADLINE_MS));
+		/* From here the test reads nothing: fill the pipe with the
+		 * wrapper's own "forwarding signal" lines. */
+		int fd = w.out_fd;
+		/* Real-time signals queue: each is forwarded and logged. */
+		const int rt = SIGRTMIN + 5;
+		char rtname[16];
+		snprintf(rtname, sizeof rtname, "signal SIG%d", rt);
+		for (int i = 0; i < 1500; i++) {
+			send_signal(w.pid, rt);
+			if (i % 100 == 99)
+				REQUIRE(wait_until([&] {
+					return record_count(sc.record, d1, rtname) == i + 1;
+				}, DEADLINE_MS));
+		}
+		/* 1500 lines of some 130 bytes: far more than a pipe holds. */
+		int queued = 0;
+		REQUIRE(ioctl(fd, FIONREAD, &queued) == 0);
+		CHECK(queued > 32768);
+		CHECK(queued <= 65536);
+		send_signal(w.pid, SIGUSR1);
+		REQUIRE(record_wait(sc.record, d1, "signal SIGUSR1", DEADLINE_MS));
+		/* The reader comes back and empties the pipe: the next line
+		 * tells what it missed. */
+		char buf[65536];
+		ssize_t n;
+		while ((n = read(fd, buf, sizeof buf)) > 0)
+			w.out.append(buf, (size_t)n);
+		CHECK(w.out.find("signal=SIGRTMIN+5") != std::string::npos);
+		send_signal(w.pid, SIGUSR2);
+		REQUIRE(proc_wait_line(&w, "msg=\"log lines dropped: the log pipe was full\"", DEADLINE_MS));
+		std::string note = proc_find_line(&w, "log lines dropped");
+		CHECK(log_field(note, "dropped") > 500);
+		REQUIRE(proc_wait_line(&w, "signal=SIGUSR2", DEADLINE_MS));
+		send_signal(w.pid, SIGTERM);
+		REQUIRE(record_wait(sc.record, d1, "signal SIGTERM", DEADLINE_MS));
 		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
 		CHECK(proc_code(&w) == 9);
 		CHECK(sc.daemons().empty());

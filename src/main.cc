@@ -56,45 +56,59 @@ find_daemon(struct watch *w, const struct settings *s)
 	struct match_rules rules;
 	struct identity id;
 	std::string why;
-	pid_t pid;
+	pid_t pid, last = 0;
 	int r;
 
-	log_event(LOG_INFO, "finding process", {{"pid_file", s->pid_file}});
-	r = pidfile_read(s->pid_file.c_str(), pidfile_pid_max(),
-	    s->owner_any ? (uid_t)-1 : s->owner, &pid, &why);
-	if (r == -ENOENT || r == -EINVAL) {
-		/* gitaly-wrapper's message for a missing or unparsable file. */
-		log_event(LOG_ERROR, "find process", {{"pid_file", s->pid_file},
-		    {"error", r == -ENOENT ? std::string("no such file") : why}});
-		return 0;
-	}
-	if (r < 0) {
-		/* Spawning now could start a second daemon beside one we
-		 * cannot see: refuse, say why. */
-		log_event(LOG_FATAL, "cannot use pid file",
-		    {{"pid_file", s->pid_file}, {"error", why}});
-		return -1;
-	}
 	rules.names = s->names;
 	rules.facts = s->match_facts;
 	rules.owner_any = s->owner_any;
 	rules.owner = s->owner;
-	r = proc_identify(pid, &rules, &id, &why);
-	if (r == ID_ERROR) {
-		/* A daemon may be alive there: spawning could duplicate it. */
-		log_event(LOG_FATAL, "cannot check the process the pid file names",
-		    {{"pid_file", s->pid_file}, {"process", (long)pid}, {"error", why}});
-		return -1;
+	log_event(LOG_INFO, "finding process", {{"pid_file", s->pid_file}});
+	/* Read again while the file names another pid each time: started in
+	 * the middle of an upgrade, we may read the old pid just before it
+	 * exits; its successor has written its own by then (tableflip writes
+	 * the pid file before the old process may go).  Spawning on the
+	 * first read would start a duplicate beside the successor. */
+	for (int round = 0; round < 8; round++) {
+		r = pidfile_read(s->pid_file.c_str(), pidfile_pid_max(),
+		    s->owner_any ? (uid_t)-1 : s->owner, &pid, &why);
+		if (r == -ENOENT || r == -EINVAL) {
+			/* gitaly-wrapper's message for a missing or
+			 * unparsable file. */
+			log_event(LOG_ERROR, "find process", {{"pid_file", s->pid_file},
+			    {"error", r == -ENOENT ? std::string("no such file") : why}});
+			return 0;
+		}
+		if (r < 0) {
+			/* Spawning now could start a second daemon beside one
+			 * we cannot see: refuse, say why. */
+			log_event(LOG_FATAL, "cannot use pid file",
+			    {{"pid_file", s->pid_file}, {"error", why}});
+			return -1;
+		}
+		if (pid == last)
+			break;  /* the same dead pid twice: nothing newer */
+		last = pid;
+		r = proc_identify(pid, &rules, &id, &why);
+		if (r == ID_ERROR) {
+			/* A daemon may be alive there: spawning could
+			 * duplicate it. */
+			log_event(LOG_FATAL, "cannot check the process the pid file names",
+			    {{"pid_file", s->pid_file}, {"process", (long)pid}, {"error", why}});
+			return -1;
+		}
+		if (r == ID_OK) {
+			log_event(LOG_INFO, "adopting a process", {{"process", (long)pid},
+			    {"matched", id.matched}});
+			watch_adopt(w, &id);
+			return 1;
+		}
+		if (r != ID_DEAD)
+			break;
 	}
-	if (r != ID_OK) {
-		log_event(LOG_INFO, "not adopting the process the pid file names",
-		    {{"pid_file", s->pid_file}, {"process", (long)pid}, {"reason", why}});
-		return 0;
-	}
-	log_event(LOG_INFO, "adopting a process", {{"process", (long)pid},
-	    {"matched", id.matched}});
-	watch_adopt(w, &id);
-	return 1;
+	log_event(LOG_INFO, "not adopting the process the pid file names",
+	    {{"pid_file", s->pid_file}, {"process", (long)pid}, {"reason", why}});
+	return 0;
 }
 
 static int

@@ -70,6 +70,16 @@ read_small(const char *path, char *buf, size_t size, size_t *len)
 	return 0;
 }
 
+/* /proc/PID/NAME, whole (up to size bytes). */
+static int
+read_proc(pid_t pid, const char *name, char *buf, size_t size, size_t *len)
+{
+	char path[64];
+
+	snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, name);
+	return read_small(path, buf, size, len);
+}
+
 /* A decimal field of stat text that ends at a space, a newline or end;
  * the text is not NUL-terminated, so no strtoull. */
 static int
@@ -130,12 +140,11 @@ proc_stat_parse(const char *buf, size_t len, struct proc_stat *st)
 int
 proc_read_stat(pid_t pid, struct proc_stat *st)
 {
-	char path[64], buf[1024];
+	char buf[1024];
 	size_t len;
 	int r;
 
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	r = read_small(path, buf, sizeof buf, &len);
+	r = read_proc(pid, "stat", buf, sizeof buf, &len);
 	if (r < 0)
 		return r;
 	return proc_stat_parse(buf, len, st);
@@ -144,12 +153,11 @@ proc_read_stat(pid_t pid, struct proc_stat *st)
 int
 proc_read_comm(pid_t pid, std::string *comm)
 {
-	char path[64], buf[64];
+	char buf[64];
 	size_t len;
 	int r;
 
-	snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
-	r = read_small(path, buf, sizeof buf, &len);
+	r = read_proc(pid, "comm", buf, sizeof buf, &len);
 	if (r < 0)
 		return r;
 	if (len > 0 && buf[len - 1] == '\n')
@@ -193,12 +201,11 @@ proc_read_exe(pid_t pid, std::string *exe)
 int
 proc_read_argv0(pid_t pid, std::string *argv0)
 {
-	char path[64], buf[4096];
+	char buf[4096];
 	size_t len;
 	int r;
 
-	snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
-	r = read_small(path, buf, sizeof buf - 1, &len);
+	r = read_proc(pid, "cmdline", buf, sizeof buf - 1, &len);
 	if (r < 0)
 		return r;
 	buf[len] = '\0';
@@ -221,13 +228,12 @@ mask_has(const char *status, const char *key, int sig)
 int
 proc_read_uid(pid_t pid, uid_t *uid)
 {
-	char path[64], buf[4096];
+	char buf[4096];
 	size_t len;
 	const char *p;
 	int r;
 
-	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-	r = read_small(path, buf, sizeof buf - 1, &len);
+	r = read_proc(pid, "status", buf, sizeof buf - 1, &len);
 	if (r < 0)
 		return r;
 	buf[len] = '\0';
@@ -244,11 +250,10 @@ proc_read_uid(pid_t pid, uid_t *uid)
 bool
 proc_sigkill_pending(pid_t pid)
 {
-	char path[64], buf[4096];
+	char buf[4096];
 	size_t len;
 
-	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-	if (read_small(path, buf, sizeof buf - 1, &len) < 0)
+	if (read_proc(pid, "status", buf, sizeof buf - 1, &len) < 0)
 		return false;
 	buf[len] = '\0';
 	return mask_has(buf, "\nShdPnd:", SIGKILL) || mask_has(buf, "\nSigPnd:", SIGKILL);

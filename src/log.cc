@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -33,6 +34,8 @@ static int log_fd = 1;
 enum { WRITE_PLAIN, WRITE_PIPE_NOWAIT, WRITE_SOCKET_NOWAIT };
 static int log_how = WRITE_PLAIN;
 static unsigned long log_dropped;
+/* How long a line that is not volatile waits for a full pipe. */
+#define LOG_FULL_WAIT_MS 1000
 
 static const char *const level_names[] = {"debug", "info", "warning", "error", "fatal"};
 
@@ -348,6 +351,9 @@ log_event(int level, const char *msg, log_fields fields)
 	struct timespec now;
 	std::string line;
 
+	bool dropable = (level & LOG_VOLATILE) != 0;
+
+	level &= ~LOG_VOLATILE;
 	if (level == LOG_DEBUG && log_verbose == 0)
 		return;
 	clock_gettime(CLOCK_REALTIME, &now);
@@ -368,6 +374,15 @@ log_event(int level, const char *msg, log_fields fields)
 	/* One write per line keeps lines whole on a pipe shared with the
 	 * daemon (writes up to PIPE_BUF are atomic).  Other write errors (a
 	 * closed pipe, a full disk) are ignored. */
-	if (write_line(line.data(), line.size()) == 0)
-		log_dropped++;
+	if (write_line(line.data(), line.size()) == 1)
+		return;
+	/* Full.  A line about the daemon's life is worth a short wait for
+	 * the reader (these are few); one of a signal storm's is not. */
+	if (!dropable && log_how != WRITE_PLAIN) {
+		struct pollfd pfd = {log_fd, POLLOUT, 0};
+		if (poll(&pfd, 1, LOG_FULL_WAIT_MS) == 1 &&
+		    write_line(line.data(), line.size()) == 1)
+			return;
+	}
+	log_dropped++;
 }

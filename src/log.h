@@ -15,6 +15,11 @@
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR, LOG_FATAL };
 
+/* Or'ed into a level: one of the many lines a signal storm makes (one per
+ * signal), dropped at once when the log pipe is full.  Other lines (a
+ * generation followed or gone, the wrapper's exit) wait a while for it. */
+#define LOG_VOLATILE 0x100
+
 /* A field is a key and either a string or an integer. */
 struct log_field {
 	const char *key;
@@ -38,7 +43,7 @@ typedef std::initializer_list<log_field> log_fields;
 void log_init(int format, int verbose, long wrapper_pid, int fd);
 
 /* Write one line.  Write errors (a closed pipe, a full disk) are ignored,
- * and a line for a pipe or socket that is full is dropped and counted
+ * and a line for a pipe or socket that stays full is dropped and counted
  * (and the count logged once it drains): losing a log line must never
  * cost the daemon its supervisor. */
 void log_event(int level, const char *msg, log_fields fields = {});

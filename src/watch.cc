@@ -263,16 +263,16 @@ signal_gen(struct watch *w, const struct action *a)
 	signal_name(a->sig, name, sizeof name);
 	signal_name(a->orig, orig, sizeof orig);
 	if (r == 0 && a->sig == a->orig)
-		log_event(LOG_WARN, "forwarding signal", {{"signal", name},
+		log_event(LOG_WARN | LOG_VOLATILE, "forwarding signal", {{"signal", name},
 		    {"process", (long)g->pid}, {"generation", g->number}});
 	else if (r == 0)
-		log_event(LOG_WARN, "forwarding signal", {{"signal", name},
+		log_event(LOG_WARN | LOG_VOLATILE, "forwarding signal", {{"signal", name},
 		    {"received", orig}, {"process", (long)g->pid}, {"generation", g->number}});
 	else if (r == -ESRCH)
-		log_event(LOG_INFO, "signal not delivered: the process has exited",
+		log_event(LOG_INFO | LOG_VOLATILE, "signal not delivered: the process has exited",
 		    {{"signal", name}, {"process", (long)g->pid}, {"generation", g->number}});
 	else
-		log_event(LOG_ERROR, "can't forward the signal", {{"signal", name},
+		log_event(LOG_ERROR | LOG_VOLATILE, "can't forward the signal", {{"signal", name},
 		    {"process", (long)g->pid}, {"generation", g->number},
 		    {"error", strerror(-r)}});
 }
@@ -421,7 +421,7 @@ run_action(struct watch *w, const struct action *a, struct identity *found)
 		}
 		break;
 	case ACT_DROP:
-		log_event(LOG_INFO, "signal not forwarded",
+		log_event(LOG_INFO | LOG_VOLATILE, "signal not forwarded",
 		    {{"signal", signal_name(a->orig, name, sizeof name)}, {"reason", a->why}});
 		break;
 	case ACT_FOLLOW:

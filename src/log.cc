@@ -348,10 +348,10 @@ log_format_line(int format, const struct timespec *when, int level,
 void
 log_event(int level, const char *msg, log_fields fields)
 {
+	bool dropable = (level & LOG_VOLATILE) != 0;
 	struct timespec now;
 	std::string line;
-
-	bool dropable = (level & LOG_VOLATILE) != 0;
+	int r;
 
 	level &= ~LOG_VOLATILE;
 	if (level == LOG_DEBUG && log_verbose == 0)
@@ -360,29 +360,28 @@ log_event(int level, const char *msg, log_fields fields)
 	line = log_format_line(log_fmt, &now, level, msg, log_wrapper, fields);
 	line.push_back('\n');
 	if (log_dropped > 0) {
-		/* The reader is back: say how much it missed, first. */
+		/* Say first how much the reader missed: in the same write,
+		 * so that the note goes out exactly when the line does. */
 		std::string note = log_format_line(log_fmt, &now, LOG_WARN,
 		    "log lines dropped: the log pipe was full", log_wrapper,
 		    {{"dropped", log_dropped}});
 		note.push_back('\n');
-		if (write_line(note.data(), note.size()) != 1) {
-			log_dropped++;
-			return;
-		}
-		log_dropped = 0;
+		line.insert(0, note);
 	}
 	/* One write per line keeps lines whole on a pipe shared with the
 	 * daemon (writes up to PIPE_BUF are atomic).  Other write errors (a
 	 * closed pipe, a full disk) are ignored. */
-	if (write_line(line.data(), line.size()) == 1)
-		return;
-	/* Full.  A line about the daemon's life is worth a short wait for
-	 * the reader (these are few); one of a signal storm's is not. */
-	if (!dropable && log_how != WRITE_PLAIN) {
+	r = write_line(line.data(), line.size());
+	if (r == 0 && !dropable && log_how != WRITE_PLAIN) {
+		/* Full.  A line about the daemon's life is worth a short wait
+		 * for the reader (these are few); one of a signal storm's is
+		 * not. */
 		struct pollfd pfd = {log_fd, POLLOUT, 0};
-		if (poll(&pfd, 1, LOG_FULL_WAIT_MS) == 1 &&
-		    write_line(line.data(), line.size()) == 1)
-			return;
+		if (poll(&pfd, 1, LOG_FULL_WAIT_MS) == 1)
+			r = write_line(line.data(), line.size());
 	}
-	log_dropped++;
+	if (r == 1)
+		log_dropped = 0;
+	else if (r == 0)
+		log_dropped++;
 }

@@ -31,8 +31,7 @@ run
 pidsitter(std::vector<std::string> args, std::vector<std::string> env = {})
 {
 	std::vector<std::string> argv = {build_path("pidsitter")};
-	std::vector<std::string> e = {"GITALY_PID_FILE", "WRAPPER_JSON_LOGGING",
-	    "PIDSITTER_CONFIG"};
+	std::vector<std::string> e = clean_env;
 	proc p;
 	run r;
 
@@ -280,50 +279,18 @@ TEST_CASE("PIDSITTER_CONFIG names the file when -c is absent")
 	CHECK(r.code == 0);
 }
 
-namespace {
-
-/* A daemon called gitaly (the fixture daemon) run by pidsitter -c FILE. */
-struct scene {
-	tmp_dir dir;
-	std::string gitaly, pidfile, record, conf;
-
-	scene()
-	{
-		gitaly = dir.link("gitaly", "fixture-daemon");
-		pidfile = dir / "gitaly.pid";
-		record = dir / "record";
-		conf = dir / "pidsitter.toml";
-	}
-
-	/* pidsitter -c CONF -- gitaly --pid-file ... --record ... extra */
-	std::vector<std::string> wrapper(std::vector<std::string> extra = {}) const
-	{
-		std::vector<std::string> a = {build_path("pidsitter"), "-c", conf, "--",
-		    gitaly, "--pid-file", pidfile, "--record", record};
-		a.insert(a.end(), extra.begin(), extra.end());
-		return a;
-	}
-};
-
-const std::vector<std::string> clean_env = {"GITALY_PID_FILE", "WRAPPER_JSON_LOGGING",
-    "PIDSITTER_CONFIG"};
-
-}  // namespace
-
 TEST_CASE("a running wrapper uses the file: pid_file, log_format, env, workdir")
 {
 	scene sc;
 	proc w;
 	char cwd[PATH_MAX];
 
-	write_file(sc.conf, "pid_file = \"" + sc.pidfile + "\"\n"
-	    "log_format = \"json\"\n"
+	sc.config("log_format = \"json\"\n"
 	    "env = { PIDSITTER_TEST_VAR = \"from the file\" }\n"
 	    "workdir = \"" + sc.dir.path + "\"\n");
-	proc_start(&w, sc.wrapper({"--env", "PIDSITTER_TEST_VAR"}), clean_env);
+	proc_start(&w, sc.configured({"--env", "PIDSITTER_TEST_VAR"}), clean_env);
 	REQUIRE(proc_wait_line(&w, "\"msg\":\"monitoring process\"", 5000));
-	REQUIRE(record_wait(sc.record, 0, "ready", 5000));
-	pid_t daemon = read_pid(sc.pidfile);
+	pid_t daemon = sc.ready(5000);
 	REQUIRE(daemon > 0);
 	CHECK(record_count(sc.record, daemon, "env PIDSITTER_TEST_VAR=from the file") == 1);
 	std::string link = "/proc/" + std::to_string(daemon) + "/cwd";
@@ -343,11 +310,10 @@ TEST_CASE("env = {} removes GITALY_UPGRADES_ENABLED")
 	scene sc;
 	proc w;
 
-	write_file(sc.conf, "pid_file = \"" + sc.pidfile + "\"\nenv = {}\n");
-	proc_start(&w, sc.wrapper({"--env", "GITALY_UPGRADES_ENABLED"}), clean_env);
+	sc.config("env = {}\n");
+	proc_start(&w, sc.configured({"--env", "GITALY_UPGRADES_ENABLED"}), clean_env);
 	REQUIRE(proc_wait_line(&w, "msg=\"monitoring process\"", 5000));
-	REQUIRE(record_wait(sc.record, 0, "ready", 5000));
-	pid_t daemon = read_pid(sc.pidfile);
+	pid_t daemon = sc.ready(5000);
 	CHECK(record_count(sc.record, daemon, "env GITALY_UPGRADES_ENABLED=(unset)") == 1);
 	send_signal(w.pid, SIGTERM);
 	REQUIRE(proc_wait_exit(&w, 5000));
@@ -358,13 +324,11 @@ TEST_CASE("signal_rewrite and signals_ignored change what the daemon receives")
 	scene sc;
 	proc w;
 
-	write_file(sc.conf, "pid_file = \"" + sc.pidfile + "\"\n"
-	    "signal_rewrite = { USR1 = \"USR2\", TERM = \"INT\" }\n"
+	sc.config("signal_rewrite = { USR1 = \"USR2\", TERM = \"INT\" }\n"
 	    "signals_ignored = [\"WINCH\"]\n");
-	proc_start(&w, sc.wrapper(), clean_env);
+	proc_start(&w, sc.configured(), clean_env);
 	REQUIRE(proc_wait_line(&w, "msg=\"monitoring process\"", 5000));
-	REQUIRE(record_wait(sc.record, 0, "ready", 5000));
-	pid_t daemon = read_pid(sc.pidfile);
+	pid_t daemon = sc.ready(5000);
 
 	send_signal(w.pid, SIGUSR1);
 	CHECK(record_wait(sc.record, daemon, "signal SIGUSR2", 5000));

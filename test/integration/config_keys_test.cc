@@ -16,7 +16,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <signal.h>
@@ -26,7 +25,6 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -35,69 +33,9 @@
 
 #include "harness.h"
 
-extern char **environ;
-
 namespace {
 
 const int DEADLINE_MS = 10000;
-
-/* The machine's own settings must not leak into a result. */
-const std::vector<std::string> clean_env = {"GITALY_PID_FILE", "WRAPPER_JSON_LOGGING",
-    "PIDSITTER_CONFIG"};
-
-/* What the wrapper's gitaly does when it is spawned in a test about
- * adopting: nothing that could be mistaken for the adopted one, exit 5. */
-const std::vector<std::string> spawn_and_exit = {"--no-pid-file", "--exit-after", "0",
-    "--exit-code", "5"};
-
-/* A daemon called gitaly (the fixture daemon) and a configuration file. */
-struct scene {
-	tmp_dir dir;
-	std::string gitaly, pidfile, record, conf;
-
-	scene()
-	{
-		gitaly = dir.link("gitaly", "fixture-daemon");
-		pidfile = dir / "gitaly.pid";
-		record = dir / "record";
-		conf = dir / "pidsitter.toml";
-	}
-
-	/* The file: pid_file, then the keys under test. */
-	void config(const std::string &keys) const
-	{
-		write_file(conf, "pid_file = \"" + pidfile + "\"\n" + keys);
-	}
-
-	/* pidsitter -c CONF -- gitaly --pid-file PIDFILE --record RECORD extra */
-	std::vector<std::string> wrapper(std::vector<std::string> extra = {}) const
-	{
-		std::vector<std::string> a = {build_path("pidsitter"), "-c", conf, "--",
-		    gitaly, "--pid-file", pidfile, "--record", record};
-		a.insert(a.end(), extra.begin(), extra.end());
-		return a;
-	}
-};
-
-std::string
-wline(const char *msg, const std::string &rest = "")
-{
-	return std::string("msg=\"") + msg + "\"" + (rest.empty() ? "" : " " + rest);
-}
-
-std::string
-at(const proc &w, unsigned gen, pid_t pid)
-{
-	return "generation=" + std::to_string(gen) + " pid=" + std::to_string(w.pid) +
-	    " process=" + std::to_string(pid);
-}
-
-long long
-ms_since(std::chrono::steady_clock::time_point t0)
-{
-	return std::chrono::duration_cast<std::chrono::milliseconds>(
-	    std::chrono::steady_clock::now() - t0).count();
-}
 
 /* A daemon the test starts itself, outside the wrapper's tree: the
  * test's own child, reaped on a thread (so that PIDFD_INFO_EXIT gives the
@@ -111,29 +49,10 @@ struct outsider {
 	outsider(const std::string &path, const std::vector<std::string> &argv,
 	    uid_t uid = (uid_t)-1)
 	{
-		std::vector<char *> av;
-		for (const std::string &a : argv)
-			av.push_back(const_cast<char *>(a.c_str()));
-		av.push_back(NULL);
-		pid_t c = fork();
-		REQUIRE(c >= 0);
-		if (c == 0) {
-			sigset_t none;
-			sigemptyset(&none);
-			sigprocmask(SIG_SETMASK, &none, NULL);
-			setsid();
-			int null = open("/dev/null", O_RDWR);
-			dup2(null, 0);
-			if (uid != (uid_t)-1 &&
-			    (setgroups(0, NULL) < 0 || setgid((gid_t)uid) < 0 || setuid(uid) < 0))
-				_exit(126);
-			execv(path.c_str(), av.data());
-			_exit(127);
-		}
-		pid = c;
-		pidfd = (int)syscall(SYS_pidfd_open, c, 0);
+		pid = start_child(path, argv, uid);
+		pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 		REQUIRE(pidfd >= 0);
-		reap_in_background(c);
+		reap_in_background(pid);
 	}
 
 	~outsider()
@@ -175,11 +94,10 @@ has_inotify_watch(pid_t pid)
 	return found;
 }
 
-/* Start pidsitter with pidfd_open(2) refused with ENOSYS by a seccomp
- * filter: a kernel before 5.3, as far as the wrapper can tell.  The same
- * as proc_start() otherwise (output captured, the clean environment). */
-void
-start_without_pidfd(proc *p, const std::vector<std::string> &argv)
+/* In the child: pidfd_open(2) refused with ENOSYS by a seccomp filter
+ * from here on (a kernel before 5.3, as far as the program can tell). */
+int
+refuse_pidfd_open(void)
 {
 	struct sock_filter filter[] = {
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
@@ -188,45 +106,65 @@ start_without_pidfd(proc *p, const std::vector<std::string> &argv)
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
 	struct sock_fprog prog = {(unsigned short)(sizeof filter / sizeof filter[0]), filter};
-	std::vector<char *> av, ev;
-	int out[2], err[2];
 
-	for (const std::string &a : argv)
-		av.push_back(const_cast<char *>(a.c_str()));
-	av.push_back(NULL);
-	for (char **e = environ; *e != NULL; e++) {
-		bool drop = false;
-		for (const std::string &name : clean_env)
-			if (strncmp(*e, name.c_str(), name.size()) == 0 && (*e)[name.size()] == '=')
-				drop = true;
-		if (!drop)
-			ev.push_back(*e);
-	}
-	ev.push_back(NULL);
-	REQUIRE(pipe2(out, O_CLOEXEC) == 0);
-	REQUIRE(pipe2(err, O_CLOEXEC) == 0);
-	pid_t pid = fork();
-	REQUIRE(pid >= 0);
-	if (pid == 0) {
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		dup2(out[1], 1);
-		dup2(err[1], 2);
-		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-		    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
-			_exit(125);
-		execve(av[0], av.data(), ev.data());
-		_exit(127);
-	}
-	p->pid = pid;
-	p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	close(out[1]);
-	close(err[1]);
-	p->out_fd = out[0];
-	p->err_fd = err[0];
-	fcntl(p->out_fd, F_SETFL, O_NONBLOCK);
-	fcntl(p->err_fd, F_SETFL, O_NONBLOCK);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+		return 125;
+	return 0;
+}
+
+/* Start pidsitter without pidfds: as proc_start() otherwise (output
+ * captured, the clean environment). */
+void
+start_without_pidfd(proc *p, const std::vector<std::string> &argv)
+{
+	proc_start_hooked(p, argv, clean_env, refuse_pidfd_open);
+}
+
+/* A forking daemon's start process that exits 0 at once (sc.dir/bin/gitaly). */
+std::string
+exiting_starter(const scene &sc)
+{
+	std::string bin = sc.dir / "bin";
+
+	REQUIRE(mkdir(bin.c_str(), 0755) == 0);
+	write_file(bin + "/gitaly", "#!/bin/sh\nexit 0\n", 0755);
+	return bin + "/gitaly";
+}
+
+/* Start the wrapper of sc, its pid file's directory polled every 100 ms;
+ * the daemon drains for a minute, so that the new one can only be
+ * followed through the pid file, not as an orphan of the old.  Returns
+ * the daemon once the wrapper watches the pid file's directory. */
+pid_t
+start_watching(const scene &sc, proc *w)
+{
+	sc.config("poll_interval = \"100ms\"\n");
+	proc_start(w, sc.configured({"--drain", "60000"}), clean_env);
+	pid_t old = sc.ready(DEADLINE_MS);
+	REQUIRE(proc_wait_line(w, log_msg("monitoring process", log_gen(*w, 1, old)).c_str(),
+	    DEADLINE_MS));
+	REQUIRE(wait_until([&] { return has_inotify_watch(w->pid); }, DEADLINE_MS));
+	return old;
+}
+
+/* HUP: the new process, followed through the pid file and told by the
+ * old one that it took over.  (Until the old one has its successor's
+ * word, a TERM makes it kill the successor: tableflip's rule.) */
+pid_t
+upgrade_through_file(const scene &sc, proc *w, pid_t old)
+{
+	pid_t fresh = 0;
+
+	send_signal(w->pid, SIGHUP);
+	REQUIRE(wait_until([&] {
+		fresh = read_pid(sc.pidfile);
+		return fresh > 0 && fresh != old;
+	}, DEADLINE_MS));
+	REQUIRE(proc_wait_line(w, log_msg("following new process", log_gen(*w, 2, fresh) +
+	    " role=current source=pid_file").c_str(), DEADLINE_MS));
+	REQUIRE(record_wait(sc.record, old, "upgraded", DEADLINE_MS));
+	return fresh;
 }
 
 }  // namespace
@@ -240,10 +178,7 @@ TEST_CASE("start_timeout: a start process that exits 0 and no pid file: exit 1 o
 	/* A forking daemon whose background half never came up: its start
 	 * process exits 0 and leaves nothing behind (no orphan to follow,
 	 * no pid file). */
-	std::string bin = sc.dir / "bin";
-	REQUIRE(mkdir(bin.c_str(), 0755) == 0);
-	std::string starter = bin + "/gitaly";
-	write_file(starter, "#!/bin/sh\nexit 0\n", 0755);
+	std::string starter = exiting_starter(sc);
 	sc.config("start_timeout = \"300ms\"\n");
 
 	auto t0 = std::chrono::steady_clock::now();
@@ -254,9 +189,9 @@ TEST_CASE("start_timeout: a start process that exits 0 and no pid file: exit 1 o
 	INFO(proc_dump(&w));
 	CHECK(proc_code(&w) == 1);
 	CHECK(took >= 250);
-	CHECK(proc_count_lines(&w, wline("start process exited; waiting for the daemon's pid file",
+	CHECK(proc_count_lines(&w, log_msg("start process exited; waiting for the daemon's pid file",
 	    "pid=" + std::to_string(w.pid) + " pid_file=" + sc.pidfile + " timeout_ms=300").c_str()) == 1);
-	CHECK(proc_count_lines(&w, wline("wrapper for process shutting down", "exit_code=1 pid=" +
+	CHECK(proc_count_lines(&w, log_msg("wrapper for process shutting down", "exit_code=1 pid=" +
 	    std::to_string(w.pid) + " reason=\"the start process exited and no pid file named a "
 	    "live daemon within start_timeout\"").c_str()) == 1);
 	CHECK(w.err == "");
@@ -266,10 +201,7 @@ TEST_CASE("start_timeout: a pid file that names the daemon within it is followed
 {
 	scene sc;
 	proc w;
-	std::string bin = sc.dir / "bin";
-	REQUIRE(mkdir(bin.c_str(), 0755) == 0);
-	std::string starter = bin + "/gitaly";
-	write_file(starter, "#!/bin/sh\nexit 0\n", 0755);
+	std::string starter = exiting_starter(sc);
 	sc.config("start_timeout = \"30s\"\n");
 
 	proc_start(&w, {build_path("pidsitter"), "-c", sc.conf, "--", starter}, clean_env);
@@ -279,7 +211,7 @@ TEST_CASE("start_timeout: a pid file that names the daemon within it is followed
 	 * the pid file. */
 	outsider d(sc.gitaly, {sc.gitaly, "--pid-file", sc.pidfile, "--record", sc.record,
 	    "--exit-code", "6"});
-	REQUIRE(proc_wait_line(&w, wline("following new process", at(w, 2, d.pid) +
+	REQUIRE(proc_wait_line(&w, log_msg("following new process", log_gen(w, 2, d.pid) +
 	    " role=current source=pid_file").c_str(), DEADLINE_MS));
 	send_signal(w.pid, SIGUSR1);
 	REQUIRE(record_wait(sc.record, d.pid, "signal SIGUSR1", DEADLINE_MS));
@@ -302,11 +234,10 @@ TEST_CASE("upgrade_timeout: no new process in time: logged, the old one stays cu
 	sc.config("upgrade_timeout = \"300ms\"\nstatus_file = \"" + status + "\"\n");
 	/* The new process would take a minute to be ready, and its parent
 	 * would wait that long for it. */
-	proc_start(&w, sc.wrapper({"--upgrade-ready-delay", "60000", "--upgrade-timeout", "60000"}),
+	proc_start(&w, sc.configured({"--upgrade-ready-delay", "60000", "--upgrade-timeout", "60000"}),
 	    clean_env);
 	INFO(proc_dump(&w));
-	REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
-	pid_t cur = read_pid(sc.pidfile);
+	pid_t cur = sc.ready(DEADLINE_MS);
 	REQUIRE(cur > 0);
 	std::string cur_json = "\"current\":{\"pid\":" + std::to_string(cur) + ",\"generation\":1}";
 	REQUIRE(wait_until([&] {
@@ -320,10 +251,11 @@ TEST_CASE("upgrade_timeout: no new process in time: logged, the old one stays cu
 	auto t0 = std::chrono::steady_clock::now();
 	send_signal(w.pid, SIGHUP);
 	REQUIRE(record_wait(sc.record, cur, "upgrading", DEADLINE_MS));
-	REQUIRE(proc_wait_line(&w, wline("upgrade started", at(w, 1, cur)).c_str(), DEADLINE_MS));
+	REQUIRE(proc_wait_line(&w, log_msg("upgrade started", log_gen(w, 1, cur)).c_str(),
+	    DEADLINE_MS));
 	/* Well before the default, 60 s. */
-	std::string gave_up = "level=info " + wline("no new process after the upgrade signal; "
-	    "the current process stays", at(w, 1, cur) + " reason=\"no new process wrote the "
+	std::string gave_up = "level=info " + log_msg("no new process after the upgrade signal; "
+	    "the current process stays", log_gen(w, 1, cur) + " reason=\"no new process wrote the "
 	    "pid file within upgrade_timeout\"");
 	REQUIRE(proc_wait_line(&w, gave_up.c_str(), 5000));
 	CHECK(ms_since(t0) >= 250);
@@ -375,30 +307,31 @@ TEST_CASE("names: a daemon called praefect is adopted for BINARY gitaly only whe
 		/* The default, the basename of BINARY: gitaly only. */
 		proc w;
 		sc.config("");
-		proc_start(&w, sc.wrapper(spawn_and_exit), clean_env);
+		proc_start(&w, sc.configured(spawn_and_exit), clean_env);
 		INFO(proc_dump(&w));
 		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
 		CHECK(proc_code(&w) == 5);
-		CHECK(proc_count_lines(&w, wline("not adopting the process the pid file names").c_str()) == 1);
+		CHECK(proc_count_lines(&w,
+		    log_msg("not adopting the process the pid file names").c_str()) == 1);
 		CHECK(proc_count_lines(&w, "reason=\"it is not the expected binary (comm praefect, "
 		    "exe fixture-daemon; expected gitaly)\"") >= 1);
-		CHECK(proc_count_lines(&w, wline("spawning a process").c_str()) == 1);
+		CHECK(proc_count_lines(&w, log_msg("spawning a process").c_str()) == 1);
 		CHECK(record_count(prec, d.pid, "signal") == 0);
 		CHECK(d.alive());
 	}
 	{
 		proc w;
 		sc.config("names = [\"gitaly\", \"praefect\"]\n");
-		proc_start(&w, sc.wrapper(spawn_and_exit), clean_env);
+		proc_start(&w, sc.configured(spawn_and_exit), clean_env);
 		INFO(proc_dump(&w));
-		REQUIRE(proc_wait_line(&w, wline("adopting a process", "matched=comm pid=" +
+		REQUIRE(proc_wait_line(&w, log_msg("adopting a process", "matched=comm pid=" +
 		    std::to_string(w.pid) + " process=" + std::to_string(d.pid)).c_str(), DEADLINE_MS));
 		send_signal(w.pid, SIGUSR1);
 		REQUIRE(record_wait(prec, d.pid, "signal SIGUSR1", DEADLINE_MS));
 		send_signal(w.pid, SIGTERM);
 		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
 		CHECK(proc_code(&w) == 3);
-		CHECK(proc_count_lines(&w, wline("spawning a process").c_str()) == 0);
+		CHECK(proc_count_lines(&w, log_msg("spawning a process").c_str()) == 0);
 		CHECK(proc_count_lines(&w, "exit_code=3 generation=1") == 1);
 		CHECK_FALSE(d.alive());
 	}
@@ -421,7 +354,7 @@ TEST_CASE("match: argv0 adopts a daemon known by its argv[0] only; exe alone ref
 		{
 			proc w;
 			sc.config("");  /* the default, ["comm", "exe"] */
-			proc_start(&w, sc.wrapper(spawn_and_exit), clean_env);
+			proc_start(&w, sc.configured(spawn_and_exit), clean_env);
 			INFO(proc_dump(&w));
 			REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
 			CHECK(proc_code(&w) == 5);
@@ -431,9 +364,9 @@ TEST_CASE("match: argv0 adopts a daemon known by its argv[0] only; exe alone ref
 		}
 		proc w;
 		sc.config("match = [\"argv0\"]\n");
-		proc_start(&w, sc.wrapper(spawn_and_exit), clean_env);
+		proc_start(&w, sc.configured(spawn_and_exit), clean_env);
 		INFO(proc_dump(&w));
-		REQUIRE(proc_wait_line(&w, wline("adopting a process", "matched=argv0 pid=" +
+		REQUIRE(proc_wait_line(&w, log_msg("adopting a process", "matched=argv0 pid=" +
 		    std::to_string(w.pid) + " process=" + std::to_string(d.pid)).c_str(), DEADLINE_MS));
 		send_signal(w.pid, SIGTERM);
 		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
@@ -448,20 +381,22 @@ TEST_CASE("match: argv0 adopts a daemon known by its argv[0] only; exe alone ref
 		{
 			proc w;
 			sc.config("match = [\"exe\"]\n");
-			proc_start(&w, sc.wrapper(spawn_and_exit), clean_env);
+			proc_start(&w, sc.configured(spawn_and_exit), clean_env);
 			INFO(proc_dump(&w));
 			REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
 			CHECK(proc_code(&w) == 5);
-			CHECK(proc_count_lines(&w, wline("not adopting the process the pid file names").c_str()) == 1);
-			CHECK(proc_count_lines(&w, wline("spawning a process").c_str()) == 1);
+			CHECK(proc_count_lines(&w,
+			    log_msg("not adopting the process the pid file names").c_str()) == 1);
+			CHECK(proc_count_lines(&w, log_msg("spawning a process").c_str()) == 1);
 			CHECK(record_count(sc.record, d.pid, "signal") == 0);
 			CHECK(d.alive());
 		}
 		proc w;
 		sc.config("match = [\"comm\"]\n");
-		proc_start(&w, sc.wrapper(spawn_and_exit), clean_env);
+		proc_start(&w, sc.configured(spawn_and_exit), clean_env);
 		INFO(proc_dump(&w));
-		REQUIRE(proc_wait_line(&w, wline("adopting a process", "matched=comm").c_str(), DEADLINE_MS));
+		REQUIRE(proc_wait_line(&w, log_msg("adopting a process", "matched=comm").c_str(),
+		    DEADLINE_MS));
 		send_signal(w.pid, SIGTERM);
 		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
 		CHECK(proc_code(&w) == 3);
@@ -520,12 +455,12 @@ TEST_CASE("owner: a daemon running as nobody is adopted by a root wrapper only w
 			REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
 			CHECK(proc_code(&w) == c.outcome);
 			CHECK(proc_count_lines(&w, c.why) >= 1);
-			CHECK(proc_count_lines(&w, wline("spawning a process").c_str()) ==
+			CHECK(proc_count_lines(&w, log_msg("spawning a process").c_str()) ==
 			    (c.outcome == 5 ? 1 : 0));
 			CHECK(record_count(rec, d.pid, "signal") == 0);
 			continue;
 		}
-		REQUIRE(proc_wait_line(&w, (wline("adopting a process", c.why) + " pid=" +
+		REQUIRE(proc_wait_line(&w, (log_msg("adopting a process", c.why) + " pid=" +
 		    std::to_string(w.pid) + " process=" + std::to_string(d.pid)).c_str(), DEADLINE_MS));
 		if (&c != &cases[sizeof cases / sizeof cases[0] - 1]) {
 			/* The next case adopts it again. */
@@ -546,40 +481,21 @@ TEST_CASE("owner: a daemon running as nobody is adopted by a root wrapper only w
 
 TEST_CASE("poll_interval: the pid file's directory deleted and recreated is watched again; the next upgrade is followed")
 {
-	scene sc;
+	scene sc("run");
 	proc w;
 	std::string run = sc.dir / "run";
-	REQUIRE(mkdir(run.c_str(), 0755) == 0);
-	sc.pidfile = run + "/gitaly.pid";
-	sc.config("poll_interval = \"100ms\"\n");
-	/* The old process drains for a minute: the new one can only be
-	 * followed through the pid file, not as an orphan of the old. */
-	proc_start(&w, sc.wrapper({"--drain", "60000"}), clean_env);
 	INFO(proc_dump(&w));
-	REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
-	pid_t old = read_pid(sc.pidfile);
-	REQUIRE(proc_wait_line(&w, wline("monitoring process", at(w, 1, old)).c_str(), DEADLINE_MS));
-	REQUIRE(wait_until([&] { return has_inotify_watch(w.pid); }, DEADLINE_MS));
+	pid_t old = start_watching(sc, &w);
 
 	REQUIRE(unlink(sc.pidfile.c_str()) == 0);
 	REQUIRE(rmdir(run.c_str()) == 0);
-	REQUIRE(proc_wait_line(&w, wline("pid file directory is gone; looking for it again",
+	REQUIRE(proc_wait_line(&w, log_msg("pid file directory is gone; looking for it again",
 	    "directory=" + run + " interval_ms=100").c_str(), DEADLINE_MS));
 	REQUIRE(mkdir(run.c_str(), 0755) == 0);
-	REQUIRE(proc_wait_line(&w, wline("watching the pid file's directory again",
+	REQUIRE(proc_wait_line(&w, log_msg("watching the pid file's directory again",
 	    "directory=" + run).c_str(), DEADLINE_MS));
 
-	send_signal(w.pid, SIGHUP);
-	pid_t fresh = 0;
-	REQUIRE(wait_until([&] {
-		fresh = read_pid(sc.pidfile);
-		return fresh > 0 && fresh != old;
-	}, DEADLINE_MS));
-	REQUIRE(proc_wait_line(&w, wline("following new process", at(w, 2, fresh) +
-	    " role=current source=pid_file").c_str(), DEADLINE_MS));
-	/* Until the old one has its successor's word, a TERM makes it kill
-	 * the successor (tableflip's rule). */
-	REQUIRE(record_wait(sc.record, old, "upgraded", DEADLINE_MS));
+	pid_t fresh = upgrade_through_file(sc, &w, old);
 	CHECK(pid_alive(old));
 	send_signal(w.pid, SIGTERM);
 	REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
@@ -591,18 +507,11 @@ TEST_CASE("poll_interval: the pid file's directory deleted and recreated is watc
 
 TEST_CASE("poll_interval: a pid file directory replaced before the wrapper saw it go is watched again too")
 {
-	scene sc;
+	scene sc("run");
 	proc w;
 	std::string run = sc.dir / "run";
-	REQUIRE(mkdir(run.c_str(), 0755) == 0);
-	sc.pidfile = run + "/gitaly.pid";
-	sc.config("poll_interval = \"100ms\"\n");
-	proc_start(&w, sc.wrapper({"--drain", "60000"}), clean_env);
 	INFO(proc_dump(&w));
-	REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
-	pid_t old = read_pid(sc.pidfile);
-	REQUIRE(proc_wait_line(&w, wline("monitoring process", at(w, 1, old)).c_str(), DEADLINE_MS));
-	REQUIRE(wait_until([&] { return has_inotify_watch(w.pid); }, DEADLINE_MS));
+	pid_t old = start_watching(sc, &w);
 
 	/* rm -rf run && mkdir run, or mv run elsewhere && mkdir run, while
 	 * the wrapper is not scheduled (made certain by stopping it): when it
@@ -618,20 +527,10 @@ TEST_CASE("poll_interval: a pid file directory replaced before the wrapper saw i
 	}
 	REQUIRE(mkdir(run.c_str(), 0755) == 0);
 	send_signal(w.pid, SIGCONT);
-	REQUIRE(proc_wait_line(&w, wline("watching the pid file's directory again",
+	REQUIRE(proc_wait_line(&w, log_msg("watching the pid file's directory again",
 	    "directory=" + run).c_str(), DEADLINE_MS));
 
-	send_signal(w.pid, SIGHUP);
-	pid_t fresh = 0;
-	REQUIRE(wait_until([&] {
-		fresh = read_pid(sc.pidfile);
-		return fresh > 0 && fresh != old;
-	}, DEADLINE_MS));
-	REQUIRE(proc_wait_line(&w, wline("following new process", at(w, 2, fresh) +
-	    " role=current source=pid_file").c_str(), DEADLINE_MS));
-	/* Until the old one has its successor's word, a TERM makes it kill
-	 * the successor (tableflip's rule). */
-	REQUIRE(record_wait(sc.record, old, "upgraded", DEADLINE_MS));
+	pid_t fresh = upgrade_through_file(sc, &w, old);
 	send_signal(w.pid, SIGTERM);
 	REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
 	CHECK(record_count(sc.record, fresh, "signal SIGTERM") == 1);
@@ -647,9 +546,9 @@ TEST_CASE("poll_interval: without pidfds (Linux before 5.3) the daemon's death i
 	SUBCASE("100ms: noticed") {
 		proc w;
 		sc.config("poll_interval = \"100ms\"\n");
-		start_without_pidfd(&w, sc.wrapper(spawn_and_exit));
+		start_without_pidfd(&w, sc.configured(spawn_and_exit));
 		INFO(proc_dump(&w));
-		REQUIRE(proc_wait_line(&w, wline("monitoring process", at(w, 1, d.pid)).c_str(),
+		REQUIRE(proc_wait_line(&w, log_msg("monitoring process", log_gen(w, 1, d.pid)).c_str(),
 		    DEADLINE_MS));
 		/* Signals go by PID then, after a check of its start time. */
 		send_signal(w.pid, SIGUSR1);
@@ -657,22 +556,22 @@ TEST_CASE("poll_interval: without pidfds (Linux before 5.3) the daemon's death i
 		syscall(SYS_pidfd_send_signal, d.pidfd, SIGKILL, NULL, 0);
 		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
 		CHECK(proc_code(&w) == 0);  /* no pidfd, no status: 0, as gitaly-wrapper */
-		CHECK(proc_count_lines(&w, wline("process exited", at(w, 1, d.pid) +
+		CHECK(proc_count_lines(&w, log_msg("process exited", log_gen(w, 1, d.pid) +
 		    " status_source=none").c_str()) == 1);
 	}
 	SUBCASE("1h: not polled yet") {
 		proc w;
 		sc.config("poll_interval = \"1h\"\n");
-		start_without_pidfd(&w, sc.wrapper(spawn_and_exit));
+		start_without_pidfd(&w, sc.configured(spawn_and_exit));
 		INFO(proc_dump(&w));
-		REQUIRE(proc_wait_line(&w, wline("monitoring process", at(w, 1, d.pid)).c_str(),
+		REQUIRE(proc_wait_line(&w, log_msg("monitoring process", log_gen(w, 1, d.pid)).c_str(),
 		    DEADLINE_MS));
 		syscall(SYS_pidfd_send_signal, d.pidfd, SIGKILL, NULL, 0);
 		REQUIRE(wait_until([&] { return d.reaped(); }, DEADLINE_MS));
 		/* A signal now finds it gone; the wrapper had not noticed. */
 		send_signal(w.pid, SIGUSR1);
-		REQUIRE(proc_wait_line(&w, wline("signal not delivered: the process has exited",
-		    at(w, 1, d.pid) + " signal=SIGUSR1").c_str(), DEADLINE_MS));
+		REQUIRE(proc_wait_line(&w, log_msg("signal not delivered: the process has exited",
+		    log_gen(w, 1, d.pid) + " signal=SIGUSR1").c_str(), DEADLINE_MS));
 		CHECK_FALSE(w.exited);
 		CHECK(proc_count_lines(&w, "msg=\"process exited\"") == 0);
 		proc_kill(&w);
@@ -691,17 +590,11 @@ TEST_CASE("signals_to_all: a signal added to it also reaches the draining genera
 	scene sc;
 	proc w;
 	sc.config(listed ? "signals_to_all = [\"TERM\", \"INT\", \"QUIT\", \"CONT\", \"USR1\"]\n" : "");
-	proc_start(&w, sc.wrapper({"--drain", "60000"}), clean_env);
+	proc_start(&w, sc.configured({"--drain", "60000"}), clean_env);
 	INFO(proc_dump(&w));
-	REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
-	pid_t old = read_pid(sc.pidfile);
-	send_signal(w.pid, SIGHUP);
-	pid_t fresh = 0;
-	REQUIRE(wait_until([&] {
-		fresh = read_pid(sc.pidfile);
-		return fresh > 0 && fresh != old && record_count(sc.record, fresh, "ready") == 1;
-	}, DEADLINE_MS));
-	REQUIRE(proc_wait_line(&w, wline("following new process", at(w, 2, fresh)).c_str(),
+	pid_t old = sc.ready(DEADLINE_MS);
+	pid_t fresh = hup_successor(sc, &w, old, DEADLINE_MS);
+	REQUIRE(proc_wait_line(&w, log_msg("following new process", log_gen(w, 2, fresh)).c_str(),
 	    DEADLINE_MS));
 	REQUIRE(record_wait(sc.record, old, "upgraded", DEADLINE_MS));
 
@@ -716,7 +609,7 @@ TEST_CASE("signals_to_all: a signal added to it also reaches the draining genera
 	CHECK(proc_code(&w) == 0);
 	CHECK(record_count(sc.record, old, "signal SIGUSR1") == (listed ? 1 : 0));
 	CHECK(record_count(sc.record, fresh, "signal SIGUSR1") == 1);
-	CHECK(proc_count_lines(&w, wline("forwarding signal", at(w, 1, old) +
+	CHECK(proc_count_lines(&w, log_msg("forwarding signal", log_gen(w, 1, old) +
 	    " signal=SIGUSR1").c_str()) == (listed ? 1 : 0));
 	CHECK(record_count(sc.record, old, "signal SIGTERM") == 1);
 	CHECK(record_count(sc.record, fresh, "signal SIGTERM") == 1);
@@ -738,19 +631,18 @@ TEST_CASE("stop_signals: a QUIT in the middle of an upgrade is replayed to the n
 	    "stop_signals = [\"TERM\"]\n");
 	/* A new process takes 500 ms to be ready; an old one told to stop
 	 * leaves it running (upgrade_test.cc has the same with TERM). */
-	proc_start(&w, sc.wrapper({"--upgrade-ready-delay", "500", "--orphan-on-term"}), clean_env);
+	proc_start(&w, sc.configured({"--upgrade-ready-delay", "500", "--orphan-on-term"}), clean_env);
 	INFO(proc_dump(&w));
-	REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
-	pid_t old = read_pid(sc.pidfile);
+	pid_t old = sc.ready(DEADLINE_MS);
 	send_signal(w.pid, SIGHUP);
 	REQUIRE(record_wait(sc.record, old, "upgrading", DEADLINE_MS));
 	send_signal(w.pid, SIGQUIT);
 	REQUIRE(record_wait(sc.record, old, "exit 0", DEADLINE_MS));
 	/* The new process, orphaned, is the wrapper's child now: followed. */
-	REQUIRE(proc_wait_line(&w, wline("following new process", "generation=2").c_str(),
+	REQUIRE(proc_wait_line(&w, log_msg("following new process", "generation=2").c_str(),
 	    DEADLINE_MS));
 	pid_t fresh = (pid_t)log_field(proc_find_line(&w,
-	    wline("following new process", "generation=2").c_str()), "process");
+	    log_msg("following new process", "generation=2").c_str()), "process");
 	REQUIRE(fresh > 0);
 	REQUIRE(record_wait(sc.record, fresh, "ready", DEADLINE_MS));
 

@@ -13,42 +13,6 @@
 
 #include "harness.h"
 
-namespace {
-
-/* A temporary directory with a daemon called gitaly in it. */
-struct scene {
-	tmp_dir dir;
-	std::string gitaly, pidfile, record;
-
-	scene()
-	{
-		gitaly = dir.link("gitaly", "fixture-daemon");
-		pidfile = dir / "gitaly.pid";
-		record = dir / "record";
-	}
-
-	/* gitaly's own arguments. */
-	std::vector<std::string> daemon(std::vector<std::string> extra = {}) const
-	{
-		std::vector<std::string> a = {gitaly, "--pid-file", pidfile, "--record", record};
-		a.insert(a.end(), extra.begin(), extra.end());
-		return a;
-	}
-
-	/* pidsitter -p PIDFILE [opts] -- gitaly ... */
-	std::vector<std::string> wrapper(std::vector<std::string> daemon_args,
-	    std::vector<std::string> opts = {}) const
-	{
-		std::vector<std::string> a = {build_path("pidsitter"), "-p", pidfile};
-		a.insert(a.end(), opts.begin(), opts.end());
-		a.push_back("--");
-		a.insert(a.end(), daemon_args.begin(), daemon_args.end());
-		return a;
-	}
-};
-
-}  // namespace
-
 TEST_CASE("spawns the daemon with GITALY_UPGRADES_ENABLED, forwards signals, exits with its code")
 {
 	scene sc;
@@ -56,8 +20,7 @@ TEST_CASE("spawns the daemon with GITALY_UPGRADES_ENABLED, forwards signals, exi
 
 	proc_start(&w, sc.wrapper(sc.daemon({"--exit-code", "7", "--env", "GITALY_UPGRADES_ENABLED"})));
 	REQUIRE(proc_wait_line(&w, "msg=\"monitoring process\"", 5000));
-	REQUIRE(record_wait(sc.record, 0, "ready", 5000));
-	pid_t daemon = read_pid(sc.pidfile);
+	pid_t daemon = sc.ready(5000);
 	CHECK(record_count(sc.record, daemon, "env GITALY_UPGRADES_ENABLED=true") == 1);
 	/* The daemon is our wrapper's child, in its process group. */
 	CHECK(record_count(sc.record, daemon, "start " + std::to_string(w.pid)) == 1);
@@ -94,8 +57,7 @@ TEST_CASE("a daemon killed by signal N gives exit status 128+N")
 	proc w;
 
 	proc_start(&w, sc.wrapper(sc.daemon()));
-	REQUIRE(record_wait(sc.record, 0, "ready", 5000));
-	pid_t daemon = read_pid(sc.pidfile);
+	pid_t daemon = sc.ready(5000);
 	send_signal(daemon, SIGKILL);
 	REQUIRE(proc_wait_exit(&w, 5000));
 	CHECK(proc_code(&w) == 137);
@@ -222,7 +184,7 @@ TEST_CASE("garbage in the pid file: logged, and a daemon is spawned")
 		scene sc;
 		proc w;
 		write_file(sc.pidfile, text);
-		proc_start(&w, sc.wrapper(sc.daemon({"--no-pid-file", "--exit-after", "0", "--exit-code", "5"})));
+		proc_start(&w, sc.wrapper(sc.daemon(spawn_and_exit)));
 		REQUIRE(proc_wait_exit(&w, 5000));
 		CHECK(w.out.find("msg=\"find process\"") != std::string::npos);
 		CHECK(w.out.find("msg=\"spawning a process\"") != std::string::npos);
@@ -237,7 +199,7 @@ TEST_CASE("pid 1, the wrapper's own ancestors and a zombie are never adopted")
 			scene sc;
 			proc w;
 			write_file(sc.pidfile, std::to_string(pid));
-			proc_start(&w, sc.wrapper(sc.daemon({"--no-pid-file", "--exit-after", "0", "--exit-code", "5"})));
+			proc_start(&w, sc.wrapper(sc.daemon(spawn_and_exit)));
 			REQUIRE(proc_wait_exit(&w, 5000));
 			CHECK(w.out.find("msg=\"spawning a process\"") != std::string::npos);
 			CHECK(w.out.find(pid == 1 ? "it is pid 1" : "ancestor") != std::string::npos);
@@ -252,7 +214,7 @@ TEST_CASE("pid 1, the wrapper's own ancestors and a zombie are never adopted")
 		pid_t zpid = read_pid(sc.pidfile);
 		REQUIRE(zpid > 0);
 		REQUIRE(wait_until([&] { return !pid_alive(zpid); }, 5000));
-		proc_start(&w, sc.wrapper(sc.daemon({"--no-pid-file", "--exit-after", "0", "--exit-code", "5"})));
+		proc_start(&w, sc.wrapper(sc.daemon(spawn_and_exit)));
 		REQUIRE(proc_wait_exit(&w, 5000));
 		CHECK(w.out.find("zombie") != std::string::npos);
 		CHECK(w.out.find("msg=\"spawning a process\"") != std::string::npos);
@@ -267,8 +229,7 @@ TEST_CASE("a wrapper SIGKILLed and restarted re-adopts the daemon, with no dupli
 	{
 		proc w1;
 		proc_start(&w1, sc.wrapper(sc.daemon()));
-		REQUIRE(record_wait(sc.record, 0, "ready", 5000));
-		daemon = read_pid(sc.pidfile);
+		daemon = sc.ready(5000);
 		proc_kill(&w1);
 	}
 	REQUIRE(pid_alive(daemon));

@@ -67,6 +67,15 @@ files_under(const std::string &dir, const std::string &rel, std::vector<std::str
 	closedir(d);
 }
 
+/* An installed pidsitter: mode 0755, and it says its version. */
+void
+check_installed(const std::string &bin)
+{
+	CHECK(mode_of(bin) == 0755);
+	cmd_result v = run_cmd({bin, "-V"});
+	CHECK(v.out == "pidsitter " + version() + "\n");
+}
+
 /* The examples every installation carries, and whether each is a script. */
 const struct {
 	const char *path;
@@ -90,28 +99,26 @@ const struct {
 void
 short_scenario(const std::string &pidsitter)
 {
-	tmp_dir dir;
-	std::string gitaly = dir.link("gitaly", "fixture-daemon");
-	std::string pidfile = dir / "gitaly.pid", record = dir / "record";
+	scene sc;
 	proc w;
+	std::vector<std::string> argv = sc.wrapper(sc.daemon({"--drain", "50", "--exit-code", "7"}));
 
-	proc_start(&w, {pidsitter, "-p", pidfile, "--", gitaly, "--pid-file", pidfile,
-	    "--record", record, "--drain", "50", "--exit-code", "7"});
+	argv[0] = pidsitter;
+	proc_start(&w, argv);
 	REQUIRE_MESSAGE(proc_wait_line(&w, "msg=\"monitoring process\"", 10000), proc_dump(&w));
-	REQUIRE(record_wait(record, 0, "ready", 10000));
-	pid_t d1 = read_pid(pidfile);
+	pid_t d1 = sc.ready(10000);
 	send_signal(w.pid, SIGHUP);
 	REQUIRE(proc_wait_line(&w, "msg=\"following new process\"", 10000));
-	pid_t d2 = read_pid(pidfile);
+	pid_t d2 = read_pid(sc.pidfile);
 	CHECK(d2 != d1);
 	/* The old generation has drained and is gone. */
-	REQUIRE(proc_wait_line(&w, ("msg=\"process exited\" exit_code=0 generation=1 pid=" +
-	    std::to_string(w.pid) + " process=" + std::to_string(d1)).c_str(), 10000));
+	REQUIRE(proc_wait_line(&w, log_msg("process exited", "exit_code=0 " +
+	    log_gen(w, 1, d1)).c_str(), 10000));
 	send_signal(w.pid, SIGTERM);
 	REQUIRE(proc_wait_exit(&w, 10000));
 	CHECK(proc_code(&w) == 7);
-	CHECK(record_count(record, d2, "signal SIGTERM") == 1);
-	CHECK(wait_until([&] { return live_matching(gitaly).empty(); }, 10000));
+	CHECK(record_count(sc.record, d2, "signal SIGTERM") == 1);
+	CHECK(wait_until([&] { return sc.daemons().empty(); }, 10000));
 }
 
 }  // namespace
@@ -132,10 +139,7 @@ TEST_CASE("make install puts the binary, both man pages and the examples under D
 	CAPTURE(r.err);
 	REQUIRE(r.code == 0);
 
-	std::string ibin = root + "/opt/ps/bin/pidsitter";
-	CHECK(mode_of(ibin) == 0755);
-	cmd_result v = run_cmd({ibin, "-V"});
-	CHECK(v.out == "pidsitter " + version() + "\n");
+	check_installed(root + "/opt/ps/bin/pidsitter");
 	CHECK(mode_of(root + "/opt/ps/man/man8/pidsitter.8") == 0644);
 	CHECK(mode_of(root + "/opt/ps/man/man5/pidsitter.toml.5") == 0644);
 	CHECK(read_file(root + "/opt/ps/man/man8/pidsitter.8") == read_file("man/pidsitter.8"));
@@ -216,9 +220,7 @@ TEST_CASE("the package from make deb installs pidsitter, both man pages and the 
 	REQUIRE(x.code == 0);
 
 	std::string bin = root + "/usr/sbin/pidsitter";
-	CHECK(mode_of(bin) == 0755);
-	cmd_result v = run_cmd({bin, "-V"});
-	CHECK(v.out == "pidsitter " + version() + "\n");
+	check_installed(bin);
 
 	/* The man pages, compressed as Debian does. */
 	const struct {

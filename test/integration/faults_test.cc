@@ -35,69 +35,49 @@ namespace {
 /* Nothing waits this long unless something is wrong (CI is shared). */
 const int DEADLINE_MS = 20000;
 
-struct scene {
-	tmp_dir dir;
-	std::string gitaly, pidfile, record;
-
-	scene(const char *pid_dir = NULL)
-	{
-		gitaly = dir.link("gitaly", "fixture-daemon");
-		if (pid_dir != NULL) {
-			REQUIRE(mkdir((dir / pid_dir).c_str(), 0755) == 0);
-			pidfile = dir / pid_dir + "/gitaly.pid";
-		} else {
-			pidfile = dir / "gitaly.pid";
-		}
-		record = dir / "record";
-	}
-
-	/* Whatever still runs from the directory dies with the scene (a
-	 * failed REQUIRE included), before the directory is removed. */
-	~scene()
-	{
-		for (pid_t pid : live_mentioning(dir.path))
-			kill(pid, SIGKILL);
-	}
-
-	std::vector<std::string> wrapper(std::vector<std::string> extra = {},
-	    std::vector<std::string> opts = {}) const
-	{
-		std::vector<std::string> a = {build_path("pidsitter"), "-p", pidfile};
-		a.insert(a.end(), opts.begin(), opts.end());
-		a.insert(a.end(), {"--", gitaly, "--pid-file", pidfile, "--record", record});
-		a.insert(a.end(), extra.begin(), extra.end());
-		return a;
-	}
-
-	/* The live daemons of this scene. */
-	std::vector<pid_t> daemons() const { return live_matching(gitaly); }
-
-	/* Exactly one daemon runs (after any drain has ended): its pid. */
-	pid_t settled() const
-	{
-		std::vector<pid_t> d;
-		if (!wait_until([&] { d = daemons(); return d.size() == 1; }, DEADLINE_MS))
-			return 0;
-		return d[0];
-	}
-};
+/* Exactly one daemon of sc runs (after any drain has ended): its pid. */
+pid_t
+settled(const scene &sc)
+{
+	std::vector<pid_t> d;
+	if (!wait_until([&] { d = sc.daemons(); return d.size() == 1; }, DEADLINE_MS))
+		return 0;
+	return d[0];
+}
 
 /* HUP the wrapper and wait until the pid file names a new ready process
  * that the wrapper follows; returns it. */
 pid_t
 upgrade(const scene &sc, proc *w, pid_t old)
 {
-	pid_t fresh = 0;
-
-	send_signal(w->pid, SIGHUP);
-	REQUIRE(wait_until([&] {
-		pump_for(w, 1);
-		fresh = read_pid(sc.pidfile);
-		return fresh != old && fresh > 0 && record_count(sc.record, fresh, "ready") == 1;
-	}, DEADLINE_MS));
+	pid_t fresh = hup_successor(sc, w, old, DEADLINE_MS);
 	REQUIRE(wait_log(w, {"msg=\"following new process\"", "process=" + std::to_string(fresh)},
 	    DEADLINE_MS));
 	return fresh;
+}
+
+/* The daemon of sc and its wrapper w, whose log nobody reads, still do
+ * their job: USR1 reaches the daemon, an upgrade happens (the old
+ * generation drains and exits), USR2 reaches the new one. */
+void
+works_unlogged(const scene &sc, proc *w)
+{
+	pid_t d1 = sc.ready(DEADLINE_MS);
+	send_signal(w->pid, SIGUSR1);
+	REQUIRE(record_wait(sc.record, d1, "signal SIGUSR1", DEADLINE_MS));
+	pid_t d2 = hup_successor(sc, w, d1, DEADLINE_MS);
+	REQUIRE(record_wait(sc.record, d1, "exit 0", DEADLINE_MS));
+	send_signal(w->pid, SIGUSR2);
+	REQUIRE(record_wait(sc.record, d2, "signal SIGUSR2", DEADLINE_MS));
+}
+
+/* TERM to the wrapper w: it exits 9, the daemon's code. */
+void
+stop_exits_9(proc *w)
+{
+	send_signal(w->pid, SIGTERM);
+	REQUIRE(proc_wait_exit(w, DEADLINE_MS));
+	CHECK(proc_code(w) == 9);
 }
 
 /* The last "<pid> upgrading <child>" line of pid: the child. */
@@ -148,9 +128,8 @@ TEST_CASE("faults: an upgrade storm, 50 HUPs back to back")
 	scene sc;
 	proc w;
 
-	proc_start(&w, sc.wrapper({"--drain", "20", "--exit-code", "9"}), no_quarantine());
-	REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
-	pid_t cur = read_pid(sc.pidfile);
+	proc_start(&w, sc.wrapper(sc.daemon({"--drain", "20", "--exit-code", "9"})), no_quarantine());
+	pid_t cur = sc.ready(DEADLINE_MS);
 	REQUIRE(wait_log(&w, {"msg=\"monitoring process\"", "process=" + std::to_string(cur)}, DEADLINE_MS));
 	int fds0 = fd_count(w.pid);
 	long rss0 = vm_rss_kb(w.pid);
@@ -164,7 +143,7 @@ TEST_CASE("faults: an upgrade storm, 50 HUPs back to back")
 	}
 	MESSAGE("50 upgrades took " << mono_ms() - t0 << " ms");
 	/* Every drained generation exited and was reaped. */
-	CHECK(sc.settled() == cur);
+	CHECK(settled(sc) == cur);
 	CHECK(wait_until([&] { return zombies_of(w.pid).empty(); }, DEADLINE_MS));
 	CHECK(wait_until([&] { return fd_count(w.pid) == fds0; }, DEADLINE_MS));
 	long rss1 = vm_rss_kb(w.pid);
@@ -176,9 +155,7 @@ TEST_CASE("faults: an upgrade storm, 50 HUPs back to back")
 		return proc_count_lines(&w, "msg=\"process exited\"") == 50;
 	}, DEADLINE_MS));
 
-	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-	CHECK(proc_code(&w) == 9);
+	stop_exits_9(&w);
 	CHECK(has_line(w.out, {"msg=\"process exited\"", "exit_code=9", "generation=51"}));
 	CHECK(sc.daemons().empty());
 }
@@ -199,8 +176,8 @@ TEST_CASE("faults: new generations crash, hang, tear the pid file, or crash afte
 	proc w;
 	std::string fail = sc.dir / "fail";
 
-	proc_start(&w, sc.wrapper({"--torn", "--fail-upgrade-file", fail, "--upgrade-timeout", "1000",
-	    "--drain", "20", "--exit-code", "9"}));
+	proc_start(&w, sc.wrapper(sc.daemon({"--torn", "--fail-upgrade-file", fail,
+	    "--upgrade-timeout", "1000", "--drain", "20", "--exit-code", "9"})));
 	REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
 	pid_t cur = 0;
 	REQUIRE(wait_until([&] {
@@ -282,7 +259,7 @@ TEST_CASE("faults: new generations crash, hang, tear the pid file, or crash afte
 		CHECK(wait_until([&] {
 			return record_count(sc.record, cur, "signal SIGUSR1") == usr1;
 		}, DEADLINE_MS));
-		CHECK(sc.settled() == cur);
+		CHECK(settled(sc) == cur);
 		CHECK(wait_until([&] { return zombies_of(w.pid).empty() && zombies_of(cur).empty(); },
 		    DEADLINE_MS));
 	}
@@ -294,10 +271,8 @@ TEST_CASE("faults: new generations crash, hang, tear the pid file, or crash afte
 	pid_t old = cur;
 	cur = upgrade(sc, &w, old);
 	REQUIRE(record_wait(sc.record, old, "exit 0", DEADLINE_MS));
-	CHECK(sc.settled() == cur);
-	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-	CHECK(proc_code(&w) == 9);
+	CHECK(settled(sc) == cur);
+	stop_exits_9(&w);
 	CHECK(record_count(sc.record, cur, "signal SIGTERM") == 1);
 	CHECK(sc.daemons().empty());
 }
@@ -317,15 +292,13 @@ TEST_CASE("faults: new generations crash, hang, tear the pid file, or crash afte
  */
 TEST_CASE("faults: the wrapper SIGKILLed and restarted 20 times in steady state and 20 times mid-upgrade")
 {
-	std::string why;
-	if (!pidns_supported(&why, false)) {
-		MESSAGE("skipped: " << why);
+	if (pidns_skip(false))
 		return;
-	}
 	scene sc;
 	pidns ns(sc.dir, 0);
 	unsigned seed = (unsigned)mono_ms();
-	std::vector<std::string> argv = ns.run(sc.wrapper({"--drain", "30", "--exit-code", "9"}));
+	std::vector<std::string> argv = ns.run(sc.wrapper(sc.daemon({"--drain", "30",
+	    "--exit-code", "9"})));
 	CAPTURE(seed);
 
 	/* A wrapper in the namespace: nsenter, and its child, the wrapper
@@ -365,8 +338,7 @@ TEST_CASE("faults: the wrapper SIGKILLed and restarted 20 times in steady state 
 	{
 		nsw w0;
 		start(&w0);
-		REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
-		daemon = read_pid(sc.pidfile);
+		daemon = sc.ready(DEADLINE_MS);
 		REQUIRE(wait_log(&w0.p, {"msg=\"monitoring process\""}, DEADLINE_MS));
 		sigkill(&w0);
 	}
@@ -448,10 +420,8 @@ TEST_CASE("faults: a storm of ten thousand signals; real-time ones all arrive, m
 	int rt = SIGRTMIN + RT_SIG_OFFSET;
 	std::string rt_name = "signal SIG" + std::to_string(rt);  /* the fixture's name for it */
 
-	proc_start(&w, sc.wrapper({"--exit-code", "9"}), no_quarantine());
-	REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
-	pid_t daemon = read_pid(sc.pidfile);
-	REQUIRE(wait_log(&w, {"msg=\"monitoring process\""}, DEADLINE_MS));
+	pid_t daemon = start_monitored(sc, &w, sc.wrapper(sc.daemon({"--exit-code", "9"})),
+	    DEADLINE_MS, no_quarantine());
 	/* Warm up (first-use allocations), then measure. */
 	int warm = 0;
 	for (int sig : mixed) {
@@ -546,19 +516,9 @@ TEST_CASE("faults: a storm of ten thousand signals; real-time ones all arrive, m
 
 	/* And it still works. */
 	int before = record_count(sc.record, daemon, "signal SIGHUP");
-	send_signal(w.pid, SIGHUP);
-	pid_t fresh = 0;
-	REQUIRE(wait_until([&] {
-		pump_for(&w, 5);
-		fresh = read_pid(sc.pidfile);
-		return fresh != daemon && fresh > 0 && record_count(sc.record, fresh, "ready") == 1;
-	}, DEADLINE_MS));
+	upgrade(sc, &w, daemon);
 	CHECK(record_count(sc.record, daemon, "signal SIGHUP") == before + 1);
-	REQUIRE(wait_log(&w, {"msg=\"following new process\"", "process=" + std::to_string(fresh)},
-	    DEADLINE_MS));
-	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-	CHECK(proc_code(&w) == 9);
+	stop_exits_9(&w);
 	CHECK(sc.daemons().empty());
 }
 
@@ -573,19 +533,15 @@ TEST_CASE("faults: the daemon's stdout closed, the wrapper's stdout closed or fu
 		 * with the daemon and watches the process itself. */
 		scene sc;
 		proc w;
-		proc_start(&w, sc.wrapper({"--close-stdout", "--drain", "20", "--exit-code", "9"}));
-		REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
-		pid_t d1 = read_pid(sc.pidfile);
-		REQUIRE(wait_log(&w, {"msg=\"monitoring process\""}, DEADLINE_MS));
+		pid_t d1 = start_monitored(sc, &w, sc.wrapper(sc.daemon({"--close-stdout",
+		    "--drain", "20", "--exit-code", "9"})), DEADLINE_MS);
 		send_signal(w.pid, SIGUSR1);
 		REQUIRE(record_wait(sc.record, d1, "signal SIGUSR1", DEADLINE_MS));
 		pid_t d2 = upgrade(sc, &w, d1);
 		send_signal(w.pid, SIGUSR2);
 		REQUIRE(record_wait(sc.record, d2, "signal SIGUSR2", DEADLINE_MS));
-		CHECK(sc.settled() == d2);
-		send_signal(w.pid, SIGTERM);
-		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-		CHECK(proc_code(&w) == 9);
+		CHECK(settled(sc) == d2);
+		stop_exits_9(&w);
 		CHECK(sc.daemons().empty());
 	}
 
@@ -595,26 +551,12 @@ TEST_CASE("faults: the daemon's stdout closed, the wrapper's stdout closed or fu
 		 * leaving the daemon unsupervised (exit 141). */
 		scene sc;
 		proc w;
-		proc_start(&w, sc.wrapper({"--drain", "20", "--exit-code", "9"}));
+		proc_start(&w, sc.wrapper(sc.daemon({"--drain", "20", "--exit-code", "9"})));
 		close(w.out_fd);
 		w.out_fd = -1;
-		REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
-		pid_t d1 = read_pid(sc.pidfile);
-		send_signal(w.pid, SIGUSR1);
-		REQUIRE(record_wait(sc.record, d1, "signal SIGUSR1", DEADLINE_MS));
-		send_signal(w.pid, SIGHUP);
-		pid_t d2 = 0;
-		REQUIRE(wait_until([&] {
-			d2 = read_pid(sc.pidfile);
-			return d2 != d1 && d2 > 0 && record_count(sc.record, d2, "ready") == 1;
-		}, DEADLINE_MS));
-		REQUIRE(record_wait(sc.record, d1, "exit 0", DEADLINE_MS));
-		send_signal(w.pid, SIGUSR2);
-		REQUIRE(record_wait(sc.record, d2, "signal SIGUSR2", DEADLINE_MS));
+		works_unlogged(sc, &w);
 		CHECK(pid_alive(w.pid));
-		send_signal(w.pid, SIGTERM);
-		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-		CHECK(proc_code(&w) == 9);
+		stop_exits_9(&w);
 		CHECK(sc.daemons().empty());
 	}
 
@@ -625,16 +567,14 @@ TEST_CASE("faults: the daemon's stdout closed, the wrapper's stdout closed or fu
 		 * cannot write (and says so once the pipe drains). */
 		scene sc;
 		proc w;
-		proc_start(&w, sc.wrapper({"--exit-code", "9"}));
-		REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
-		pid_t d1 = read_pid(sc.pidfile);
-		REQUIRE(wait_log(&w, {"msg=\"monitoring process\""}, DEADLINE_MS));
+		pid_t d1 = start_monitored(sc, &w, sc.wrapper(sc.daemon({"--exit-code", "9"})),
+		    DEADLINE_MS);
 		/* From here the test reads nothing: fill the pipe with the
 		 * wrapper's own "forwarding signal" lines. */
 		int fd = w.out_fd;
 		/* Real-time signals queue: each is forwarded and logged. */
 		const int rt = SIGRTMIN + 5;
-		char rtname[16];
+		char rtname[32];
 		snprintf(rtname, sizeof rtname, "signal SIG%d", rt);
 		for (int i = 0; i < 1500; i++) {
 			send_signal(w.pid, rt);
@@ -673,25 +613,11 @@ TEST_CASE("faults: the daemon's stdout closed, the wrapper's stdout closed or fu
 		scene sc;
 		proc w;
 		std::vector<std::string> argv = {"/bin/sh", "-c", "exec \"$0\" \"$@\" >/dev/full"};
-		std::vector<std::string> wa = sc.wrapper({"--drain", "20", "--exit-code", "9"});
+		std::vector<std::string> wa = sc.wrapper(sc.daemon({"--drain", "20", "--exit-code", "9"}));
 		argv.insert(argv.end(), wa.begin(), wa.end());
 		proc_start(&w, argv);
-		REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
-		pid_t d1 = read_pid(sc.pidfile);
-		send_signal(w.pid, SIGUSR1);
-		REQUIRE(record_wait(sc.record, d1, "signal SIGUSR1", DEADLINE_MS));
-		send_signal(w.pid, SIGHUP);
-		pid_t d2 = 0;
-		REQUIRE(wait_until([&] {
-			d2 = read_pid(sc.pidfile);
-			return d2 != d1 && d2 > 0 && record_count(sc.record, d2, "ready") == 1;
-		}, DEADLINE_MS));
-		REQUIRE(record_wait(sc.record, d1, "exit 0", DEADLINE_MS));
-		send_signal(w.pid, SIGUSR2);
-		REQUIRE(record_wait(sc.record, d2, "signal SIGUSR2", DEADLINE_MS));
-		send_signal(w.pid, SIGTERM);
-		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-		CHECK(proc_code(&w) == 9);
+		works_unlogged(sc, &w);
+		stop_exits_9(&w);
 		CHECK(w.out.empty());
 		CHECK(w.err.empty());
 		CHECK(sc.daemons().empty());
@@ -704,10 +630,8 @@ TEST_CASE("faults: the daemon's stdout closed, the wrapper's stdout closed or fu
 		scene sc("run");
 		std::string run = sc.dir / "run";
 		proc w;
-		proc_start(&w, sc.wrapper({"--drain", "60000", "--exit-code", "9"}, {"-i", "100ms"}));
-		REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
-		pid_t d1 = read_pid(sc.pidfile);
-		REQUIRE(wait_log(&w, {"msg=\"monitoring process\""}, DEADLINE_MS));
+		pid_t d1 = start_monitored(sc, &w, sc.wrapper(sc.daemon({"--drain", "60000",
+		    "--exit-code", "9"}), {"-i", "100ms"}), DEADLINE_MS);
 		INFO(proc_dump(&w));
 
 		/* Deleted: the wrapper notices and looks for it again. */
@@ -739,9 +663,7 @@ TEST_CASE("faults: the daemon's stdout closed, the wrapper's stdout closed or fu
 		CHECK(pid_alive(d1));
 		send_signal(w.pid, SIGUSR1);
 		REQUIRE(record_wait(sc.record, d2, "signal SIGUSR1", DEADLINE_MS));
-		send_signal(w.pid, SIGTERM);
-		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-		CHECK(proc_code(&w) == 9);
+		stop_exits_9(&w);
 		CHECK(record_count(sc.record, d1, "signal SIGTERM") == 1);
 		CHECK(sc.daemons().empty());
 	}
@@ -794,10 +716,8 @@ TEST_CASE("faults: the daemon SIGKILLed while signals are being forwarded to it"
 	SUBCASE("its own child") {
 		scene sc;
 		proc w;
-		proc_start(&w, sc.wrapper({"--exit-code", "9"}));
-		REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
-		pid_t d = read_pid(sc.pidfile);
-		REQUIRE(wait_log(&w, {"msg=\"monitoring process\""}, DEADLINE_MS));
+		pid_t d = start_monitored(sc, &w, sc.wrapper(sc.daemon({"--exit-code", "9"})),
+		    DEADLINE_MS);
 		bool exited;
 		{
 			usr1_storm storm(w.pid);
@@ -831,11 +751,8 @@ TEST_CASE("faults: the daemon SIGKILLed while signals are being forwarded to it"
 	}
 
 	SUBCASE("adopted, its PID handed at once to a stranger") {
-		std::string why;
-		if (!pidns_supported(&why)) {
-			MESSAGE("skipped: " << why);
+		if (pidns_skip())
 			return;
-		}
 		scene sc;
 		pidns ns(sc.dir);
 		std::string stranger = sc.dir.link("stranger", "fixture-daemon");
@@ -845,7 +762,7 @@ TEST_CASE("faults: the daemon SIGKILLed while signals are being forwarded to it"
 		    "--exit-code", "9"});
 		REQUIRE(record_wait(sc.record, d, "ready", DEADLINE_MS));
 		proc w;
-		proc_start(&w, ns.run(sc.wrapper({"--exit-code", "9"})));
+		proc_start(&w, ns.run(sc.wrapper(sc.daemon({"--exit-code", "9"}))));
 		REQUIRE(wait_log(&w, {"msg=\"adopting a process\"", "process=" + std::to_string(d)},
 		    DEADLINE_MS));
 		pid_t wh = child_of(w.pid, DEADLINE_MS);

@@ -9,63 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <doctest/doctest.h>
 
 #include "proc.h"
-
-long long
-mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-bool
-has_line(const std::string &text, const std::vector<std::string> &needles)
-{
-	size_t from = 0, nl;
-
-	while ((nl = text.find('\n', from)) != std::string::npos) {
-		bool all = true;
-		for (const std::string &n : needles)
-			all = all && text.substr(from, nl - from).find(n) != std::string::npos;
-		if (all)
-			return true;
-		from = nl + 1;
-	}
-	return false;
-}
-
-void
-pump_for(proc *p, int ms)
-{
-	long long end = mono_ms() + ms;
-
-	while (mono_ms() < end) {
-		long long left = end - mono_ms();
-		/* A needle that never matches: proc_wait_line just reads. */
-		if (!proc_wait_line(p, "\x01", (int)(left < 20 ? left : 20)) && p->out_fd < 0)
-			usleep(2000);
-	}
-}
-
-bool
-wait_log(proc *p, const std::vector<std::string> &needles, int timeout_ms)
-{
-	long long end = mono_ms() + timeout_ms;
-
-	for (;;) {
-		if (has_line(p->out, needles))
-			return true;
-		if (mono_ms() >= end)
-			return false;
-		pump_for(p, 20);
-	}
-}
 
 long
 vm_rss_kb(pid_t pid)
@@ -140,6 +88,17 @@ pidns_supported(std::string *why, bool small_pid_max)
 		*why = pidcycle_source() + " not found (run the tests from the top of the repository)";
 		return false;
 	}
+	return true;
+}
+
+bool
+pidns_skip(bool small_pid_max)
+{
+	std::string why;
+
+	if (pidns_supported(&why, small_pid_max))
+		return false;
+	MESSAGE("skipped: " << why);
 	return true;
 }
 
@@ -225,24 +184,17 @@ pidns::hunt(proc *h, pid_t at, const std::vector<std::string> &argv)
 pid_t
 pidns::host_pid(pid_t n) const
 {
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	pid_t found = 0;
 	char want[32];
 
 	snprintf(want, sizeof want, "\t%d\n", (int)n);
-	if (d == NULL)
-		return 0;
-	while (found == 0 && (e = readdir(d)) != NULL) {
-		char *end, buf[64];
-		long pid = strtol(e->d_name, &end, 10);
-		if (*end != '\0' || pid <= 0)
+	for (pid_t pid : all_pids()) {
+		std::string at = "/proc/" + std::to_string(pid);
+		std::string status = read_file(at + "/status");
+		size_t nspid = status.find("\nNSpid:");
+		char buf[64];
+		if (nspid == std::string::npos)
 			continue;
-		std::string status = read_file(std::string("/proc/") + e->d_name + "/status");
-		size_t at = status.find("\nNSpid:");
-		if (at == std::string::npos)
-			continue;
-		std::string line = status.substr(at + 1, status.find('\n', at + 1) - at);
+		std::string line = status.substr(nspid + 1, status.find('\n', nspid + 1) - nspid);
 		/* "NSpid:\tHOST\tN\n": exactly one level below ours. */
 		size_t tabs = 0;
 		for (char c : line)
@@ -250,36 +202,9 @@ pidns::host_pid(pid_t n) const
 		if (tabs != 2 || line.size() < strlen(want) ||
 		    line.compare(line.size() - strlen(want), strlen(want), want) != 0)
 			continue;
-		ssize_t len = readlink((std::string("/proc/") + e->d_name + "/ns/pid").c_str(),
-		    buf, sizeof buf - 1);
+		ssize_t len = readlink((at + "/ns/pid").c_str(), buf, sizeof buf - 1);
 		if (len > 0 && ns_link == std::string(buf, (size_t)len))
-			found = (pid_t)pid;
+			return pid;
 	}
-	closedir(d);
-	return found;
-}
-
-pid_t
-child_of(pid_t parent, int timeout_ms)
-{
-	pid_t found = 0;
-
-	wait_until([&] {
-		DIR *d = opendir("/proc");
-		struct dirent *e;
-
-		if (d == NULL)
-			return false;
-		while (found == 0 && (e = readdir(d)) != NULL) {
-			struct proc_stat st;
-			char *end;
-			long pid = strtol(e->d_name, &end, 10);
-			if (*end == '\0' && pid > 0 && proc_read_stat((pid_t)pid, &st) == 0 &&
-			    st.ppid == parent)
-				found = (pid_t)pid;
-		}
-		closedir(d);
-		return found != 0;
-	}, timeout_ms);
-	return found;
+	return 0;
 }

@@ -1,7 +1,7 @@
 /*
  * hardening.h: what security_test.cc and faults_test.cc share (issue 5):
- * waiting for log lines, the wrapper's memory and descriptors, and a pid
- * namespace with a small pid_max for the tests that need a PID recycled.
+ * the wrapper's memory and descriptors, and a pid namespace with a small
+ * pid_max for the tests that need a PID recycled.
  *
  * The namespace's pid 1 is test/pidcycle.c, compiled at run time into the
  * test's directory and started under `unshare --pid --fork --mount-proc`;
@@ -24,16 +24,6 @@
 
 #include "harness.h"
 
-/* CLOCK_MONOTONIC in milliseconds. */
-long long mono_ms(void);
-/* Does one line of text contain every needle? */
-bool has_line(const std::string &text, const std::vector<std::string> &needles);
-/* Read p's output until one line of stdout contains every needle: true,
- * or false at the deadline. */
-bool wait_log(proc *p, const std::vector<std::string> &needles, int timeout_ms);
-/* Read p's output for ms milliseconds (so that a chatty wrapper never
- * blocks on its stdout). */
-void pump_for(proc *p, int ms);
 /* VmRSS of pid in KiB, or -1. */
 long vm_rss_kb(pid_t pid);
 /* The number of open descriptors of pid, or -1. */
@@ -47,6 +37,8 @@ long rss_allowance_kb(pid_t pid);
 /* Can this machine run the namespace tests?  If not, *why says so.
  * small_pid_max: the test recycles PIDs (Linux 6.14 or later). */
 bool pidns_supported(std::string *why, bool small_pid_max = true);
+/* The same, saying why not (a MESSAGE): true when the test must skip. */
+bool pidns_skip(bool small_pid_max = true);
 
 struct pidns {
 	proc unshare;             /* unshare(1), the test's child */
@@ -80,9 +72,5 @@ struct pidns {
 	/* The host PID of PID `n` of the namespace, or 0. */
 	pid_t host_pid(pid_t n) const;
 };
-
-/* The host PID of the child of `parent` (nsenter's program), waiting up
- * to timeout_ms for it to appear; 0 if none. */
-pid_t child_of(pid_t parent, int timeout_ms);
 
 #endif

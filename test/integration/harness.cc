@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -20,6 +21,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <exception>
 
 #include <doctest/doctest.h>
 
@@ -96,13 +99,35 @@ proc::~proc()
 		close(err_fd);
 }
 
-void
-proc_start(proc *p, const std::vector<std::string> &argv,
-    const std::vector<std::string> &env, bool inherit_output)
+/* argv as execve(2) wants it; valid while argv lives. */
+static std::vector<char *>
+c_argv(const std::vector<std::string> &argv)
+{
+	std::vector<char *> av;
+
+	for (const std::string &a : argv)
+		av.push_back(const_cast<char *>(a.c_str()));
+	av.push_back(NULL);
+	return av;
+}
+
+/* In a child: the signals the test blocks, unblocked for the program. */
+static void
+unblock_signals(void)
+{
+	sigset_t none;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static void
+start_proc(proc *p, const std::vector<std::string> &argv, const std::vector<std::string> &env,
+    bool inherit_output, int (*before_exec)(void))
 {
 	int out[2] = {-1, -1}, err[2] = {-1, -1};
 	std::vector<std::string> envs;
-	std::vector<char *> av, ev;
+	std::vector<char *> av = c_argv(argv), ev;
 
 	for (char **e = environ; *e; e++) {
 		bool drop = false;
@@ -117,9 +142,6 @@ proc_start(proc *p, const std::vector<std::string> &argv,
 	for (const std::string &x : env)
 		if (x.find('=') != std::string::npos)
 			envs.push_back(x);
-	for (const std::string &a : argv)
-		av.push_back(const_cast<char *>(a.c_str()));
-	av.push_back(NULL);
 	for (const std::string &e : envs)
 		ev.push_back(const_cast<char *>(e.c_str()));
 	ev.push_back(NULL);
@@ -131,12 +153,15 @@ proc_start(proc *p, const std::vector<std::string> &argv,
 	pid_t pid = fork();
 	REQUIRE(pid >= 0);
 	if (pid == 0) {
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
+		unblock_signals();
 		if (!inherit_output) {
 			dup2(out[1], 1);
 			dup2(err[1], 2);
+		}
+		if (before_exec != NULL) {
+			int code = before_exec();
+			if (code != 0)
+				_exit(code);
 		}
 		execve(av[0], av.data(), ev.data());
 		_exit(127);
@@ -153,12 +178,36 @@ proc_start(proc *p, const std::vector<std::string> &argv,
 	}
 }
 
-static long long
-now_ms(void)
+void
+proc_start(proc *p, const std::vector<std::string> &argv,
+    const std::vector<std::string> &env, bool inherit_output)
+{
+	start_proc(p, argv, env, inherit_output, NULL);
+}
+
+void
+proc_start_hooked(proc *p, const std::vector<std::string> &argv,
+    const std::vector<std::string> &env, int (*before_exec)(void))
+{
+	start_proc(p, argv, env, false, before_exec);
+}
+
+const std::vector<std::string> clean_env = {"GITALY_PID_FILE", "WRAPPER_JSON_LOGGING",
+    "PIDSITTER_CONFIG"};
+
+long long
+mono_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+long long
+ms_since(std::chrono::steady_clock::time_point t0)
+{
+	return std::chrono::duration_cast<std::chrono::milliseconds>(
+	    std::chrono::steady_clock::now() - t0).count();
 }
 
 /* Read what is there; false at EOF on stdout. */
@@ -195,7 +244,7 @@ pump(proc *p, int timeout_ms)
 bool
 proc_wait_line(proc *p, const char *needle, int timeout_ms)
 {
-	long long end = now_ms() + timeout_ms;
+	long long end = mono_ms() + timeout_ms;
 	size_t from = 0;
 
 	for (;;) {
@@ -205,7 +254,7 @@ proc_wait_line(proc *p, const char *needle, int timeout_ms)
 				return true;
 			from = nl + 1;
 		}
-		long long left = end - now_ms();
+		long long left = end - mono_ms();
 		if (left <= 0)
 			return false;
 		if (!pump(p, (int)(left < 50 ? left : 50)) && p->out_fd < 0)
@@ -244,12 +293,12 @@ proc_find_line(const proc *p, const char *needle)
 bool
 proc_wait_stderr(proc *p, const char *needle, int timeout_ms)
 {
-	long long end = now_ms() + timeout_ms;
+	long long end = mono_ms() + timeout_ms;
 
 	for (;;) {
 		if (p->err.find(needle) != std::string::npos)
 			return true;
-		long long left = end - now_ms();
+		long long left = end - mono_ms();
 		if (left <= 0)
 			return false;
 		if (!pump(p, (int)(left < 50 ? left : 50)))
@@ -260,9 +309,9 @@ proc_wait_stderr(proc *p, const char *needle, int timeout_ms)
 std::string
 proc_dump(proc *p)
 {
-	long long end = now_ms() + 100;
+	long long end = mono_ms() + 100;
 
-	while (now_ms() < end && pump(p, 20))
+	while (mono_ms() < end && pump(p, 20))
 		;
 	return "stdout:\n" + p->out + "stderr:\n" + p->err;
 }
@@ -281,16 +330,80 @@ log_field(const std::string &line, const char *key)
 	return end == v ? -1 : n;
 }
 
+std::string
+log_msg(const char *msg, const std::string &rest)
+{
+	return std::string("msg=\"") + msg + "\"" + (rest.empty() ? "" : " " + rest);
+}
+
+std::string
+log_gen(const proc &w, unsigned gen, pid_t pid)
+{
+	return "generation=" + std::to_string(gen) + " pid=" + std::to_string(w.pid) +
+	    " process=" + std::to_string(pid);
+}
+
+std::vector<std::string>
+lines_with(const std::string &text, const std::vector<std::string> &needles)
+{
+	std::vector<std::string> out;
+	size_t from = 0, nl;
+
+	while ((nl = text.find('\n', from)) != std::string::npos) {
+		std::string line = text.substr(from, nl - from);
+		bool all = true;
+		from = nl + 1;
+		for (const std::string &n : needles)
+			all = all && line.find(n) != std::string::npos;
+		if (all)
+			out.push_back(line);
+	}
+	return out;
+}
+
+bool
+has_line(const std::string &text, const std::vector<std::string> &needles)
+{
+	return !lines_with(text, needles).empty();
+}
+
+void
+pump_for(proc *p, int ms)
+{
+	long long end = mono_ms() + ms;
+
+	while (mono_ms() < end) {
+		long long left = end - mono_ms();
+		/* A needle that never matches: proc_wait_line just reads. */
+		if (!proc_wait_line(p, "\x01", (int)(left < 20 ? left : 20)) && p->out_fd < 0)
+			usleep(2000);
+	}
+}
+
+bool
+wait_log(proc *p, const std::vector<std::string> &needles, int timeout_ms)
+{
+	long long end = mono_ms() + timeout_ms;
+
+	for (;;) {
+		if (has_line(p->out, needles))
+			return true;
+		if (mono_ms() >= end)
+			return false;
+		pump_for(p, 20);
+	}
+}
+
 bool
 proc_wait_exit(proc *p, int timeout_ms)
 {
-	long long end = now_ms() + timeout_ms;
+	long long end = mono_ms() + timeout_ms;
 
 	if (p->exited)
 		return true;
 	for (;;) {
 		struct pollfd fd = {p->pidfd, POLLIN, 0};
-		long long left = end - now_ms();
+		long long left = end - mono_ms();
 
 		/* Keep reading output so a chatty process never blocks. */
 		pump(p, 0);
@@ -422,8 +535,8 @@ record_wait(const std::string &record, pid_t pid, const std::string &what, int t
 	return wait_until([&] { return record_count(record, pid, what) > 0; }, timeout_ms);
 }
 
-static std::vector<pid_t>
-live_scan(const std::string &needle, bool whole_line)
+std::vector<pid_t>
+all_pids(void)
 {
 	std::vector<pid_t> out;
 	DIR *d = opendir("/proc");
@@ -434,57 +547,67 @@ live_scan(const std::string &needle, bool whole_line)
 	while ((e = readdir(d)) != NULL) {
 		char *end;
 		long pid = strtol(e->d_name, &end, 10);
-		if (*end != '\0' || pid <= 0 || pid == getpid())
-			continue;
-		std::string cmd = read_file("/proc/" + std::string(e->d_name) + "/cmdline");
-		bool hit;
-		if (whole_line) {
-			for (char &c : cmd)
-				if (c == '\0')
-					c = ' ';
-			hit = cmd.find(needle) != std::string::npos;
-		} else {
-			hit = strcmp(cmd.c_str(), needle.c_str()) == 0;
-		}
-		if (hit && pid_alive((pid_t)pid))
+		if (*end == '\0' && pid > 0 && pid != getpid())
 			out.push_back((pid_t)pid);
 	}
 	closedir(d);
 	return out;
+}
+
+std::string
+cmdline_of(pid_t pid)
+{
+	std::string cmd = read_file("/proc/" + std::to_string(pid) + "/cmdline");
+
+	for (char &c : cmd)
+		if (c == '\0')
+			c = ' ';
+	return cmd;
 }
 
 std::vector<pid_t>
 live_matching(const std::string &argv0)
 {
-	return live_scan(argv0, false);
+	std::vector<pid_t> out;
+
+	for (pid_t pid : all_pids()) {
+		std::string cmd = read_file("/proc/" + std::to_string(pid) + "/cmdline");
+		if (strcmp(cmd.c_str(), argv0.c_str()) == 0 && pid_alive(pid))
+			out.push_back(pid);
+	}
+	return out;
 }
 
 std::vector<pid_t>
 live_mentioning(const std::string &needle)
 {
-	return live_scan(needle, true);
+	std::vector<pid_t> out;
+
+	for (pid_t pid : all_pids())
+		if (cmdline_of(pid).find(needle) != std::string::npos && pid_alive(pid))
+			out.push_back(pid);
+	return out;
 }
 
 std::vector<pid_t>
 zombies_of(pid_t ppid)
 {
-	std::vector<pid_t> out;
-	DIR *d = opendir("/proc");
-	struct dirent *e;
+	return proc_children(ppid, true);
+}
 
-	if (d == NULL)
-		return out;
-	while ((e = readdir(d)) != NULL) {
-		struct proc_stat st;
-		char *end;
-		long pid = strtol(e->d_name, &end, 10);
-		if (*end != '\0' || pid <= 0)
-			continue;
-		if (proc_read_stat((pid_t)pid, &st) == 0 && st.ppid == ppid && st.state == 'Z')
-			out.push_back((pid_t)pid);
-	}
-	closedir(d);
-	return out;
+pid_t
+child_of(pid_t parent, int timeout_ms)
+{
+	pid_t found = 0;
+
+	wait_until([&] {
+		std::vector<pid_t> c = proc_children(parent, false);
+		if (c.empty())
+			c = proc_children(parent, true);
+		found = c.empty() ? 0 : c[0];
+		return found != 0;
+	}, timeout_ms);
+	return found;
 }
 
 void
@@ -513,13 +636,8 @@ start_detached(const std::vector<std::string> &argv)
 	mid = fork();
 	REQUIRE(mid >= 0);
 	if (mid == 0) {
-		std::vector<char *> av;
-		for (const std::string &a : argv)
-			av.push_back(const_cast<char *>(a.c_str()));
-		av.push_back(NULL);
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
+		std::vector<char *> av = c_argv(argv);
+		unblock_signals();
 		setsid();
 		pid_t c = fork();
 		if (c != 0) {
@@ -539,6 +657,30 @@ start_detached(const std::vector<std::string> &argv)
 	return pid;
 }
 
+pid_t
+start_child(const std::string &path, const std::vector<std::string> &argv, uid_t uid,
+    bool quiet)
+{
+	std::vector<char *> av = c_argv(argv);
+	pid_t pid = fork();
+
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		unblock_signals();
+		setsid();
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 0);
+		if (quiet)
+			dup2(null, 1);
+		if (uid != (uid_t)-1 &&
+		    (setgroups(0, NULL) < 0 || setgid((gid_t)uid) < 0 || setuid(uid) < 0))
+			_exit(126);
+		execv(path.c_str(), av.data());
+		_exit(127);
+	}
+	return pid;
+}
+
 int
 free_port(void)
 {
@@ -551,7 +693,7 @@ free_port(void)
 	if (lo <= 11024)
 		lo = 32768;  /* an odd range: the usual one's floor */
 	if (seed == 0)
-		seed = (unsigned)getpid() * 2654435761u ^ (unsigned)now_ms();
+		seed = (unsigned)getpid() * 2654435761u ^ (unsigned)mono_ms();
 	for (int tries = 0; tries < 1000; tries++) {
 		int port = 10000 + (int)(rand_r(&seed) % (unsigned)(lo - 10000));
 		struct sockaddr_in a;
@@ -594,7 +736,7 @@ tcp_connect(int port)
 std::string
 tcp_exchange(int port, const std::string &request, int timeout_ms)
 {
-	long long end = now_ms() + timeout_ms;
+	long long end = mono_ms() + timeout_ms;
 	std::string got;
 	char buf[4096];
 	int fd = tcp_connect(port);
@@ -608,7 +750,7 @@ tcp_exchange(int port, const std::string &request, int timeout_ms)
 	}
 	for (;;) {
 		struct pollfd pfd = {fd, POLLIN, 0};
-		long long left = end - now_ms();
+		long long left = end - mono_ms();
 		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
 			break;
 		ssize_t n = read(fd, buf, sizeof buf);
@@ -629,4 +771,113 @@ tcp_accepts(int port)
 		return false;
 	close(fd);
 	return true;
+}
+
+scene::scene(const char *pid_dir)
+{
+	gitaly = dir.link("gitaly", "fixture-daemon");
+	if (pid_dir != NULL) {
+		REQUIRE(mkdir((dir / pid_dir).c_str(), 0755) == 0);
+		pidfile = dir / pid_dir + "/gitaly.pid";
+	} else {
+		pidfile = dir / "gitaly.pid";
+	}
+	record = dir / "record";
+	conf = dir / "pidsitter.toml";
+}
+
+scene::~scene()
+{
+	std::vector<pid_t> left = live_mentioning(dir.path);
+
+	/* A test that ends normally has stopped all it started: a process
+	 * still running from the directory is a leak of the code under test
+	 * (a daemon that outlived its wrapper), and a failure.  After a
+	 * failed REQUIRE it is only cleaned up. */
+	if (std::uncaught_exceptions() == 0 && !left.empty()) {
+		wait_until([&] { return (left = live_mentioning(dir.path)).empty(); }, 2000);
+		for (pid_t pid : left) {
+			CAPTURE(pid);
+			CAPTURE(cmdline_of(pid));
+			CHECK_MESSAGE(false, "a process outlived the test");
+		}
+	}
+	for (pid_t pid : left)
+		kill(pid, SIGKILL);
+}
+
+std::vector<std::string>
+scene::daemon(const std::vector<std::string> &extra) const
+{
+	std::vector<std::string> a = {gitaly, "--pid-file", pidfile, "--record", record};
+
+	a.insert(a.end(), extra.begin(), extra.end());
+	return a;
+}
+
+std::vector<std::string>
+scene::wrapper(const std::vector<std::string> &daemon_argv,
+    const std::vector<std::string> &opts) const
+{
+	std::vector<std::string> a = {build_path("pidsitter"), "-p", pidfile};
+
+	a.insert(a.end(), opts.begin(), opts.end());
+	a.push_back("--");
+	a.insert(a.end(), daemon_argv.begin(), daemon_argv.end());
+	return a;
+}
+
+void
+scene::config(const std::string &keys) const
+{
+	write_file(conf, "pid_file = \"" + pidfile + "\"\n" + keys);
+}
+
+std::vector<std::string>
+scene::configured(const std::vector<std::string> &extra) const
+{
+	std::vector<std::string> a = {build_path("pidsitter"), "-c", conf, "--"}, d = daemon(extra);
+
+	a.insert(a.end(), d.begin(), d.end());
+	return a;
+}
+
+std::vector<pid_t>
+scene::daemons() const
+{
+	return live_matching(gitaly);
+}
+
+pid_t
+scene::ready(int timeout_ms) const
+{
+	REQUIRE(record_wait(record, 0, "ready", timeout_ms));
+	return read_pid(pidfile);
+}
+
+const std::vector<std::string> spawn_and_exit = {"--no-pid-file", "--exit-after", "0",
+    "--exit-code", "5"};
+
+pid_t
+start_monitored(const scene &sc, proc *w, const std::vector<std::string> &argv,
+    int timeout_ms, const std::vector<std::string> &env)
+{
+	proc_start(w, argv, env);
+	pid_t d = sc.ready(timeout_ms);
+	REQUIRE(wait_log(w, {"msg=\"monitoring process\""}, timeout_ms));
+	return d;
+}
+
+pid_t
+hup_successor(const scene &sc, proc *w, pid_t old, int timeout_ms)
+{
+	pid_t fresh = 0;
+
+	send_signal(w->pid, SIGHUP);
+	REQUIRE(wait_until([&] {
+		pump_for(w, 1);
+		fresh = read_pid(sc.pidfile);
+		return fresh != old && fresh > 0 && record_count(sc.record, fresh, "ready") == 1;
+	}, timeout_ms));
+	return fresh;
 }

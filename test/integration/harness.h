@@ -8,8 +8,10 @@
 #ifndef PIDSITTER_HARNESS_H
 #define PIDSITTER_HARNESS_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -50,6 +52,13 @@ struct proc {
  * K).  Output goes to pipes unless inherit_output. */
 void proc_start(proc *p, const std::vector<std::string> &argv,
     const std::vector<std::string> &env = {}, bool inherit_output = false);
+/* The same, with before_exec() called in the child just before execve:
+ * 0, or the code the child exits with instead. */
+void proc_start_hooked(proc *p, const std::vector<std::string> &argv,
+    const std::vector<std::string> &env, int (*before_exec)(void));
+/* For proc_start's env: the machine's own settings (GITALY_PID_FILE,
+ * WRAPPER_JSON_LOGGING, PIDSITTER_CONFIG) must not leak into a result. */
+extern const std::vector<std::string> clean_env;
 
 /* Read output until a line of stdout contains needle: true, or false at
  * the deadline (or when the process closed its stdout). */
@@ -63,6 +72,23 @@ std::string proc_find_line(const proc *p, const char *needle);
 bool proc_wait_stderr(proc *p, const char *needle, int timeout_ms);
 /* The number after " key=" in a text log line, or -1. */
 long log_field(const std::string &line, const char *key);
+/* What a text log line holds: msg="MSG", then rest (if any) after a
+ * space.  pidsitter writes the other fields sorted by name. */
+std::string log_msg(const char *msg, const std::string &rest = "");
+/* The fields of a line about generation gen, process pid, of wrapper w:
+ * "generation=GEN pid=W process=PID". */
+std::string log_gen(const proc &w, unsigned gen, pid_t pid);
+/* The lines of text (each ended by a newline) that contain every needle. */
+std::vector<std::string> lines_with(const std::string &text,
+    const std::vector<std::string> &needles);
+/* Does one line of text contain every needle? */
+bool has_line(const std::string &text, const std::vector<std::string> &needles);
+/* Read p's output for ms milliseconds (so that a chatty wrapper never
+ * blocks on its stdout). */
+void pump_for(proc *p, int ms);
+/* Read p's output until one line of stdout contains every needle: true,
+ * or false at the deadline. */
+bool wait_log(proc *p, const std::vector<std::string> &needles, int timeout_ms);
 /* Everything the process wrote so far (reading for up to 100 ms more),
  * for a failure message: INFO(proc_dump(&w)). */
 std::string proc_dump(proc *p);
@@ -77,6 +103,10 @@ void proc_kill(proc *p);
 template <typename F>
 bool wait_until(F cond, int timeout_ms);
 bool wait_until_fn(bool (*cond)(void *), void *arg, int timeout_ms);
+/* CLOCK_MONOTONIC in milliseconds. */
+long long mono_ms(void);
+/* Milliseconds since t0. */
+long long ms_since(std::chrono::steady_clock::time_point t0);
 
 std::string read_file(const std::string &path);
 void write_file(const std::string &path, const std::string &text, int mode = 0644);
@@ -100,12 +130,19 @@ int record_count(const std::string &record, pid_t pid, const std::string &what);
 /* Wait until the record file has a line "<pid> <what>" (pid 0: any). */
 bool record_wait(const std::string &record, pid_t pid, const std::string &what,
     int timeout_ms);
+/* Every process in /proc but the test itself. */
+std::vector<pid_t> all_pids(void);
+/* /proc/PID/cmdline, its NULs made spaces ("" once it is gone). */
+std::string cmdline_of(pid_t pid);
 /* Live (not zombie) processes started as argv0 (argv[0] equal). */
 std::vector<pid_t> live_matching(const std::string &argv0);
 /* Live (not zombie) processes whose command line contains needle. */
 std::vector<pid_t> live_mentioning(const std::string &needle);
 /* Zombie processes whose parent is ppid. */
 std::vector<pid_t> zombies_of(pid_t ppid);
+/* A child of parent (live, or else a zombie), waiting up to timeout_ms
+ * for one to appear; 0 if none. */
+pid_t child_of(pid_t parent, int timeout_ms);
 /* Send sig to pid; a failure fails the test. */
 void send_signal(pid_t pid, int sig);
 /* Reap pid on a thread of its own (a daemon the test started directly and
@@ -115,6 +152,12 @@ void reap_in_background(pid_t pid);
 /* Start a program detached from the test: it is not our child (double
  * fork); returns its pid once it runs. */
 pid_t start_detached(const std::vector<std::string> &argv);
+/* Start path with argv as the test's own child, in a session of its own,
+ * signals unblocked, stdin (and stdout if quiet) from /dev/null, and as
+ * uid and its group unless uid is -1 (it exits 126 if it cannot).  The
+ * caller reaps it. */
+pid_t start_child(const std::string &path, const std::vector<std::string> &argv,
+    uid_t uid = (uid_t)-1, bool quiet = false);
 
 /* A loopback TCP port nothing listens on now, chosen below the kernel's
  * ephemeral range so that no "port 0" bind of a parallel test can take it
@@ -128,7 +171,53 @@ std::string tcp_exchange(int port, const std::string &request, int timeout_ms);
 /* Does anything accept connections on 127.0.0.1:port? */
 bool tcp_accepts(int port);
 
-#include <chrono>
+/* A temporary directory with a daemon called gitaly in it (a link to the
+ * fixture daemon, test/fixture-daemon.c), its pid file and its record.
+ * Whatever still runs from the directory when the scene ends is a failure
+ * (unless a failed REQUIRE ended the test) and is killed, before the
+ * directory is removed. */
+struct scene {
+	tmp_dir dir;
+	std::string gitaly, pidfile, record;
+	std::string conf;  /* a configuration file, for config() */
+
+	/* pid_dir: the pid file in that subdirectory of dir, made here. */
+	explicit scene(const char *pid_dir = NULL);
+	~scene();
+	scene(const scene &) = delete;
+	scene &operator=(const scene &) = delete;
+
+	/* gitaly --pid-file PIDFILE --record RECORD extra... */
+	std::vector<std::string> daemon(const std::vector<std::string> &extra = {}) const;
+	/* pidsitter -p PIDFILE opts... -- daemon_argv... */
+	std::vector<std::string> wrapper(const std::vector<std::string> &daemon_argv,
+	    const std::vector<std::string> &opts = {}) const;
+	/* Write conf: pid_file, then keys (TOML lines). */
+	void config(const std::string &keys) const;
+	/* pidsitter -c CONF -- gitaly --pid-file PIDFILE --record RECORD extra... */
+	std::vector<std::string> configured(const std::vector<std::string> &extra = {}) const;
+	/* The live daemons of this scene. */
+	std::vector<pid_t> daemons() const;
+	/* Wait until a daemon of this scene recorded "ready": the pid file's
+	 * process then (a failed REQUIRE at the deadline). */
+	pid_t ready(int timeout_ms) const;
+};
+
+/* Start the wrapper w with argv (env as for proc_start) and wait until
+ * the daemon of sc that it spawned is ready and w monitors it: that
+ * daemon. */
+pid_t start_monitored(const scene &sc, proc *w, const std::vector<std::string> &argv,
+    int timeout_ms, const std::vector<std::string> &env = {});
+
+/* gitaly's arguments for a test of what the wrapper finds: one that it
+ * spawns instead writes no pid file and exits 5 at once. */
+extern const std::vector<std::string> spawn_and_exit;
+
+/* HUP the wrapper w of sc and wait until the pid file names a process
+ * other than old that recorded "ready", reading w's output meanwhile:
+ * that process (a failed REQUIRE at the deadline). */
+pid_t hup_successor(const scene &sc, proc *w, pid_t old, int timeout_ms);
+
 #include <thread>
 
 template <typename F>

@@ -193,19 +193,12 @@ TEST_CASE("systemd: the unit's ExecStart under NOTIFY_SOCKET: READY=1, RELOADING
 	SUBCASE("a socket in the file system") {}
 	SUBCASE("a socket in the abstract namespace (@name)") { abstract = true; }
 
-	tmp_dir dir;
-	std::string gitaly = dir.link("gitaly", "fixture-daemon");
-	std::string pidfile = dir / "gitaly.pid", record = dir / "record";
+	scene sc;
 	auto u = parse_unit(read_file(UNIT));
-	subst_list subs = {
-	    {"/var/opt/gitlab/gitaly/config.toml",
-		"--pid-file " + pidfile + " --record " + record +
-		" --env NOTIFY_SOCKET --upgrade-ready-delay 300 --drain 200 --exit-code 4"},
-	    {"/var/opt/gitlab/gitaly", dir.path},
-	    {"/usr/sbin/pidsitter", build_path("pidsitter")},
-	    {"/opt/gitlab/embedded/bin/gitaly", gitaly},
-	};
-	notify_socket ns(dir / "notify", abstract);
+	subst_list subs = gitlab_paths("--pid-file " + sc.pidfile + " --record " + sc.record +
+	    " --env NOTIFY_SOCKET --upgrade-ready-delay 300 --drain 200 --exit-code 4",
+	    sc.dir.path, sc.gitaly);
+	notify_socket ns(sc.dir / "notify", abstract);
 	std::vector<std::string> env;
 	for (const std::string &e : u["Service.Environment"])
 		env.push_back(substitute(e, subs));
@@ -217,10 +210,10 @@ TEST_CASE("systemd: the unit's ExecStart under NOTIFY_SOCKET: READY=1, RELOADING
 	/* READY=1 once the pid file names the daemon, which is generation 1. */
 	int ready1 = ns.wait("READY=1", 20000);
 	REQUIRE_MESSAGE(ready1 >= 0, proc_dump(&w));
-	pid_t d1 = read_pid(pidfile);
+	pid_t d1 = read_pid(sc.pidfile);
 	REQUIRE(d1 > 0);
 	CHECK(ns.msgs[ready1] == "READY=1\n" + status_text(d1, 1, 1));
-	CHECK(record_wait(record, d1, "env NOTIFY_SOCKET=(unset)", 10000));
+	CHECK(record_wait(sc.record, d1, "env NOTIFY_SOCKET=(unset)", 10000));
 
 	/* systemctl reload: ExecReload with $MAINPID, pidsitter's pid. */
 	std::vector<std::string> reload =
@@ -241,13 +234,13 @@ TEST_CASE("systemd: the unit's ExecStart under NOTIFY_SOCKET: READY=1, RELOADING
 	/* READY=1 again when generation 2 is current. */
 	int ready2 = ns.wait("READY=1", 20000, reloading);
 	REQUIRE(ready2 > reloading);
-	pid_t d2 = read_pid(pidfile);
+	pid_t d2 = read_pid(sc.pidfile);
 	CHECK(d2 != d1);
 	CHECK(ns.msgs[ready2].compare(0, 8, "READY=1\n") == 0);
 	CHECK(ns.msgs[ready2].find("STATUS=current pid " + std::to_string(d2) + ", generation 2,") !=
 	    std::string::npos);
-	CHECK(record_wait(record, d2, "env NOTIFY_SOCKET=(unset)", 10000));
-	REQUIRE(record_wait(record, d1, "exit 0", 10000));
+	CHECK(record_wait(sc.record, d2, "env NOTIFY_SOCKET=(unset)", 10000));
+	REQUIRE(record_wait(sc.record, d1, "exit 0", 10000));
 
 	/* systemctl stop: TERM to the main process. */
 	send_signal(w.pid, SIGTERM);
@@ -255,7 +248,7 @@ TEST_CASE("systemd: the unit's ExecStart under NOTIFY_SOCKET: READY=1, RELOADING
 	CHECK(stopping > ready2);
 	REQUIRE(proc_wait_exit(&w, 20000));
 	CHECK(proc_code(&w) == 4);
-	CHECK(record_count(record, d2, "signal SIGTERM") == 1);
+	CHECK(record_count(sc.record, d2, "signal SIGTERM") == 1);
 	/* Nothing else said READY or RELOADING out of turn. */
 	int readies = 0;
 	for (const std::string &m : ns.msgs)
@@ -266,11 +259,9 @@ TEST_CASE("systemd: the unit's ExecStart under NOTIFY_SOCKET: READY=1, RELOADING
 
 TEST_CASE("status file: JSON at every step, never torn: running, upgrading, draining, exited with the exit code")
 {
-	tmp_dir dir;
-	std::string gitaly = dir.link("gitaly", "fixture-daemon");
-	std::string pidfile = dir / "gitaly.pid", record = dir / "record";
-	std::string status = dir / "pidsitter.status", config = dir / "pidsitter.toml";
-	write_file(config, "pid_file = \"" + pidfile + "\"\nstatus_file = \"" + status + "\"\n");
+	scene sc;
+	std::string status = sc.dir / "pidsitter.status";
+	sc.config("status_file = \"" + status + "\"\n");
 
 	/* A reader that parses every version of the file it can catch. */
 	std::atomic<bool> stop(false);
@@ -317,15 +308,14 @@ TEST_CASE("status file: JSON at every step, never torn: running, upgrading, drai
 	};
 
 	proc w;
-	proc_start(&w, {build_path("pidsitter"), "-c", config, "--", gitaly, "--pid-file", pidfile,
-	    "--record", record, "--drain", "60000", "--upgrade-ready-delay", "2000",
-	    "--exit-code", "6"});
+	proc_start(&w, sc.configured({"--drain", "60000", "--upgrade-ready-delay", "2000",
+	    "--exit-code", "6"}));
 	json j;
 
 	/* Running: the daemon wrote its pid file. */
 	REQUIRE_MESSAGE(state_is("running"), proc_dump(&w));
 	load(&j);
-	pid_t d1 = read_pid(pidfile);
+	pid_t d1 = read_pid(sc.pidfile);
 	CHECK(get(j, "wrapper").n == w.pid);
 	CHECK(get(get(j, "current"), "pid").n == d1);
 	CHECK(get(get(j, "current"), "generation").n == 1);
@@ -353,7 +343,7 @@ TEST_CASE("status file: JSON at every step, never torn: running, upgrading, drai
 		    k.get("current")->get("generation")->n == 2 && k.get("state")->s == "running";
 	}, 20000));
 	load(&j);
-	pid_t d2 = read_pid(pidfile);
+	pid_t d2 = read_pid(sc.pidfile);
 	CHECK(d2 != d1);
 	CHECK(get(get(j, "current"), "pid").n == d2);
 	REQUIRE(get(j, "draining").items.size() == 1);
@@ -392,21 +382,18 @@ TEST_CASE("status file: JSON at every step, never torn: running, upgrading, drai
 
 TEST_CASE("exit status and status file: a stop during a drain reports the generation that was current, whichever dies last")
 {
-	tmp_dir dir;
-	std::string gitaly = dir.link("gitaly", "fixture-daemon");
-	std::string pidfile = dir / "gitaly.pid", record = dir / "record";
-	std::string status = dir / "pidsitter.status", config = dir / "pidsitter.toml";
-	write_file(config, "pid_file = \"" + pidfile + "\"\nstatus_file = \"" + status + "\"\n");
+	scene sc;
+	std::string status = sc.dir / "pidsitter.status";
+	sc.config("status_file = \"" + status + "\"\n");
 	proc w, d2;
 
-	proc_start(&w, {build_path("pidsitter"), "-c", config, "--", gitaly, "--pid-file", pidfile,
-	    "--record", record, "--exit-code", "7"});
-	REQUIRE_MESSAGE(record_wait(record, 0, "ready", 10000), proc_dump(&w));
-	pid_t d1 = read_pid(pidfile);
+	proc_start(&w, sc.configured({"--exit-code", "7"}));
+	REQUIRE_MESSAGE(record_wait(sc.record, 0, "ready", 10000), proc_dump(&w));
+	pid_t d1 = read_pid(sc.pidfile);
 	/* A successor that the test starts (so that the test, its parent,
 	 * reaps it and its status is known): it writes the pid file, the
 	 * wrapper follows it, and the first generation drains. */
-	proc_start(&d2, {gitaly, "--pid-file", pidfile, "--record", record, "--exit-code", "7"});
+	proc_start(&d2, sc.daemon({"--exit-code", "7"}));
 	reap_in_background(d2.pid);
 	d2.exited = true;  /* the background thread reaps it */
 	REQUIRE_MESSAGE(proc_wait_line(&w, ("msg=\"following new process\" generation=2 pid=" +

@@ -36,38 +36,23 @@ struct sv_status {
 
 struct runit_service {
 	tmp_dir dir;
-	std::string svdir, var, gitaly, pidfile, record, status, current;
-	bool as_nobody = false;
+	service_daemon gitaly;
+	std::string svdir, status, current;
 	proc runsv;
 
-	explicit runit_service(const std::vector<std::string> &extra)
+	explicit runit_service(const std::vector<std::string> &extra) : gitaly(dir, extra)
 	{
 		svdir = dir / "gitaly";
-		var = dir / "var";
-		REQUIRE(mkdir((dir / "bin").c_str(), 0755) == 0);
-		REQUIRE(mkdir(var.c_str(), 0755) == 0);
-		gitaly = dir.link("bin/gitaly", "fixture-daemon");
-		pidfile = var + "/gitaly.pid";
-		record = var + "/record";
-		status = var + "/pidsitter.status";
+		status = gitaly.var + "/pidsitter.status";
 		current = svdir + "/log/main/current";
 
-		std::string args = "--pid-file " + pidfile + " --record " + record;
-		for (const std::string &a : extra)
-			args += " " + a;
-		as_nobody = nobody_can_run({build_path("pidsitter"), build_path("fixture-daemon")});
-		if (as_nobody)
-			chown_nobody(var);
-		else
+		if (!gitaly.as_nobody)
 			MESSAGE("not root, or nobody cannot run the build: no chpst -u");
-		copy_example("examples/runit/gitaly", svdir, {
-		    {"/var/opt/gitlab/gitaly/config.toml", args},
-		    {"/var/opt/gitlab/gitaly", var},
-		    {"/etc/sv/gitaly", svdir},
-		    {"/usr/sbin/pidsitter", build_path("pidsitter")},
-		    {"/opt/gitlab/embedded/bin/gitaly", gitaly},
-		    {" -U git:git -u git:git", as_nobody ? " -U nobody -u nobody" : ""},
-		});
+		subst_list subs = gitaly.subs;
+		subs.push_back({"/etc/sv/gitaly", svdir});
+		subs.push_back({" -U git:git -u git:git",
+		    gitaly.as_nobody ? " -U nobody -u nobody" : ""});
+		copy_example("examples/runit/gitaly", svdir, subs);
 		/* The example is the real thing: it says what it ran. */
 		std::string run = read_file(svdir + "/run");
 		CAPTURE(run);
@@ -148,19 +133,7 @@ struct runit_service {
 	/* The lines of svlogd's current file holding every needle. */
 	std::vector<std::string> log_lines(const std::vector<std::string> &needles)
 	{
-		std::vector<std::string> out;
-		std::string text = read_file(current);
-		size_t from = 0, nl;
-		while ((nl = text.find('\n', from)) != std::string::npos) {
-			std::string line = text.substr(from, nl - from);
-			from = nl + 1;
-			bool all = true;
-			for (const std::string &n : needles)
-				all = all && line.find(n) != std::string::npos;
-			if (all)
-				out.push_back(line);
-		}
-		return out;
+		return lines_with(read_file(current), needles);
 	}
 
 	bool wait_log(const std::vector<std::string> &needles, size_t n, int timeout_ms)
@@ -168,16 +141,12 @@ struct runit_service {
 		return wait_until([&] { return log_lines(needles).size() >= n; }, timeout_ms);
 	}
 
-	/* The daemon pid file's process, once it wrote "ready" and is not
-	 * `old`. */
-	pid_t wait_daemon(pid_t old, int timeout_ms)
+	/* sv check, which runs ./check until it passes: it passes. */
+	void check_passes()
 	{
-		pid_t d = 0;
-		REQUIRE(wait_until([&] {
-			d = read_pid(pidfile);
-			return d > 0 && d != old && record_count(record, d, "ready") == 1;
-		}, timeout_ms));
-		return d;
+		cmd_result check = sv({"-w", "30", "check"});
+		CAPTURE(check.out);
+		CHECK(check.code == 0);
 	}
 
 	/* ./check, run as sv runs it, in the service directory. */
@@ -196,8 +165,6 @@ struct runit_service {
 		return ok;
 	}
 
-	std::vector<pid_t> daemons() { return live_matching(gitaly); }
-
 	/* sv down and sv exit: runsv exits, and nothing is left running. */
 	void stop()
 	{
@@ -205,12 +172,7 @@ struct runit_service {
 		CHECK(sv({"exit"}).code == 0);
 		bool gone = proc_wait_exit(&runsv, 30000);
 		CHECK_MESSAGE(gone, proc_dump(&runsv));
-		CHECK(wait_until([&] { return live_in(dir.path).empty(); }, 10000));
-		for (pid_t pid : live_in(dir.path)) {
-			CAPTURE(pid);
-			CAPTURE(read_file("/proc/" + std::to_string(pid) + "/cmdline"));
-			CHECK(false);
-		}
+		check_none_in(dir.path);
 	}
 };
 
@@ -236,16 +198,16 @@ TEST_CASE("runit: sv up waits for ./check, sv hup is followed under the same run
 	CHECK(up.out.compare(0, 9, "ok: run: ") == 0);
 	sv_status s0 = sv.wait_up(0, 20000);
 	pid_t w = s0.pid;
-	pid_t d1 = sv.wait_daemon(0, 20000);
+	pid_t d1 = sv.gitaly.wait_ready(0, 20000);
 	CHECK(atoi(read_file(sv.svdir + "/supervise/pid").c_str()) == w);
 	json st;
 	REQUIRE(sv.status_json(&st));
 	CHECK(at(st, "state")->s == "running");
 	CHECK(at(st, "wrapper")->n == w);
 	CHECK(at(*at(st, "current"), "pid")->n == d1);
-	if (sv.as_nobody) {
+	if (sv.gitaly.as_nobody) {
 		struct stat ps;
-		REQUIRE(stat(sv.pidfile.c_str(), &ps) == 0);
+		REQUIRE(stat(sv.gitaly.pidfile.c_str(), &ps) == 0);
 		CHECK(ps.st_uid == 65534);
 	}
 
@@ -265,7 +227,7 @@ TEST_CASE("runit: sv up waits for ./check, sv hup is followed under the same run
 	REQUIRE(wait_until([&] { return sv.get_status().secs >= 1; }, 10000));
 	long secs = sv.get_status().secs;
 	REQUIRE(sv.sv({"hup"}).code == 0);
-	pid_t d2 = sv.wait_daemon(d1, 20000);
+	pid_t d2 = sv.gitaly.wait_ready(d1, 20000);
 	REQUIRE(sv.wait_log({"msg=\"following new process\"", "process=" + std::to_string(d2)}, 1, 20000));
 	sv_status s1 = sv.get_status();
 	CAPTURE(s1.raw);
@@ -274,11 +236,11 @@ TEST_CASE("runit: sv up waits for ./check, sv hup is followed under the same run
 	CHECK(s1.secs >= secs);
 	CHECK(atoi(read_file(sv.svdir + "/supervise/pid").c_str()) == w);
 	CHECK(sv.log_lines({"msg=\"forwarding signal\"", "signal=SIGHUP"}).size() == 1);
-	CHECK(record_count(sv.record, d1, "signal SIGHUP") == 1);
+	CHECK(record_count(sv.gitaly.record, d1, "signal SIGHUP") == 1);
 	/* The old generation drains (for a minute), the new one serves. */
-	REQUIRE(record_wait(sv.record, d1, "upgraded", 10000));
+	REQUIRE(record_wait(sv.gitaly.record, d1, "upgraded", 10000));
 	CHECK(pid_alive(d1));
-	std::vector<pid_t> both = sv.daemons();
+	std::vector<pid_t> both = sv.gitaly.daemons();
 	std::sort(both.begin(), both.end());
 	CHECK(both == std::vector<pid_t>{std::min(d1, d2), std::max(d1, d2)});
 	REQUIRE(wait_until([&] {
@@ -293,17 +255,15 @@ TEST_CASE("runit: sv up waits for ./check, sv hup is followed under the same run
 	REQUIRE(at(st, "draining")->items.size() == 1);
 	CHECK(at(at(st, "draining")->items[0], "pid")->n == d1);
 	CHECK(at(*at(st, "last_upgrade"), "result")->s == "complete");
-	cmd_result check = sv.sv({"-w", "30", "check"});
-	CAPTURE(check.out);
-	CHECK(check.code == 0);
+	sv.check_passes();
 
 	/* sv down during the drain: TERM and CONT reach both generations,
 	 * not only the one the old wrapper knew. */
 	REQUIRE(sv.sv({"down"}).code == 0);
 	sv.wait_down(30000);
-	CHECK(record_wait(sv.record, d1, "signal SIGTERM", 10000));
-	CHECK(record_wait(sv.record, d2, "signal SIGTERM", 10000));
-	CHECK(wait_until([&] { return sv.daemons().empty(); }, 10000));
+	CHECK(record_wait(sv.gitaly.record, d1, "signal SIGTERM", 10000));
+	CHECK(record_wait(sv.gitaly.record, d2, "signal SIGTERM", 10000));
+	CHECK(wait_until([&] { return sv.gitaly.daemons().empty(); }, 10000));
 	REQUIRE(sv.status_json(&st));
 	CHECK(at(st, "state")->s == "exited");
 	CHECK(at(st, "exit_code")->n == 5);
@@ -320,7 +280,7 @@ TEST_CASE("runit: sv term and sv restart: runsv starts a new pidsitter, which st
 
 	REQUIRE(sv.sv({"-v", "-w", "60", "up"}).code == 0);
 	pid_t w1 = sv.wait_up(0, 20000).pid;
-	pid_t d1 = sv.wait_daemon(0, 20000);
+	pid_t d1 = sv.gitaly.wait_ready(0, 20000);
 
 	SUBCASE("sv term") {
 		REQUIRE(sv.sv({"term"}).code == 0);
@@ -330,18 +290,16 @@ TEST_CASE("runit: sv term and sv restart: runsv starts a new pidsitter, which st
 	}
 	/* runsv restarts ./run (at most once a second). */
 	pid_t w2 = sv.wait_up(w1, 30000).pid;
-	CHECK(record_wait(sv.record, d1, "signal SIGTERM", 10000));
+	CHECK(record_wait(sv.gitaly.record, d1, "signal SIGTERM", 10000));
 	CHECK(wait_until([&] { return !pid_alive(d1); }, 10000));
-	pid_t d2 = sv.wait_daemon(d1, 20000);
-	CHECK(record_count(sv.record, d2, "start " + std::to_string(w2)) == 1);
-	CHECK(sv.daemons() == std::vector<pid_t>{d2});
+	pid_t d2 = sv.gitaly.wait_ready(d1, 20000);
+	CHECK(record_count(sv.gitaly.record, d2, "start " + std::to_string(w2)) == 1);
+	CHECK(sv.gitaly.daemons() == std::vector<pid_t>{d2});
 	CHECK(sv.wait_log({"msg=\"Wrapper started\"", "wrapper=" + std::to_string(w2)}, 1, 20000));
 	CHECK(sv.wait_log({"msg=\"spawning a process\"", "wrapper=" + std::to_string(w2)}, 1, 20000));
 	CHECK(sv.log_lines({"msg=\"spawning a process\""}).size() == 2);
 	CHECK(sv.log_lines({"msg=\"wrapper for process shutting down\"", "wrapper=" + std::to_string(w1)}).size() == 1);
-	cmd_result check = sv.sv({"-w", "30", "check"});
-	CAPTURE(check.out);
-	CHECK(check.code == 0);
+	sv.check_passes();
 	json st;
 	REQUIRE(sv.status_json(&st));
 	CHECK(at(st, "wrapper")->n == w2);
@@ -349,12 +307,12 @@ TEST_CASE("runit: sv term and sv restart: runsv starts a new pidsitter, which st
 	/* Once more, to see the new wrapper forwards as the first did. */
 	REQUIRE(sv.sv({"restart"}).code == 0);
 	pid_t w3 = sv.wait_up(w2, 30000).pid;
-	pid_t d3 = sv.wait_daemon(d2, 20000);
+	pid_t d3 = sv.gitaly.wait_ready(d2, 20000);
 	CHECK(w3 != w1);
-	CHECK(record_count(sv.record, d2, "signal SIGTERM") == 1);
-	CHECK(wait_until([&] { return sv.daemons() == std::vector<pid_t>{d3}; }, 10000));
+	CHECK(record_count(sv.gitaly.record, d2, "signal SIGTERM") == 1);
+	CHECK(wait_until([&] { return sv.gitaly.daemons() == std::vector<pid_t>{d3}; }, 10000));
 	sv.stop();
-	CHECK(record_count(sv.record, d3, "signal SIGTERM") == 1);
+	CHECK(record_count(sv.gitaly.record, d3, "signal SIGTERM") == 1);
 }
 
 TEST_CASE("runit: sv kill of the wrapper: runsv restarts it, it adopts the running daemon, no duplicate")
@@ -363,7 +321,7 @@ TEST_CASE("runit: sv kill of the wrapper: runsv restarts it, it adopts the runni
 
 	REQUIRE(sv.sv({"-v", "-w", "60", "up"}).code == 0);
 	pid_t w1 = sv.wait_up(0, 20000).pid;
-	pid_t d1 = sv.wait_daemon(0, 20000);
+	pid_t d1 = sv.gitaly.wait_ready(0, 20000);
 
 	/* KILL cannot be forwarded: the daemon runs on, unsupervised until
 	 * runsv starts the wrapper again, which finds it through the pid file. */
@@ -373,11 +331,9 @@ TEST_CASE("runit: sv kill of the wrapper: runsv restarts it, it adopts the runni
 	    "wrapper=" + std::to_string(w2)}, 1, 20000));
 	CHECK(sv.log_lines({"msg=\"spawning a process\""}).size() == 1);
 	CHECK(pid_alive(d1));
-	CHECK(record_count(sv.record, 0, "ready") == 1);
-	CHECK(sv.daemons() == std::vector<pid_t>{d1});
-	cmd_result check = sv.sv({"-w", "30", "check"});
-	CAPTURE(check.out);
-	CHECK(check.code == 0);
+	CHECK(record_count(sv.gitaly.record, 0, "ready") == 1);
+	CHECK(sv.gitaly.daemons() == std::vector<pid_t>{d1});
+	sv.check_passes();
 	json st;
 	REQUIRE(sv.status_json(&st));
 	CHECK(at(st, "wrapper")->n == w2);
@@ -385,14 +341,14 @@ TEST_CASE("runit: sv kill of the wrapper: runsv restarts it, it adopts the runni
 
 	/* The adopted daemon upgrades and stops under the new wrapper. */
 	REQUIRE(sv.sv({"hup"}).code == 0);
-	pid_t d2 = sv.wait_daemon(d1, 20000);
+	pid_t d2 = sv.gitaly.wait_ready(d1, 20000);
 	REQUIRE(sv.wait_log({"msg=\"following new process\"", "process=" + std::to_string(d2),
 	    "wrapper=" + std::to_string(w2)}, 1, 20000));
-	CHECK(wait_until([&] { return sv.daemons() == std::vector<pid_t>{d2}; }, 10000));
+	CHECK(wait_until([&] { return sv.gitaly.daemons() == std::vector<pid_t>{d2}; }, 10000));
 	CHECK(sv.get_status().pid == w2);
 	REQUIRE(sv.sv({"down"}).code == 0);
 	sv.wait_down(30000);
-	CHECK(record_count(sv.record, d2, "signal SIGTERM") == 1);
-	CHECK(wait_until([&] { return sv.daemons().empty(); }, 10000));
+	CHECK(record_count(sv.gitaly.record, d2, "signal SIGTERM") == 1);
+	CHECK(wait_until([&] { return sv.gitaly.daemons().empty(); }, 10000));
 	sv.stop();
 }

@@ -33,33 +33,16 @@ struct s6_status {
 
 struct s6_service {
 	tmp_dir dir;
-	std::string svdir, var, gitaly, pidfile, record;
-	bool as_nobody = false;
+	service_daemon gitaly;
+	std::string svdir;
 	proc sup;
 
-	explicit s6_service(const std::vector<std::string> &extra)
+	explicit s6_service(const std::vector<std::string> &extra) : gitaly(dir, extra)
 	{
 		svdir = dir / "gitaly";
-		var = dir / "var";
-		REQUIRE(mkdir((dir / "bin").c_str(), 0755) == 0);
-		REQUIRE(mkdir(var.c_str(), 0755) == 0);
-		gitaly = dir.link("bin/gitaly", "fixture-daemon");
-		pidfile = var + "/gitaly.pid";
-		record = var + "/record";
-
-		std::string args = "--pid-file " + pidfile + " --record " + record;
-		for (const std::string &a : extra)
-			args += " " + a;
-		as_nobody = nobody_can_run({build_path("pidsitter"), build_path("fixture-daemon")});
-		if (as_nobody)
-			chown_nobody(var);
-		copy_example("examples/s6/gitaly", svdir, {
-		    {"/var/opt/gitlab/gitaly/config.toml", args},
-		    {"/var/opt/gitlab/gitaly", var},
-		    {"/usr/sbin/pidsitter", build_path("pidsitter")},
-		    {"/opt/gitlab/embedded/bin/gitaly", gitaly},
-		    {"s6-setuidgid git", as_nobody ? "s6-setuidgid nobody" : ""},
-		});
+		subst_list subs = gitaly.subs;
+		subs.push_back({"s6-setuidgid git", gitaly.as_nobody ? "s6-setuidgid nobody" : ""});
+		copy_example("examples/s6/gitaly", svdir, subs);
 		std::string run = read_file(svdir + "/run");
 		CAPTURE(run);
 		REQUIRE(run.find("--notify-fd 3") != std::string::npos);
@@ -123,23 +106,11 @@ struct s6_service {
 		REQUIRE(ok);
 	}
 
-	pid_t wait_daemon(pid_t old, int timeout_ms)
-	{
-		pid_t d = 0;
-		REQUIRE(wait_until([&] {
-			d = read_pid(pidfile);
-			return d > 0 && d != old && record_count(record, d, "ready") == 1;
-		}, timeout_ms));
-		return d;
-	}
-
 	/* Lines of s6-supervise's stdout (pidsitter's log, ./finish). */
 	bool wait_out(const char *needle, int n, int timeout_ms)
 	{
 		return proc_wait_count(&sup, needle, n, timeout_ms);
 	}
-
-	std::vector<pid_t> daemons() { return live_matching(gitaly); }
 
 	/* s6-svc -dx: s6-supervise brings the service down and exits. */
 	void stop()
@@ -147,12 +118,7 @@ struct s6_service {
 		CHECK(svc("-dx").code == 0);
 		bool gone = proc_wait_exit(&sup, 30000);
 		CHECK_MESSAGE(gone, proc_dump(&sup));
-		CHECK(wait_until([&] { return live_in(dir.path).empty(); }, 10000));
-		for (pid_t pid : live_in(dir.path)) {
-			CAPTURE(pid);
-			CAPTURE(read_file("/proc/" + std::to_string(pid) + "/cmdline"));
-			CHECK(false);
-		}
+		check_none_in(dir.path);
 	}
 };
 
@@ -192,15 +158,15 @@ TEST_CASE("s6: s6-svwait -U returns once the daemon wrote its pid file; -h is fo
 	s6_service sv({"--ready-delay", "1500", "--drain", "60000", "--exit-code", "3"});
 
 	REQUIRE(sv.svc("-u").code == 0);
-	bool early = read_pid(sv.pidfile) == 0;
+	bool early = read_pid(sv.gitaly.pidfile) == 0;
 	cmd_result wait = run_cmd({"/usr/bin/s6-svwait", "-U", "-t", "30000", sv.svdir}, {}, 40000);
 	CHECK(wait.code == 0);
 	/* Readiness came after the daemon's pid file (the daemon writes it
 	 * when it is ready), not when pidsitter started it. */
-	CHECK(pid_alive(read_pid(sv.pidfile)));
+	CHECK(pid_alive(read_pid(sv.gitaly.pidfile)));
 	if (!early)
 		MESSAGE("the daemon was ready before s6-svwait started: a slow machine");
-	pid_t d1 = sv.wait_daemon(0, 20000);
+	pid_t d1 = sv.gitaly.wait_ready(0, 20000);
 	s6_status s0 = sv.get_status();
 	CAPTURE(s0.raw);
 	CHECK(s0.up);
@@ -224,25 +190,25 @@ TEST_CASE("s6: s6-svwait -U returns once the daemon wrote its pid file; -h is fo
 
 	/* -h: the upgrade happens behind pidsitter's stable pid. */
 	REQUIRE(sv.svc("-h").code == 0);
-	pid_t d2 = sv.wait_daemon(d1, 20000);
+	pid_t d2 = sv.gitaly.wait_ready(d1, 20000);
 	REQUIRE(sv.wait_out("msg=\"following new process\"", 1, 20000));
 	CHECK(log_field(line_with(&sv.sup, "msg=\"following new process\""), "process") == d2);
-	REQUIRE(record_wait(sv.record, d1, "upgraded", 10000));
+	REQUIRE(record_wait(sv.gitaly.record, d1, "upgraded", 10000));
 	s6_status s1 = sv.get_status();
 	CAPTURE(s1.raw);
 	CHECK(s1.up);
 	CHECK(s1.ready);
 	CHECK(s1.pid == w);
-	std::vector<pid_t> both = sv.daemons();
+	std::vector<pid_t> both = sv.gitaly.daemons();
 	std::sort(both.begin(), both.end());
 	CHECK(both == std::vector<pid_t>{std::min(d1, d2), std::max(d1, d2)});
 
 	/* -d during the drain: TERM then CONT, to both generations. */
 	REQUIRE(sv.svc("-d").code == 0);
 	sv.wait_down(30000);
-	CHECK(record_wait(sv.record, d1, "signal SIGTERM", 10000));
-	CHECK(record_wait(sv.record, d2, "signal SIGTERM", 10000));
-	CHECK(wait_until([&] { return sv.daemons().empty(); }, 10000));
+	CHECK(record_wait(sv.gitaly.record, d1, "signal SIGTERM", 10000));
+	CHECK(record_wait(sv.gitaly.record, d2, "signal SIGTERM", 10000));
+	CHECK(wait_until([&] { return sv.gitaly.daemons().empty(); }, 10000));
 	/* ./finish got pidsitter's status: the daemon's. */
 	CHECK(sv.wait_out("gitaly: pidsitter exited with status 3", 1, 10000));
 	sv.stop();
@@ -254,7 +220,7 @@ TEST_CASE("s6: -t and -r: s6-supervise starts a new pidsitter, which starts a ne
 
 	REQUIRE(sv.svc("-u").code == 0);
 	pid_t w1 = sv.wait_ready(0, 30000).pid;
-	pid_t d1 = sv.wait_daemon(0, 20000);
+	pid_t d1 = sv.gitaly.wait_ready(0, 20000);
 
 	SUBCASE("s6-svc -t") {
 		REQUIRE(sv.svc("-t").code == 0);
@@ -263,16 +229,16 @@ TEST_CASE("s6: -t and -r: s6-supervise starts a new pidsitter, which starts a ne
 		REQUIRE(sv.svc("-r").code == 0);
 	}
 	pid_t w2 = sv.wait_ready(w1, 30000).pid;
-	CHECK(record_wait(sv.record, d1, "signal SIGTERM", 10000));
+	CHECK(record_wait(sv.gitaly.record, d1, "signal SIGTERM", 10000));
 	CHECK(wait_until([&] { return !pid_alive(d1); }, 10000));
-	pid_t d2 = sv.wait_daemon(d1, 20000);
-	CHECK(record_count(sv.record, d2, "start " + std::to_string(w2)) == 1);
-	CHECK(sv.daemons() == std::vector<pid_t>{d2});
+	pid_t d2 = sv.gitaly.wait_ready(d1, 20000);
+	CHECK(record_count(sv.gitaly.record, d2, "start " + std::to_string(w2)) == 1);
+	CHECK(sv.gitaly.daemons() == std::vector<pid_t>{d2});
 	CHECK(sv.wait_out("gitaly: pidsitter exited with status 0", 1, 10000));
 	CHECK(sv.wait_out("msg=\"spawning a process\"", 2, 20000));
 	CHECK(proc_count_lines(&sv.sup, "msg=\"spawning a process\"") == 2);
 	sv.stop();
-	CHECK(record_count(sv.record, d2, "signal SIGTERM") == 1);
+	CHECK(record_count(sv.gitaly.record, d2, "signal SIGTERM") == 1);
 }
 
 TEST_CASE("s6: -k kills the wrapper: s6-supervise restarts it, it adopts the running daemon and is ready at once; no duplicate")
@@ -281,7 +247,7 @@ TEST_CASE("s6: -k kills the wrapper: s6-supervise restarts it, it adopts the run
 
 	REQUIRE(sv.svc("-u").code == 0);
 	pid_t w1 = sv.wait_ready(0, 30000).pid;
-	pid_t d1 = sv.wait_daemon(0, 20000);
+	pid_t d1 = sv.gitaly.wait_ready(0, 20000);
 
 	REQUIRE(sv.svc("-k").code == 0);
 	CHECK(sv.wait_out("gitaly: pidsitter killed by signal 9", 1, 20000));
@@ -292,19 +258,19 @@ TEST_CASE("s6: -k kills the wrapper: s6-supervise restarts it, it adopts the run
 	CHECK(log_field(adopt, "process") == d1);
 	CHECK(log_field(adopt, "wrapper") == w2);
 	CHECK(proc_count_lines(&sv.sup, "msg=\"spawning a process\"") == 1);
-	CHECK(sv.daemons() == std::vector<pid_t>{d1});
+	CHECK(sv.gitaly.daemons() == std::vector<pid_t>{d1});
 	cmd_result wait = run_cmd({"/usr/bin/s6-svwait", "-U", "-t", "10000", sv.svdir}, {}, 20000);
 	CHECK(wait.code == 0);
 
 	/* The adopted daemon upgrades and stops under the new wrapper. */
 	REQUIRE(sv.svc("-h").code == 0);
-	pid_t d2 = sv.wait_daemon(d1, 20000);
+	pid_t d2 = sv.gitaly.wait_ready(d1, 20000);
 	REQUIRE(sv.wait_out("msg=\"following new process\"", 1, 20000));
-	CHECK(wait_until([&] { return sv.daemons() == std::vector<pid_t>{d2}; }, 10000));
+	CHECK(wait_until([&] { return sv.gitaly.daemons() == std::vector<pid_t>{d2}; }, 10000));
 	CHECK(sv.get_status().pid == w2);
 	REQUIRE(sv.svc("-d").code == 0);
 	sv.wait_down(30000);
-	CHECK(record_count(sv.record, d2, "signal SIGTERM") == 1);
-	CHECK(wait_until([&] { return sv.daemons().empty(); }, 10000));
+	CHECK(record_count(sv.gitaly.record, d2, "signal SIGTERM") == 1);
+	CHECK(wait_until([&] { return sv.gitaly.daemons().empty(); }, 10000));
 	sv.stop();
 }

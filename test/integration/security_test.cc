@@ -39,43 +39,6 @@ const int QUICK_MS = 3000;
 /* Another user: owns nothing here. */
 const uid_t OTHER_UID = 12345;
 
-struct scene {
-	tmp_dir dir;
-	std::string gitaly, pidfile, record;
-
-	scene()
-	{
-		gitaly = dir.link("gitaly", "fixture-daemon");
-		pidfile = dir / "gitaly.pid";
-		record = dir / "record";
-	}
-
-	/* Whatever still runs from the directory dies with the scene (a
-	 * failed REQUIRE included), before the directory is removed. */
-	~scene()
-	{
-		for (pid_t pid : live_mentioning(dir.path))
-			kill(pid, SIGKILL);
-	}
-
-	std::vector<std::string> daemon(std::vector<std::string> extra = {}) const
-	{
-		std::vector<std::string> a = {gitaly, "--pid-file", pidfile, "--record", record};
-		a.insert(a.end(), extra.begin(), extra.end());
-		return a;
-	}
-
-	std::vector<std::string> wrapper(std::vector<std::string> daemon_args,
-	    std::vector<std::string> opts = {}) const
-	{
-		std::vector<std::string> a = {build_path("pidsitter"), "-p", pidfile};
-		a.insert(a.end(), opts.begin(), opts.end());
-		a.push_back("--");
-		a.insert(a.end(), daemon_args.begin(), daemon_args.end());
-		return a;
-	}
-};
-
 /* Replace path at once (rename), as a well-behaved writer does: the
  * watcher sees one change, to the final content. */
 void
@@ -112,33 +75,6 @@ dead_pid(void)
 	return c;
 }
 
-/* Start argv as the test's child running as uid (and its group); the
- * caller reaps it (reap_in_background). */
-pid_t
-start_as(uid_t uid, const std::vector<std::string> &argv)
-{
-	std::vector<char *> av;
-	for (const std::string &a : argv)
-		av.push_back(const_cast<char *>(a.c_str()));
-	av.push_back(NULL);
-	pid_t pid = fork();
-	REQUIRE(pid >= 0);
-	if (pid == 0) {
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		setsid();
-		int null = open("/dev/null", O_RDWR);
-		dup2(null, 0);
-		dup2(null, 1);
-		if (setgroups(0, NULL) < 0 || setgid((gid_t)uid) < 0 || setuid(uid) < 0)
-			_exit(126);
-		execv(av[0], av.data());
-		_exit(127);
-	}
-	return pid;
-}
-
 uid_t
 uid_of(pid_t pid)
 {
@@ -148,14 +84,29 @@ uid_of(pid_t pid)
 	return st.st_uid;
 }
 
-bool
-ns_skip(void)
+/* The wrapper w left no zombie, and TERM stops it with the daemon's code,
+ * 7: it followed no new process. */
+void
+stop_unmoved(proc *w)
 {
-	std::string why;
-	if (pidns_supported(&why))
-		return false;
-	MESSAGE("skipped: " << why);
-	return true;
+	CHECK(zombies_of(w->pid).empty());
+	send_signal(w->pid, SIGTERM);
+	REQUIRE(proc_wait_exit(w, DEADLINE_MS));
+	CHECK(proc_code(w) == 7);
+	CHECK(w->out.find("following new process") == std::string::npos);
+}
+
+/* w, started by a shell that wrote its own PID into the pid file, exits
+ * 5: it did not adopt the process the file names (why), and spawned. */
+void
+check_refused_own(const scene &sc, proc *w, const char *why)
+{
+	REQUIRE(proc_wait_exit(w, DEADLINE_MS));
+	INFO(w->out);
+	CHECK(read_pid(sc.pidfile) == w->pid);
+	CHECK(w->out.find(why) != std::string::npos);
+	CHECK(w->out.find("spawning a process") != std::string::npos);
+	CHECK(proc_code(w) == 5);
 }
 
 }  // namespace
@@ -168,7 +119,7 @@ ns_skip(void)
  */
 TEST_CASE("security: a recycled PID is neither adopted nor signalled")
 {
-	if (ns_skip())
+	if (pidns_skip())
 		return;
 	scene sc;
 	pidns ns(sc.dir);
@@ -235,8 +186,7 @@ TEST_CASE("security: a recycled PID is neither adopted nor signalled")
 		proc w;
 		proc_start(&w, ns.run(sc.wrapper(sc.daemon({"--exit-code", "7", "--drain", "20"}))));
 		INFO(proc_dump(&w));
-		REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
-		pid_t d1 = read_pid(sc.pidfile);
+		pid_t d1 = sc.ready(DEADLINE_MS);
 		pid_t wh = child_of(w.pid, DEADLINE_MS);
 		REQUIRE(wh > 0);
 		REQUIRE(wait_log(&w, {"msg=\"monitoring process\"", "process=" + std::to_string(d1)}, DEADLINE_MS));
@@ -397,11 +347,8 @@ TEST_CASE("security: an untrusted pid file is refused at start and ignored while
 		unlink(pidfile.c_str());
 		unlink(mid.c_str());
 		proc w;
-		proc_start(&w, sc.wrapper(sc.daemon({"--exit-code", "7", "--upgrade-ready-delay", "60000",
-		    "--upgrade-timeout", "60000"})));
-		REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
-		pid_t d1 = read_pid(sc.pidfile);
-		REQUIRE(wait_log(&w, {"msg=\"monitoring process\""}, DEADLINE_MS));
+		pid_t d1 = start_monitored(sc, &w, sc.wrapper(sc.daemon({"--exit-code", "7",
+		    "--upgrade-ready-delay", "60000", "--upgrade-timeout", "60000"})), DEADLINE_MS);
 		std::string decoy_rec = sc.dir / "decoy.rec";
 		pid_t decoy = start_detached({sc.gitaly, "--pid-file", sc.dir / "decoy.pid", "--no-pid-file",
 		    "--record", decoy_rec});
@@ -424,11 +371,7 @@ TEST_CASE("security: an untrusted pid file is refused at start and ignored while
 		}, DEADLINE_MS));
 		CHECK(record_count(sc.record, d1, "signal SIGUSR1") == 1);
 		CHECK(live_matching(sc.gitaly).size() == 3);  /* d1, its hung successor, the decoy */
-		CHECK(zombies_of(w.pid).empty());
-		send_signal(w.pid, SIGTERM);
-		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-		CHECK(proc_code(&w) == 7);
-		CHECK(w.out.find("following new process") == std::string::npos);
+		stop_unmoved(&w);
 		CHECK(record_count(decoy_rec, decoy, "signal") == 0);
 		CHECK(pid_alive(decoy));
 		kill(decoy, SIGKILL);
@@ -451,8 +394,8 @@ TEST_CASE("security: another user's daemon, pid 1, the wrapper and its ancestors
 		scene sc;
 		std::string nrec = sc.dir / "nobody.rec";
 		write_file(nrec, "", 0666);
-		pid_t nobody = start_as(65534, {sc.gitaly, "--pid-file", sc.dir / "nobody.pid", "--no-pid-file",
-		    "--record", nrec, "--exit-code", "6"});
+		pid_t nobody = start_child(sc.gitaly, {sc.gitaly, "--pid-file", sc.dir / "nobody.pid",
+		    "--no-pid-file", "--record", nrec, "--exit-code", "6"}, 65534, true);
 		reap_in_background(nobody);
 		REQUIRE(record_wait(nrec, nobody, "ready", DEADLINE_MS));
 		REQUIRE(uid_of(nobody) == 65534);
@@ -460,8 +403,8 @@ TEST_CASE("security: another user's daemon, pid 1, the wrapper and its ancestors
 
 		std::vector<std::string> opts;
 		if (configured) {
-			write_file(sc.dir / "pidsitter.toml", "owner = 65534\n", 0644);
-			opts = {"-c", sc.dir / "pidsitter.toml"};
+			write_file(sc.conf, "owner = 65534\n", 0644);
+			opts = {"-c", sc.conf};
 		}
 		proc w;
 		proc_start(&w, sc.wrapper(sc.daemon({"--exit-code", "5"}), opts));
@@ -480,8 +423,7 @@ TEST_CASE("security: another user's daemon, pid 1, the wrapper and its ancestors
 			REQUIRE(wait_log(&w, {"msg=\"not adopting the process the pid file names\"",
 			    "it runs as uid 65534, not uid 0"}, DEADLINE_MS));
 			REQUIRE(wait_log(&w, {"msg=\"spawning a process\""}, DEADLINE_MS));
-			REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
-			pid_t mine = read_pid(sc.pidfile);
+			pid_t mine = sc.ready(DEADLINE_MS);
 			send_signal(w.pid, SIGUSR1);
 			REQUIRE(record_wait(sc.record, mine, "signal SIGUSR1", DEADLINE_MS));
 			CHECK(live_matching(sc.gitaly).size() == 2);  /* its own, and nobody's */
@@ -507,12 +449,7 @@ TEST_CASE("security: another user's daemon, pid 1, the wrapper and its ancestors
 		proc_start(&w, {"/bin/sh", "-c", "echo $$ > \"$0\"; exec \"$@\"", sc.pidfile,
 		    build_path("pidsitter"), "-p", sc.pidfile, "--", bin, "--pid-file", sc.dir / "x.pid",
 		    "--no-pid-file", "--record", sc.record, "--exit-after", "0", "--exit-code", "5"});
-		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-		INFO(w.out);
-		CHECK(read_pid(sc.pidfile) == w.pid);
-		CHECK(w.out.find("it is the wrapper itself") != std::string::npos);
-		CHECK(w.out.find("spawning a process") != std::string::npos);
-		CHECK(proc_code(&w) == 5);
+		check_refused_own(sc, &w, "it is the wrapper itself");
 	}
 
 	SUBCASE("its parent, when it has the daemon's name") {
@@ -522,16 +459,11 @@ TEST_CASE("security: another user's daemon, pid 1, the wrapper and its ancestors
 		proc w;
 		proc_start(&w, {"/bin/sh", "-c", "echo $$ > \"$0\"; \"$@\"; exit $?", sc.pidfile,
 		    build_path("pidsitter"), "-p", sc.pidfile, "--", "/bin/sh", "-c", "exit 5"});
-		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-		INFO(w.out);
-		CHECK(read_pid(sc.pidfile) == w.pid);
-		CHECK(w.out.find("it is an ancestor of the wrapper") != std::string::npos);
-		CHECK(w.out.find("spawning a process") != std::string::npos);
-		CHECK(proc_code(&w) == 5);
+		check_refused_own(sc, &w, "it is an ancestor of the wrapper");
 	}
 
 	SUBCASE("pid 1, when it has the daemon's name (in a pid namespace)") {
-		if (ns_skip())
+		if (pidns_skip())
 			return;
 		scene sc;
 		pidns ns(sc.dir);
@@ -655,10 +587,8 @@ TEST_CASE("security: a huge, FIFO, device, junk or NUL pid file is refused quick
 	SUBCASE("while watching: the loop never blocks, the current generation stays") {
 		proc w;
 		/* -v: malformed pid files are logged at debug level. */
-		proc_start(&w, sc.wrapper(sc.daemon({"--exit-code", "7"}), {"-v"}));
-		REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
-		pid_t d1 = read_pid(sc.pidfile);
-		REQUIRE(wait_log(&w, {"msg=\"monitoring process\""}, DEADLINE_MS));
+		pid_t d1 = start_monitored(sc, &w, sc.wrapper(sc.daemon({"--exit-code", "7"}), {"-v"}),
+		    DEADLINE_MS);
 		int usr1 = 0;
 		for (const content_case &c : cases) {
 			std::string name = c.name;
@@ -676,11 +606,7 @@ TEST_CASE("security: a huge, FIFO, device, junk or NUL pid file is refused quick
 			}, QUICK_MS));
 		}
 		CHECK(live_matching(sc.gitaly).size() == 2);  /* d1 and the decoy */
-		CHECK(zombies_of(w.pid).empty());
-		send_signal(w.pid, SIGTERM);
-		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-		CHECK(proc_code(&w) == 7);
-		CHECK(w.out.find("following new process") == std::string::npos);
+		stop_unmoved(&w);
 	}
 	CHECK(record_count(decoy_rec, decoy, "signal") == 0);
 	CHECK(pid_alive(decoy));

@@ -41,8 +41,7 @@ bool
 proc_wait_count(proc *p, const char *needle, int n, int timeout_ms)
 {
 	return wait_until([&] {
-		/* A needle no line holds: it reads output for 20 ms. */
-		proc_wait_line(p, "\001", 20);
+		pump_for(p, 20);
 		return proc_count_lines(p, needle) >= n;
 	}, timeout_ms);
 }
@@ -83,6 +82,52 @@ copy_example(const std::string &from, const std::string &to, const subst_list &s
 	closedir(d);
 }
 
+subst_list
+gitlab_paths(const std::string &args, const std::string &var, const std::string &gitaly)
+{
+	return {
+	    {"/var/opt/gitlab/gitaly/config.toml", args},
+	    {"/var/opt/gitlab/gitaly", var},
+	    {"/usr/sbin/pidsitter", build_path("pidsitter")},
+	    {"/opt/gitlab/embedded/bin/gitaly", gitaly},
+	};
+}
+
+service_daemon::service_daemon(const tmp_dir &dir, const std::vector<std::string> &extra)
+{
+	var = dir / "var";
+	REQUIRE(mkdir((dir / "bin").c_str(), 0755) == 0);
+	REQUIRE(mkdir(var.c_str(), 0755) == 0);
+	bin = dir.link("bin/gitaly", "fixture-daemon");
+	pidfile = var + "/gitaly.pid";
+	record = var + "/record";
+	std::string args = "--pid-file " + pidfile + " --record " + record;
+	for (const std::string &a : extra)
+		args += " " + a;
+	subs = gitlab_paths(args, var, bin);
+	as_nobody = nobody_can_run({build_path("pidsitter"), build_path("fixture-daemon")});
+	if (as_nobody)
+		chown_nobody(var);
+}
+
+pid_t
+service_daemon::wait_ready(pid_t old, int timeout_ms) const
+{
+	pid_t d = 0;
+
+	REQUIRE(wait_until([&] {
+		d = read_pid(pidfile);
+		return d > 0 && d != old && record_count(record, d, "ready") == 1;
+	}, timeout_ms));
+	return d;
+}
+
+std::vector<pid_t>
+service_daemon::daemons() const
+{
+	return live_matching(bin);
+}
+
 static bool
 under(const std::string &path, const std::string &dir)
 {
@@ -94,30 +139,17 @@ std::vector<pid_t>
 live_in(const std::string &dir)
 {
 	std::vector<pid_t> out;
-	DIR *d = opendir("/proc");
-	struct dirent *e;
 
-	if (d == NULL)
-		return out;
-	while ((e = readdir(d)) != NULL) {
-		char *end, cwd[4096];
-		long pid = strtol(e->d_name, &end, 10);
-		if (*end != '\0' || pid <= 0 || pid == getpid())
-			continue;
-		std::string base = std::string("/proc/") + e->d_name;
-		ssize_t n = readlink((base + "/cwd").c_str(), cwd, sizeof cwd - 1);
+	for (pid_t pid : all_pids()) {
+		char cwd[4096];
+		std::string link = "/proc/" + std::to_string(pid) + "/cwd";
+		ssize_t n = readlink(link.c_str(), cwd, sizeof cwd - 1);
 		bool hit = n > 0 && under(std::string(cwd, (size_t)n), dir);
-		if (!hit) {
-			std::string cmd = read_file(base + "/cmdline");
-			for (char &c : cmd)
-				if (c == '\0')
-					c = ' ';
-			hit = cmd.find(dir + "/") != std::string::npos;
-		}
-		if (hit && pid_alive((pid_t)pid))
-			out.push_back((pid_t)pid);
+		if (!hit)
+			hit = cmdline_of(pid).find(dir + "/") != std::string::npos;
+		if (hit && pid_alive(pid))
+			out.push_back(pid);
 	}
-	closedir(d);
 	return out;
 }
 
@@ -134,6 +166,17 @@ kill_all_in(const std::string &dir)
 		}
 		return left.empty();
 	}, 10000);
+}
+
+void
+check_none_in(const std::string &dir)
+{
+	CHECK(wait_until([&] { return live_in(dir).empty(); }, 10000));
+	for (pid_t pid : live_in(dir)) {
+		CAPTURE(pid);
+		CAPTURE(read_file("/proc/" + std::to_string(pid) + "/cmdline"));
+		CHECK(false);
+	}
 }
 
 bool
@@ -201,6 +244,15 @@ struct reader {
 	{
 		while (i < t.size() && (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' || t[i] == '\r'))
 			i++;
+	}
+	/* White space, then c: true and past it, or false before what is there. */
+	bool eat(char c)
+	{
+		space();
+		if (i >= t.size() || t[i] != c)
+			return false;
+		i++;
+		return true;
 	}
 	bool word(const char *w)
 	{
@@ -291,58 +343,40 @@ struct reader {
 		if (c == '{') {
 			v->type = json::OBJECT;
 			i++;
-			space();
-			if (i < t.size() && t[i] == '}') {
-				i++;
+			if (eat('}'))
 				return true;
-			}
 			for (;;) {
 				std::string key;
 				json member;
 				space();
 				if (!str(&key))
 					return false;
-				space();
-				if (i >= t.size() || t[i] != ':')
+				if (!eat(':'))
 					return fail("expected ':'");
-				i++;
 				if (!value(&member, depth + 1))
 					return false;
 				v->members.emplace_back(key, member);
-				space();
-				if (i < t.size() && t[i] == ',') {
-					i++;
+				if (eat(','))
 					continue;
-				}
-				if (i < t.size() && t[i] == '}') {
-					i++;
+				if (eat('}'))
 					return true;
-				}
 				return fail("expected ',' or '}'");
 			}
 		}
 		if (c == '[') {
 			v->type = json::ARRAY;
 			i++;
-			space();
-			if (i < t.size() && t[i] == ']') {
-				i++;
+			if (eat(']'))
 				return true;
-			}
 			for (;;) {
 				json item;
 				if (!value(&item, depth + 1))
 					return false;
 				v->items.push_back(item);
-				space();
-				if (i < t.size() && t[i] == ',') {
-					i++;
+				if (eat(','))
 					continue;
-				}
-				if (i < t.size() && t[i] == ']') {
-					i++;
+				if (eat(']'))
 					return true;
-				}
 				return fail("expected ',' or ']'");
 			}
 		}

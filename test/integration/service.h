@@ -42,6 +42,29 @@ std::string substitute(std::string text, const subst_list &subs);
 /* Copy the tree `from` (examples/...) to `to`, each file's text passed
  * through substitute() and its mode kept. */
 void copy_example(const std::string &from, const std::string &to, const subst_list &subs);
+/* What the GitLab paths of the examples become in a test: the daemon's
+ * configuration file its arguments (args), its directory var, and the
+ * built pidsitter and the daemon gitaly for theirs. */
+subst_list gitlab_paths(const std::string &args, const std::string &var,
+    const std::string &gitaly);
+
+/* The fixture daemon as a supervised service's, in the test's directory
+ * dir: dir/bin/gitaly, a link to it, and dir/var, which holds its pid
+ * file and record and is given to nobody when the daemon may run as
+ * nobody (the runit and s6 tests then switch user to it). */
+struct service_daemon {
+	std::string var, bin, pidfile, record;
+	bool as_nobody = false;
+	/* gitlab_paths() with its arguments: --pid-file, --record, extra. */
+	subst_list subs;
+
+	service_daemon(const tmp_dir &dir, const std::vector<std::string> &extra);
+	/* The pid file's process once it wrote "ready" and is not `old`
+	 * (a failed REQUIRE at the deadline). */
+	pid_t wait_ready(pid_t old, int timeout_ms) const;
+	/* The live daemons. */
+	std::vector<pid_t> daemons() const;
+};
 
 /* Live (not zombie) processes whose working directory or command line is
  * in dir: what a supervisor, its logger and the daemons it started leave
@@ -49,6 +72,9 @@ void copy_example(const std::string &from, const std::string &to, const subst_li
 std::vector<pid_t> live_in(const std::string &dir);
 /* SIGKILL what live_in(dir) finds until nothing is left (or 10 s). */
 void kill_all_in(const std::string &dir);
+/* Check that nothing is left in dir (waiting up to 10 s for it to go),
+ * naming what is. */
+void check_none_in(const std::string &dir);
 
 /* Whether the daemon may run as "nobody" here: we are root, the user
  * exists, and it may execute every program listed.  The runit and s6

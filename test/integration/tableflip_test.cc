@@ -156,24 +156,21 @@ who_answers(int port)
 std::string
 following(const proc &w, unsigned gen, pid_t pid)
 {
-	return "msg=\"following new process\" generation=" + std::to_string(gen) +
-	    " pid=" + std::to_string(w.pid) + " process=" + std::to_string(pid) +
-	    " role=current source=pid_file";
+	return log_msg("following new process", log_gen(w, gen, pid) +
+	    " role=current source=pid_file");
 }
 
 std::string
 exited(const proc &w, int code, unsigned gen, pid_t pid, const char *source)
 {
-	return "msg=\"process exited\" exit_code=" + std::to_string(code) + " generation=" +
-	    std::to_string(gen) + " pid=" + std::to_string(w.pid) + " process=" +
-	    std::to_string(pid) + " status_source=" + source;
+	return log_msg("process exited", "exit_code=" + std::to_string(code) + " " +
+	    log_gen(w, gen, pid) + " status_source=" + source);
 }
 
 std::string
 forwarded(const proc &w, unsigned gen, pid_t pid, const char *sig)
 {
-	return "msg=\"forwarding signal\" generation=" + std::to_string(gen) + " pid=" +
-	    std::to_string(w.pid) + " process=" + std::to_string(pid) + " signal=" + sig;
+	return log_msg("forwarding signal", log_gen(w, gen, pid) + " signal=" + sig);
 }
 
 /* Spawned and ready: the first generation's pid. */
@@ -184,18 +181,9 @@ first_ready(const tf_scene &sc, proc *w)
 	REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
 	pid_t pid = record_who(sc.record, "ready");
 	REQUIRE(pid > 0);
-	std::string line = "msg=\"monitoring process\" generation=1 pid=" +
-	    std::to_string(w->pid) + " process=" + std::to_string(pid);
-	CHECK(proc_count_lines(w, line.c_str()) == 1);
+	CHECK(proc_count_lines(w, log_msg("monitoring process", log_gen(*w, 1, pid)).c_str()) == 1);
 	CHECK(read_pid(sc.pidfile) == pid);
 	return pid;
-}
-
-long long
-ms_since(std::chrono::steady_clock::time_point t)
-{
-	return std::chrono::duration_cast<std::chrono::milliseconds>(
-	    std::chrono::steady_clock::now() - t).count();
 }
 
 /* tableflip refuses an upgrade it is asked for too early, and says so:
@@ -282,9 +270,8 @@ TEST_CASE("tableflip: four HUP upgrades of a real tableflip daemon, each followe
 		cur = hup_upgrade(sc, &w, old, gen, &hups);
 		pcur = pin(cur);
 		CHECK(record_count(sc.record, old, "signal SIGHUP") == hups - before);
-		CHECK(proc_wait_line(&w, ("msg=\"process draining\" generation=" +
-		    std::to_string(gen - 1) + " pid=" + std::to_string(w.pid) +
-		    " process=" + std::to_string(old)).c_str(), DEADLINE_MS));
+		CHECK(proc_wait_line(&w, log_msg("process draining", log_gen(w, gen - 1, old)).c_str(),
+		    DEADLINE_MS));
 		/* The old one drains 200 ms and exits 0.  The first was our
 		 * child (libuv's exit callback); every later one was the child
 		 * of its predecessor, re-parented to the subreaper when that
@@ -340,9 +327,8 @@ TEST_CASE("tableflip: TERM during the old process's drain stops both, promptly")
 	pid_t old = first_ready(sc, &w);
 	int hups = 0;
 	pid_t cur = hup_upgrade(sc, &w, old, 2, &hups);
-	std::string draining = "msg=\"process draining\" generation=1 pid=" +
-	    std::to_string(w.pid) + " process=" + std::to_string(old);
-	CHECK(proc_wait_line(&w, draining.c_str(), DEADLINE_MS));
+	CHECK(proc_wait_line(&w, log_msg("process draining", log_gen(w, 1, old)).c_str(),
+	    DEADLINE_MS));
 	CHECK(pid_alive(old));
 	CHECK(pid_alive(cur));
 	CHECK(sc.daemons().size() == 2);

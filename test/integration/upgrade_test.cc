@@ -15,42 +15,13 @@
 
 namespace {
 
-struct scene {
-	tmp_dir dir;
-	std::string gitaly, pidfile, record;
-
-	scene()
-	{
-		gitaly = dir.link("gitaly", "fixture-daemon");
-		pidfile = dir / "gitaly.pid";
-		record = dir / "record";
-	}
-
-	std::vector<std::string> wrapper(std::vector<std::string> extra = {},
-	    std::vector<std::string> opts = {}) const
-	{
-		std::vector<std::string> a = {build_path("pidsitter"), "-p", pidfile};
-		a.insert(a.end(), opts.begin(), opts.end());
-		a.insert(a.end(), {"--", gitaly, "--pid-file", pidfile, "--record", record});
-		a.insert(a.end(), extra.begin(), extra.end());
-		return a;
-	}
-};
-
 /* HUP the wrapper and wait until the pid file names a new ready process
  * that the wrapper follows; returns the new pid. */
 pid_t
-upgrade(const scene &sc, proc *w, pid_t old, int generation)
+upgrade(const scene &sc, proc *w, pid_t old, unsigned generation)
 {
-	send_signal(w->pid, SIGHUP);
-	pid_t fresh = 0;
-	REQUIRE(wait_until([&] {
-		fresh = read_pid(sc.pidfile);
-		return fresh != old && fresh > 0 && record_count(sc.record, fresh, "ready") == 1;
-	}, 10000));
-	std::string line = "generation=" + std::to_string(generation) + " pid=" +
-	    std::to_string(w->pid) + " process=" + std::to_string(fresh);
-	REQUIRE(proc_wait_line(w, line.c_str(), 10000));
+	pid_t fresh = hup_successor(sc, w, old, 10000);
+	REQUIRE(proc_wait_line(w, log_gen(*w, generation, fresh).c_str(), 10000));
 	return fresh;
 }
 
@@ -61,9 +32,8 @@ TEST_CASE("ten upgrades in a row: each followed, each leaving exactly one live d
 	scene sc;
 	proc w;
 
-	proc_start(&w, sc.wrapper({"--drain", "50", "--exit-code", "9"}));
-	REQUIRE(record_wait(sc.record, 0, "ready", 5000));
-	pid_t cur = read_pid(sc.pidfile);
+	proc_start(&w, sc.wrapper(sc.daemon({"--drain", "50", "--exit-code", "9"})));
+	pid_t cur = sc.ready(5000);
 	for (int gen = 2; gen <= 11; gen++) {
 		CAPTURE(gen);
 		pid_t old = cur;
@@ -91,9 +61,8 @@ TEST_CASE("a failed upgrade leaves the old generation current and the wrapper ru
 	proc w;
 	std::string fail = sc.dir / "fail";
 
-	proc_start(&w, sc.wrapper({"--fail-upgrade-file", fail, "--drain", "50"}));
-	REQUIRE(record_wait(sc.record, 0, "ready", 5000));
-	pid_t cur = read_pid(sc.pidfile);
+	proc_start(&w, sc.wrapper(sc.daemon({"--fail-upgrade-file", fail, "--drain", "50"})));
+	pid_t cur = sc.ready(5000);
 	write_file(fail, "");
 
 	SUBCASE("the new process crashes before it is ready") {
@@ -106,7 +75,8 @@ TEST_CASE("a failed upgrade leaves the old generation current and the wrapper ru
 		kill(cur, SIGKILL);
 		proc w2;
 		unlink(sc.pidfile.c_str());
-		proc_start(&w2, sc.wrapper({"--upgrade-ready-delay", "60000", "--upgrade-timeout", "300"}));
+		proc_start(&w2, sc.wrapper(sc.daemon({"--upgrade-ready-delay", "60000",
+		    "--upgrade-timeout", "300"})));
 		REQUIRE(record_wait(sc.record, 0, "ready", 5000));
 		REQUIRE(wait_until([&] { return read_pid(sc.pidfile) > 0 && read_pid(sc.pidfile) != cur; }, 5000));
 		cur = read_pid(sc.pidfile);
@@ -141,9 +111,8 @@ TEST_CASE("a torn pid file never makes a stranger current")
 
 	/* --torn writes the pid in place a byte at a time, 20 ms apart: the
 	 * wrapper sees every prefix of the new pid. */
-	proc_start(&w, sc.wrapper({"--torn", "--drain", "100"}));
-	REQUIRE(record_wait(sc.record, 0, "ready", 5000));
-	pid_t cur = read_pid(sc.pidfile);
+	proc_start(&w, sc.wrapper(sc.daemon({"--torn", "--drain", "100"})));
+	pid_t cur = sc.ready(5000);
 	for (int gen = 2; gen <= 4; gen++) {
 		pid_t old = cur;
 		cur = upgrade(sc, &w, old, gen);
@@ -162,9 +131,8 @@ TEST_CASE("stop signals reach every generation: TERM during the old one's drain 
 	scene sc;
 	proc w;
 
-	proc_start(&w, sc.wrapper({"--drain", "60000", "--exit-code", "4"}));
-	REQUIRE(record_wait(sc.record, 0, "ready", 5000));
-	pid_t old = read_pid(sc.pidfile);
+	proc_start(&w, sc.wrapper(sc.daemon({"--drain", "60000", "--exit-code", "4"})));
+	pid_t old = sc.ready(5000);
 	pid_t cur = upgrade(sc, &w, old, 2);
 	REQUIRE(record_wait(sc.record, old, "upgraded", 5000));
 	REQUIRE(pid_alive(old));
@@ -188,9 +156,8 @@ TEST_CASE("a stop signal in the middle of an upgrade also reaches the generation
 
 	/* The new process takes 500 ms to be ready; the old one leaves it
 	 * running when it is told to stop. */
-	proc_start(&w, sc.wrapper({"--upgrade-ready-delay", "500", "--orphan-on-term"}));
-	REQUIRE(record_wait(sc.record, 0, "ready", 5000));
-	pid_t old = read_pid(sc.pidfile);
+	proc_start(&w, sc.wrapper(sc.daemon({"--upgrade-ready-delay", "500", "--orphan-on-term"})));
+	pid_t old = sc.ready(5000);
 	send_signal(w.pid, SIGHUP);
 	REQUIRE(record_wait(sc.record, old, "upgrading", 5000));
 	send_signal(w.pid, SIGTERM);
@@ -208,14 +175,14 @@ TEST_CASE("a forking daemon: the start process exits 0, the daemon it leaves is 
 	scene sc;
 	proc w;
 
-	proc_start(&w, sc.wrapper({"--daemonize", "--exit-code", "6", "--ready-delay", "100"}));
+	proc_start(&w, sc.wrapper(sc.daemon({"--daemonize", "--exit-code", "6",
+	    "--ready-delay", "100"})));
 	/* The daemon was re-parented to the wrapper (a subreaper) when the
 	 * start process exited: it is followed at once, before it even
 	 * wrote its pid file. */
 	REQUIRE(proc_wait_line(&w, "msg=\"following new process\"", 5000));
 	CHECK(w.out.find("source=child") != std::string::npos);
-	REQUIRE(record_wait(sc.record, 0, "ready", 5000));
-	pid_t daemon = read_pid(sc.pidfile);
+	pid_t daemon = sc.ready(5000);
 	CHECK(w.out.find("process=" + std::to_string(daemon)) != std::string::npos);
 	send_signal(w.pid, SIGUSR1);
 	REQUIRE(record_wait(sc.record, daemon, "signal SIGUSR1", 5000));
@@ -231,9 +198,8 @@ TEST_CASE("a successor named by <pidfile>.2 keeps the wrapper running when the c
 	scene sc;
 	proc w;
 
-	proc_start(&w, sc.wrapper());
-	REQUIRE(record_wait(sc.record, 0, "ready", 5000));
-	pid_t first = read_pid(sc.pidfile);
+	proc_start(&w, sc.wrapper(sc.daemon()));
+	pid_t first = sc.ready(5000);
 	/* gunicorn: the new master's pid goes to <pidfile>.2 first. */
 	std::string rec2 = sc.dir / "record2";
 	pid_t second = start_detached({sc.gitaly, "--pid-file", sc.pidfile + ".2",
@@ -264,9 +230,8 @@ TEST_CASE("a stop during an upgrade: the successor its parent kills is not taken
 		CAPTURE(round);
 		scene sc;
 		proc w;
-		proc_start(&w, sc.wrapper({"--upgrade-ready-delay", "60000"}));
-		REQUIRE(record_wait(sc.record, 0, "ready", 5000));
-		pid_t old = read_pid(sc.pidfile);
+		proc_start(&w, sc.wrapper(sc.daemon({"--upgrade-ready-delay", "60000"})));
+		pid_t old = sc.ready(5000);
 		send_signal(w.pid, SIGHUP);
 		REQUIRE(record_wait(sc.record, old, "upgrading", 5000));
 		send_signal(w.pid, SIGTERM);
@@ -283,9 +248,8 @@ TEST_CASE("a wrapper started during a drain follows the draining old process too
 	pid_t old, cur;
 	{
 		proc w1;
-		proc_start(&w1, sc.wrapper({"--drain", "60000", "--exit-code", "5"}));
-		REQUIRE(record_wait(sc.record, 0, "ready", 5000));
-		old = read_pid(sc.pidfile);
+		proc_start(&w1, sc.wrapper(sc.daemon({"--drain", "60000", "--exit-code", "5"})));
+		old = sc.ready(5000);
 		cur = upgrade(sc, &w1, old, 2);
 		REQUIRE(record_wait(sc.record, old, "upgraded", 5000));
 		/* The supervisor kills the wrapper in the middle of the drain. */
@@ -293,7 +257,7 @@ TEST_CASE("a wrapper started during a drain follows the draining old process too
 	}
 	REQUIRE(pid_alive(old));
 	proc w;
-	proc_start(&w, sc.wrapper({"--drain", "60000", "--exit-code", "5"}));
+	proc_start(&w, sc.wrapper(sc.daemon({"--drain", "60000", "--exit-code", "5"})));
 	REQUIRE(proc_wait_line(&w, "msg=\"adopting a process\"", 5000));
 	REQUIRE(proc_wait_line(&w, "source=parent", 5000));
 	CHECK(w.out.find("process=" + std::to_string(cur)) != std::string::npos);

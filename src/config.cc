@@ -474,6 +474,12 @@ key_start_timeout(struct cfg *c, const toml::node &n)
 }
 
 static int
+key_reap_timeout(struct cfg *c, const toml::node &n)
+{
+	return get_duration(c, n, "reap_timeout", &c->t.reap_timeout_ms);
+}
+
+static int
 key_upgrade_timeout(struct cfg *c, const toml::node &n)
 {
 	return get_duration(c, n, "upgrade_timeout", &c->t.upgrade_timeout_ms);
@@ -779,6 +785,7 @@ static const struct {
 	{"log_format", key_log_format},
 	{"poll_interval", key_poll_interval},
 	{"start_timeout", key_start_timeout},
+	{"reap_timeout", key_reap_timeout},
 	{"status_file", key_status_file},
 	{"names", key_names},
 	{"match", key_match},

@@ -336,6 +336,7 @@ settings_describe(const struct settings *s)
 	describe_string(&out, "log_format", s->log_format == LOG_FORMAT_JSON ? "json" : "text");
 	describe_ms(&out, "poll_interval", s->poll_interval_ms);
 	describe_ms(&out, "start_timeout", s->start_timeout_ms);
+	describe_ms(&out, "reap_timeout", s->reap_timeout_ms);
 	describe_string(&out, "status_file", s->status_file);
 	describe_list(&out, "names", s->names);
 	if (s->match_facts & MATCH_COMM)

@@ -51,7 +51,7 @@ struct settings {
 	int verbose = 0;
 	uint64_t poll_interval_ms = 1000; /* only where no pidfd can be had */
 	uint64_t start_timeout_ms = 10000;/* forking daemons: wait for the pid file */
-	uint64_t reap_wait_ms = 1000;     /* adopted daemon: wait for its parent to reap it */
+	uint64_t reap_timeout_ms = 1000;  /* adopted daemon: wait for its parent to reap it */
 
 	/* Matching: a process is the daemon when one of `facts` equals one of
 	 * `names` (default: basename of the binary) and it runs as `owner`. */

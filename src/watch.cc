@@ -147,7 +147,7 @@ gen_collect(struct gen_watch *g)
 		 * the status only then; the pidfd reports POLLHUP at that
 		 * moment.  Wait for it, but not for ever. */
 		uv_poll_start(&g->poll, UV_DISCONNECT, gen_reaped_cb);
-		uv_timer_start(&g->timer, gen_reap_timeout_cb, g->w->s->reap_wait_ms, 0);
+		uv_timer_start(&g->timer, gen_reap_timeout_cb, g->w->s->reap_timeout_ms, 0);
 		return;
 	}
 	gen_finish(g, 0, STATUS_NONE);

@@ -25,8 +25,10 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include <doctest/doctest.h>
@@ -202,7 +204,7 @@ TEST_CASE("start_timeout: a pid file that names the daemon within it is followed
 	scene sc;
 	proc w;
 	std::string starter = exiting_starter(sc);
-	sc.config("start_timeout = \"30s\"\n");
+	sc.config("start_timeout = \"30s\"\n" SLOW_REAP_OK);
 
 	proc_start(&w, {build_path("pidsitter"), "-c", sc.conf, "--", starter}, clean_env);
 	INFO(proc_dump(&w));
@@ -321,7 +323,7 @@ TEST_CASE("names: a daemon called praefect is adopted for BINARY gitaly only whe
 	}
 	{
 		proc w;
-		sc.config("names = [\"gitaly\", \"praefect\"]\n");
+		sc.config("names = [\"gitaly\", \"praefect\"]\n" SLOW_REAP_OK);
 		proc_start(&w, sc.configured(spawn_and_exit), clean_env);
 		INFO(proc_dump(&w));
 		REQUIRE(proc_wait_line(&w, log_msg("adopting a process", "matched=comm pid=" +
@@ -363,7 +365,7 @@ TEST_CASE("match: argv0 adopts a daemon known by its argv[0] only; exe alone ref
 			CHECK(record_count(sc.record, d.pid, "signal") == 0);
 		}
 		proc w;
-		sc.config("match = [\"argv0\"]\n");
+		sc.config("match = [\"argv0\"]\n" SLOW_REAP_OK);
 		proc_start(&w, sc.configured(spawn_and_exit), clean_env);
 		INFO(proc_dump(&w));
 		REQUIRE(proc_wait_line(&w, log_msg("adopting a process", "matched=argv0 pid=" +
@@ -392,7 +394,7 @@ TEST_CASE("match: argv0 adopts a daemon known by its argv[0] only; exe alone ref
 			CHECK(d.alive());
 		}
 		proc w;
-		sc.config("match = [\"comm\"]\n");
+		sc.config("match = [\"comm\"]\n" SLOW_REAP_OK);
 		proc_start(&w, sc.configured(spawn_and_exit), clean_env);
 		INFO(proc_dump(&w));
 		REQUIRE(proc_wait_line(&w, log_msg("adopting a process", "matched=comm").c_str(),
@@ -439,7 +441,7 @@ TEST_CASE("owner: a daemon running as nobody is adopted by a root wrapper only w
 		{"owner = 65534\n", true, 0, "matched=comm"},
 		{"owner = \"65534\"\n", false, 0, "matched=comm"},
 		{"owner = \"any\"\n", false, 0, "matched=comm"},
-		{"owner = \"nobody\"\n", true, 0, "matched=comm"},
+		{"owner = \"nobody\"\n" SLOW_REAP_OK, true, 0, "matched=comm"},
 	};
 	for (const auto &c : cases) {
 		CAPTURE(c.owner);
@@ -576,6 +578,60 @@ TEST_CASE("poll_interval: without pidfds (Linux before 5.3) the daemon's death i
 		CHECK(proc_count_lines(&w, "msg=\"process exited\"") == 0);
 		proc_kill(&w);
 	}
+}
+
+/* ---- reap_timeout ---- */
+
+TEST_CASE("reap_timeout: an adopted daemon's exit status is waited for until its parent reaps it, that long")
+{
+	scene sc;
+	/* The daemon is the test's child, and the test reaps it only when it
+	 * chooses: a slow parent. */
+	pid_t d = start_child(sc.gitaly, {sc.gitaly, "--pid-file", sc.pidfile, "--record", sc.record,
+	    "--exit-code", "9"}, (uid_t)-1, true);
+	bool reaped = false;
+	REQUIRE(record_wait(sc.record, d, "ready", DEADLINE_MS));
+	bool configured = false;
+	SUBCASE("reap_timeout = \"1m\": still waiting after the default 1 s, then the exact status") {
+		configured = true;
+		sc.config("reap_timeout = \"1m\"\n");
+	}
+	SUBCASE("default (1 s): the parent reaps too late, status 0") {
+		sc.config("");
+	}
+	CAPTURE(configured);
+	proc w;
+	proc_start(&w, sc.configured(spawn_and_exit), clean_env);
+	INFO(proc_dump(&w));
+	REQUIRE(proc_wait_line(&w, log_msg("monitoring process", log_gen(w, 1, d)).c_str(),
+	    DEADLINE_MS));
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(record_wait(sc.record, d, "signal SIGTERM", DEADLINE_MS));
+	REQUIRE(wait_until([&] {
+		std::vector<pid_t> z = zombies_of(getpid());
+		return std::find(z.begin(), z.end(), d) != z.end();
+	}, DEADLINE_MS));
+	if (configured) {
+		/* Past the default, the wrapper still waits for the status. */
+		CHECK_FALSE(proc_wait_exit(&w, 1500));
+		int st;
+		REQUIRE(waitpid(d, &st, 0) == d);
+		reaped = true;
+		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+		CHECK(proc_code(&w) == 9);
+		CHECK(proc_count_lines(&w, log_msg("process exited", "exit_code=9 " + log_gen(w, 1, d) +
+		    " status_source=pidfd").c_str()) == 1);
+	} else {
+		/* The wrapper gives up after 1 s while its daemon is still a
+		 * zombie nobody reaped. */
+		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+		CHECK(proc_code(&w) == 0);
+		CHECK(proc_count_lines(&w, log_msg("process exited", log_gen(w, 1, d) +
+		    " status_source=none").c_str()) == 1);
+	}
+	if (!reaped)
+		REQUIRE(waitpid(d, NULL, 0) == d);
+	CHECK(proc_count_lines(&w, "spawning a process") == 0);
 }
 
 /* ---- signals_to_all ---- */

@@ -75,7 +75,8 @@ TEST_CASE("adopts a live matching daemon without spawning a second, and reports 
 	reap_in_background(d.pid);
 	d.exited = true;  /* the background thread reaps it */
 
-	proc_start(&w, sc.wrapper(sc.daemon()));
+	sc.config(SLOW_REAP_OK);
+	proc_start(&w, sc.wrapper(sc.daemon(), {"-c", sc.conf}));
 	REQUIRE(proc_wait_line(&w, "msg=\"adopting a process\"", 5000));
 	REQUIRE(proc_wait_line(&w, "msg=\"monitoring process\"", 5000));
 	CHECK(w.out.find("process=" + std::to_string(d.pid)) != std::string::npos);

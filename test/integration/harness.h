@@ -149,6 +149,12 @@ void send_signal(pid_t pid, int sig);
  * that pidsitter adopts: its exit status reaches PIDFD_INFO_EXIT only once
  * its parent, the test, has reaped it). */
 void reap_in_background(pid_t pid);
+/* A configuration line for a wrapper that adopts a daemon the test reaps
+ * (reap_in_background, outsider) and checks its exit status: the status
+ * reaches the wrapper only once the test's thread has reaped the daemon,
+ * and a loaded machine may run that thread later than the default
+ * reap_timeout (1 s), after which the status is 0. */
+#define SLOW_REAP_OK "reap_timeout = \"1m\"\n"
 /* Start a program detached from the test: it is not our child (double
  * fork); returns its pid once it runs. */
 pid_t start_detached(const std::vector<std::string> &argv);

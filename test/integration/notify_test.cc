@@ -384,7 +384,7 @@ TEST_CASE("exit status and status file: a stop during a drain reports the genera
 {
 	scene sc;
 	std::string status = sc.dir / "pidsitter.status";
-	sc.config("status_file = \"" + status + "\"\n");
+	sc.config("status_file = \"" + status + "\"\n" SLOW_REAP_OK);
 	proc w, d2;
 
 	proc_start(&w, sc.configured({"--exit-code", "7"}));

@@ -403,7 +403,7 @@ TEST_CASE("security: another user's daemon, pid 1, the wrapper and its ancestors
 
 		std::vector<std::string> opts;
 		if (configured) {
-			write_file(sc.conf, "owner = 65534\n", 0644);
+			write_file(sc.conf, "owner = 65534\n" SLOW_REAP_OK, 0644);
 			opts = {"-c", sc.conf};
 		}
 		proc w;

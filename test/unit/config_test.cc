@@ -46,6 +46,7 @@ same_settings(const struct settings &a, const struct settings &b)
 	return a.pid_file == b.pid_file && a.log_format == b.log_format &&
 	    a.poll_interval_ms == b.poll_interval_ms &&
 	    a.start_timeout_ms == b.start_timeout_ms &&
+	    a.reap_timeout_ms == b.reap_timeout_ms &&
 	    a.status_file == b.status_file && a.names == b.names &&
 	    a.match_facts == b.match_facts && a.owner_any == b.owner_any &&
 	    a.owner == b.owner && a.env == b.env && a.workdir == b.workdir &&
@@ -115,6 +116,8 @@ static const struct {
 	{"poll_interval = \"5\"", "t.toml:1:17: poll_interval: invalid duration '5' (numbers with a unit: ms, s, m or h, such as \"500ms\", \"2s\" or \"1m30s\")"},
 	{"start_timeout = \"1e3s\"", "t.toml:1:17: start_timeout: invalid duration '1e3s' (numbers with a unit: ms, s, m or h, such as \"500ms\", \"2s\" or \"1m30s\")"},
 	{"start_timeout = \"-1s\"", "t.toml:1:17: start_timeout: invalid duration '-1s' (numbers with a unit: ms, s, m or h, such as \"500ms\", \"2s\" or \"1m30s\")"},
+	{"reap_timeout = \"0s\"", "t.toml:1:16: reap_timeout must be at least 1ms"},
+	{"reap_timeout = true", "t.toml:1:16: reap_timeout must be a string holding a duration such as \"2s\", not a boolean"},
 	{"upgrade_timeout = \"10 s\"", "t.toml:1:19: upgrade_timeout: invalid duration '10 s' (numbers with a unit: ms, s, m or h, such as \"500ms\", \"2s\" or \"1m30s\")"},
 	{"upgrade_timeout = \"1d\"", "t.toml:1:19: upgrade_timeout: invalid duration '1d' (numbers with a unit: ms, s, m or h, such as \"500ms\", \"2s\" or \"1m30s\")"},
 	{"upgrade_timeout = \".s\"", "t.toml:1:19: upgrade_timeout: invalid duration '.s' (numbers with a unit: ms, s, m or h, such as \"500ms\", \"2s\" or \"1m30s\")"},
@@ -283,6 +286,8 @@ TEST_CASE("config: durations")
 		CHECK(s.poll_interval_ms == g.ms);
 		REQUIRE(parse(std::string("start_timeout = ") + g.text, &s, &err) == 0);
 		CHECK(s.start_timeout_ms == g.ms);
+		REQUIRE(parse(std::string("reap_timeout = ") + g.text, &s, &err) == 0);
+		CHECK(s.reap_timeout_ms == g.ms);
 		REQUIRE(parse(std::string("upgrade_timeout = ") + g.text, &s, &err) == 0);
 		CHECK(s.upgrade_timeout_ms == g.ms);
 	}
@@ -443,6 +448,7 @@ TEST_CASE("config: every key at once, and -n's output reads back the same")
 	REQUIRE(parse("pid_file = \"/run/d.pid\"\n"
 	    "poll_interval = \"250ms\"\n"
 	    "start_timeout = \"3s\"\n"
+	    "reap_timeout = \"7s\"\n"
 	    "log_format = \"json\"\n"
 	    "status_file = \"/run/d.status\"\n"
 	    "names = [\"d\", \"d2\"]\n"
@@ -460,6 +466,7 @@ TEST_CASE("config: every key at once, and -n's output reads back the same")
 	CHECK(s.pid_file == "/run/d.pid");
 	CHECK(s.poll_interval_ms == 250);
 	CHECK(s.start_timeout_ms == 3000);
+	CHECK(s.reap_timeout_ms == 7000);
 	CHECK(s.log_format == LOG_FORMAT_JSON);
 	CHECK(s.status_file == "/run/d.status");
 	CHECK(s.names == std::vector<std::string>{"d", "d2"});
@@ -501,7 +508,7 @@ TEST_CASE("config: settings_describe prints every key the file knows, and no oth
 		keys += key + " ";
 		at = eol == std::string::npos ? out.size() : eol + 1;
 	}
-	CHECK(keys == "pid_file log_format poll_interval start_timeout status_file names "
+	CHECK(keys == "pid_file log_format poll_interval start_timeout reap_timeout status_file names "
 	    "match owner env workdir signals_to_all stop_signals signals_ignored "
 	    "signal_rewrite upgrade_recipe upgrade_signal upgrade_timeout ");
 }

@@ -795,7 +795,7 @@ scene::~scene()
 	 * (a daemon that outlived its wrapper), and a failure.  After a
 	 * failed REQUIRE it is only cleaned up. */
 	if (std::uncaught_exceptions() == 0 && !left.empty()) {
-		wait_until([&] { return (left = live_mentioning(dir.path)).empty(); }, 2000);
+		wait_until([&] { return (left = live_mentioning(dir.path)).empty(); }, 10000);
 		for (pid_t pid : left) {
 			CAPTURE(pid);
 			CAPTURE(cmdline_of(pid));

@@ -233,6 +233,7 @@ TEST_CASE("options: settings_resolve")
 		CHECK(s.env == std::vector<std::string>{"GITALY_UPGRADES_ENABLED=true"});
 		CHECK(s.poll_interval_ms == 1000);
 		CHECK(s.start_timeout_ms == 10000);
+		CHECK(s.reap_timeout_ms == 1000);
 		CHECK(s.notify_fd == -1);
 		CHECK(s.config_file == "");
 		CHECK(s.recipe == RECIPE_TABLEFLIP);

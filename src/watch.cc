@@ -554,6 +554,19 @@ dispatch(struct watch *w, const struct event *ev)
 	dispatch_found(w, ev, &none);
 }
 
+/* Tell the sitter of a process whose identity was checked, found at
+ * source (enum found_source).  The caller still owns id->pidfd. */
+static void
+dispatch_identity(struct watch *w, struct identity *id, int source)
+{
+	struct event ev = ev_make(EV_FOUND);
+
+	ev.pid = id->pid;
+	ev.start_time = id->start_time;
+	ev.source = source;
+	dispatch_found(w, &ev, id);
+}
+
 /* ---- the pid file ---- */
 
 /* Refused before, and still the same process?  A process is its pid and
@@ -681,11 +694,7 @@ adopt_orphans(struct watch *w)
 			continue;
 		if (proc_identify(pid, &w->rules, &id, &why) != ID_OK)
 			continue;
-		struct event ev = ev_make(EV_FOUND);
-		ev.pid = pid;
-		ev.start_time = id.start_time;
-		ev.source = FOUND_CHILD;
-		dispatch_found(w, &ev, &id);
+		dispatch_identity(w, &id, FOUND_CHILD);
 		if (id.pidfd >= 0)
 			close(id.pidfd);
 	}
@@ -915,15 +924,11 @@ watch_init(struct watch *w, uv_loop_t *loop, const struct settings *s)
 void
 watch_adopt(struct watch *w, struct identity *id)
 {
-	struct event ev = ev_make(EV_FOUND);
 	struct identity parent;
 	std::string why;
 	pid_t ppid = id->ppid;
 
-	ev.pid = id->pid;
-	ev.start_time = id->start_time;
-	ev.source = FOUND_PIDFILE;
-	dispatch_found(w, &ev, id);
+	dispatch_identity(w, id, FOUND_PIDFILE);
 
 	/* A wrapper started during a drain (the previous one was killed):
 	 * the daemon's successor is the child of the old process until that
@@ -932,10 +937,7 @@ watch_adopt(struct watch *w, struct identity *id)
 	 * reaches it as well. */
 	if (ppid <= 1 || proc_identify(ppid, &w->rules, &parent, &why) != ID_OK)
 		return;
-	ev.pid = ppid;
-	ev.start_time = parent.start_time;
-	ev.source = FOUND_PARENT;
-	dispatch_found(w, &ev, &parent);
+	dispatch_identity(w, &parent, FOUND_PARENT);
 	if (parent.pidfd >= 0)
 		close(parent.pidfd);
 }
@@ -945,7 +947,6 @@ watch_spawn(struct watch *w)
 {
 	struct identity id;
 	struct proc_stat st;
-	struct event ev = ev_make(EV_FOUND);
 	int r;
 
 	w->child.data = w;
@@ -959,10 +960,7 @@ watch_spawn(struct watch *w)
 	id.pid = w->child_pid;
 	id.pidfd = pidfd_open_pid(w->child_pid);
 	id.start_time = proc_read_stat(w->child_pid, &st) == 0 ? st.start_time : 0;
-	ev.pid = id.pid;
-	ev.start_time = id.start_time;
-	ev.source = FOUND_SPAWNED;
-	dispatch_found(w, &ev, &id);
+	dispatch_identity(w, &id, FOUND_SPAWNED);
 	if (id.pidfd >= 0)
 		close(id.pidfd);
 	return 0;

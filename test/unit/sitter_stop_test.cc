@@ -16,6 +16,7 @@
 #include "options.h"
 #include "settings.h"
 #include "sitter.h"
+#include "unit/sitter_event.h"
 
 namespace {
 
@@ -24,22 +25,9 @@ int
 feed(struct sitter *st, int kind, long a, long b = 0, long c = 0)
 {
 	std::vector<struct action> acts;
-	struct event ev;
 	int code = -1;
 
-	memset(&ev, 0, sizeof ev);
-	ev.kind = kind;
-	if (kind == EV_SIGNAL) {
-		ev.sig = (int)a;
-	} else if (kind == EV_FOUND) {
-		ev.pid = (pid_t)a;
-		ev.start_time = (unsigned long long)b;
-		ev.source = (int)c;
-	} else {
-		ev.number = (unsigned)a;
-		ev.wstatus = (int)b;
-		ev.status_source = (int)c;
-	}
+	struct event ev = sitter_event(kind, a, b, c);
 	sitter_step(st, &ev, &acts);
 	for (const struct action &x : acts)
 		if (x.kind == ACT_EXIT)

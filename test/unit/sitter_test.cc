@@ -21,6 +21,7 @@
 #include "settings.h"
 #include "signals.h"
 #include "sitter.h"
+#include "unit/sitter_event.h"
 
 #define EXITED(code) W_EXITCODE(code, 0)
 
@@ -39,23 +40,10 @@ step(struct sitter *st, int kind, long a = 0, long b = 0, long c = 0)
 	};
 	static const char *const sources[] = {"pidfile", "oldbin", "dot2", "spawned", "child", "parent"};
 	std::vector<struct action> acts;
-	struct event ev;
 	std::string out;
 	char buf[128], s1[16], s2[16];
 
-	memset(&ev, 0, sizeof ev);
-	ev.kind = kind;
-	if (kind == EV_SIGNAL) {
-		ev.sig = (int)a;
-	} else if (kind == EV_FOUND) {
-		ev.pid = (pid_t)a;
-		ev.start_time = (unsigned long long)b;
-		ev.source = (int)c;
-	} else if (kind == EV_EXIT) {
-		ev.number = (unsigned)a;
-		ev.wstatus = (int)b;
-		ev.status_source = (int)c;
-	}
+	struct event ev = sitter_event(kind, a, b, c);
 	sitter_step(st, &ev, &acts);
 
 	for (const struct action &x : acts) {

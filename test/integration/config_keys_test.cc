@@ -586,21 +586,10 @@ TEST_CASE("reap_timeout: an adopted daemon's exit status is waited for until its
 {
 	scene sc;
 	/* The daemon is the test's child, and the test reaps it only when it
-	 * chooses: a slow parent.  Reaped on every way out, a failed REQUIRE
-	 * included, so that no zombie outlives the test. */
-	struct slow_parent {
-		pid_t pid;
-		bool reaped = false;
-		~slow_parent()
-		{
-			if (pid > 0 && !reaped) {
-				kill(pid, SIGKILL);
-				waitpid(pid, NULL, 0);
-			}
-		}
-	} d{start_child(sc.gitaly, {sc.gitaly, "--pid-file", sc.pidfile, "--record", sc.record,
-	    "--exit-code", "9"}, (uid_t)-1, true)};
-	REQUIRE(d.pid > 0);
+	 * chooses: a slow parent.  (proc kills and reaps it on every way out,
+	 * a failed REQUIRE included.) */
+	proc d;
+	proc_start(&d, sc.daemon({"--exit-code", "9"}));
 	REQUIRE(record_wait(sc.record, d.pid, "ready", DEADLINE_MS));
 	bool configured = false;
 	SUBCASE("reap_timeout = \"1m\": still waiting well past the default 1 s, then the exact status") {
@@ -628,8 +617,7 @@ TEST_CASE("reap_timeout: an adopted daemon's exit status is waited for until its
 	if (configured) {
 		/* Two and a half times the default, the wrapper still waits. */
 		CHECK_FALSE(proc_wait_exit(&w, 2500));
-		REQUIRE(waitpid(d.pid, NULL, 0) == d.pid);
-		d.reaped = true;
+		REQUIRE(proc_wait_exit(&d, DEADLINE_MS));
 		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
 		CHECK(proc_code(&w) == 9);
 		CHECK(proc_count_lines(&w, log_msg("process exited", "exit_code=9 " +

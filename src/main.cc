@@ -197,7 +197,7 @@ main(int argc, char **argv)
 	/* The last generation is gone (the loop only stops then).  Reap any
 	 * orphan that exited meanwhile, so none is left a zombie, and leave:
 	 * the handles die with the process (see ACT_EXIT in watch.cc). */
-	reap_leftovers(0);
+	reap_leftovers();
 	/* exit(), not return: the loop and the watch stay on this frame,
 	 * which LeakSanitizer scans at exit (make check SAN=1).  A return
 	 * would free the watch's vectors first and leave what they and the

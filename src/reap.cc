@@ -41,47 +41,40 @@ wstatus_from(const siginfo_t *si)
 	return 0;
 }
 
+/* Reap the child that type and id name, if it has exited: 0, -EAGAIN
+ * (still running) or -errno (not our child, or reaped already). */
+static int
+reap_one(idtype_t type, id_t id, int *wstatus)
+{
+	siginfo_t si;
+
+	memset(&si, 0, sizeof si);
+	if (waitid(type, id, &si, WEXITED | WNOHANG) < 0)
+		return -errno;
+	if (si.si_pid == 0)
+		return -EAGAIN;
+	*wstatus = wstatus_from(&si);
+	return 0;
+}
+
 int
 reap_pidfd(int pidfd, int *wstatus)
 {
-	siginfo_t si;
-
-	memset(&si, 0, sizeof si);
-	if (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED | WNOHANG) < 0)
-		return -errno;
-	if (si.si_pid == 0)
-		return -EAGAIN;
-	*wstatus = wstatus_from(&si);
-	return 0;
+	return reap_one((idtype_t)P_PIDFD, (id_t)pidfd, wstatus);
 }
 
+/* Let decide() have pid; reap it here when it is an orphan.  Returns
+ * decide()'s answer. */
 static int
-reap_pid(pid_t pid, int *wstatus)
-{
-	siginfo_t si;
-
-	memset(&si, 0, sizeof si);
-	if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG) < 0)
-		return -errno;
-	if (si.si_pid == 0)
-		return -EAGAIN;
-	*wstatus = wstatus_from(&si);
-	return 0;
-}
-
-static void
 settle(pid_t pid, int (*decide)(void *, pid_t), void (*orphan)(void *, pid_t, int),
     void *arg)
 {
 	int wstatus;
+	int d = decide(arg, pid);
 
-	switch (decide(arg, pid)) {
-	case REAP_SKIP:
-	case REAP_DONE:
-		return;
-	}
-	if (reap_pid(pid, &wstatus) == 0 && orphan != NULL)
+	if (d == REAP_ORPHAN && reap_one(P_PID, (id_t)pid, &wstatus) == 0 && orphan != NULL)
 		orphan(arg, pid, wstatus);
+	return d;
 }
 
 void
@@ -97,14 +90,7 @@ reap_children(int (*decide)(void *arg, pid_t pid),
 		/* Peek: WNOWAIT leaves the child waitable for its owner. */
 		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0)
 			return;
-		int d = decide(arg, si.si_pid);
-		if (d == REAP_ORPHAN) {
-			int wstatus;
-			if (reap_pid(si.si_pid, &wstatus) == 0 && orphan != NULL)
-				orphan(arg, si.si_pid, wstatus);
-			continue;
-		}
-		if (d == REAP_DONE)
+		if (settle(si.si_pid, decide, orphan, arg) != REAP_SKIP)
 			continue;
 		/* The first waitable child is libuv's; the kernel shows us no
 		 * further one, so look for the others in /proc. */
@@ -116,11 +102,10 @@ reap_children(int (*decide)(void *arg, pid_t pid),
 }
 
 void
-reap_leftovers(pid_t skip)
+reap_leftovers(void)
 {
-	for (pid_t pid : proc_children(getpid(), true)) {
-		int wstatus;
-		if (pid != skip)
-			(void)reap_pid(pid, &wstatus);
-	}
+	int wstatus;
+
+	for (pid_t pid : proc_children(getpid(), true))
+		(void)reap_one(P_PID, (id_t)pid, &wstatus);
 }

@@ -35,7 +35,8 @@ enum reap_decision {
 void reap_children(int (*decide)(void *arg, pid_t pid),
     void (*orphan)(void *arg, pid_t pid, int wstatus), void *arg);
 
-/* Reap whatever exited children are left, skipping skip (0: none). */
-void reap_leftovers(pid_t skip);
+/* Reap whatever exited children are left (the loop has stopped: libuv
+ * will not reap its own child any more either). */
+void reap_leftovers(void);
 
 #endif

@@ -35,12 +35,13 @@ $(FUZZ_DIR)/obj/fuzz/%.o: fuzz/%.cc
 	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer-no-link,$(FUZZ_SAN) -c -o $@ $<
 
 # Each harness links only the modules it reaches: config.cc needs
-# parse_duration (options.cc) and the signal table; options.cc needs
+# parse_duration (settings.cc) and the signal table; settings.cc needs
 # config_load and path_basename (proc.cc).  None needs libuv.
 $(FUZZ_DIR)/pidfile_fuzz: $(FUZZ_DIR)/obj/fuzz/pidfile_fuzz.o $(FUZZ_DIR)/obj/pidfile.o
 $(FUZZ_DIR)/procstat_fuzz: $(FUZZ_DIR)/obj/fuzz/procstat_fuzz.o $(FUZZ_DIR)/obj/proc.o
 $(FUZZ_DIR)/config_fuzz $(FUZZ_DIR)/options_fuzz: $(FUZZ_DIR)/obj/config.o \
-	$(FUZZ_DIR)/obj/options.o $(FUZZ_DIR)/obj/signals.o $(FUZZ_DIR)/obj/proc.o
+	$(FUZZ_DIR)/obj/options.o $(FUZZ_DIR)/obj/settings.o $(FUZZ_DIR)/obj/signals.o \
+	$(FUZZ_DIR)/obj/proc.o
 $(FUZZ_DIR)/config_fuzz: $(FUZZ_DIR)/obj/fuzz/config_fuzz.o
 $(FUZZ_DIR)/options_fuzz: $(FUZZ_DIR)/obj/fuzz/options_fuzz.o
 

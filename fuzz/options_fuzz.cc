@@ -14,6 +14,7 @@
  * words are passed on untouched, and the daemon's name defaults to the
  * binary's basename.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,7 +127,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	r = options_parse((int)words.size(), argv.data(), &o, &err);
 	if (r != 0) {
-		if (r != 2)
+		if (r != -EINVAL)
 			abort();
 		check_usage_error(err);
 		return 0;
@@ -135,7 +136,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	r = settings_resolve(&o, fake_getenv, &s, &err);
 	if (r != 0) {
-		if (r != 2 || err.empty())
+		if (r != -EINVAL || err.empty())
 			abort();
 		return 0;
 	}

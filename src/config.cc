@@ -71,7 +71,7 @@
 #include <toml++/toml.h>
 #pragma pop_macro("NDEBUG")
 
-#include "options.h"
+#include "settings.h"
 #include "signals.h"
 
 /* A configuration file is a screenful of keys; anything bigger is a
@@ -140,7 +140,7 @@ fail(struct cfg *c, const toml::source_region &where, const char *fmt, ...)
 	snprintf(pos, sizeof pos, ":%u:%u: ", (unsigned)where.begin.line,
 	    (unsigned)where.begin.column);
 	*c->err = std::string(c->path) + pos + msg;
-	return 2;
+	return -EINVAL;
 }
 
 static const char *
@@ -284,39 +284,6 @@ get_array(struct cfg *c, const toml::node &n, const char *what)
 	return a;
 }
 
-/* Go's duration grammar, restricted to what we document: one or more
- * groups of a decimal number ("2", "1.5", ".5") and a unit (ms s m h).
- * parse_duration() is laxer (strtod takes "1e3" and "0x10"). */
-static bool
-duration_syntax_ok(const char *s)
-{
-	if (*s == '\0')
-		return false;
-	while (*s) {
-		bool digits = false;
-		while (*s >= '0' && *s <= '9') {
-			s++;
-			digits = true;
-		}
-		if (*s == '.') {
-			s++;
-			while (*s >= '0' && *s <= '9') {
-				s++;
-				digits = true;
-			}
-		}
-		if (!digits)
-			return false;
-		if (s[0] == 'm' && s[1] == 's')
-			s += 2;
-		else if (*s == 's' || *s == 'm' || *s == 'h')
-			s++;
-		else
-			return false;
-	}
-	return true;
-}
-
 /* A duration string, at least 1ms: every duration here is a period or a
  * deadline, and zero would mean a busy loop or giving up at once. */
 static int
@@ -329,10 +296,10 @@ get_duration(struct cfg *c, const toml::node &n, const char *key, uint64_t *ms)
 		return fail(c, n.source(), "%s must be a string holding a duration "
 		    "such as \"2s\", not %s", key, type_name(n.type()));
 	if (get_string(c, n, key, false, &s) != 0)
-		return 2;
+		return -EINVAL;
 	if (s == "0")
 		return fail(c, n.source(), "%s must be at least 1ms", key);
-	if (!duration_syntax_ok(s.c_str()) || parse_duration(s.c_str(), &v) < 0)
+	if (parse_duration(s.c_str(), &v) < 0)
 		return fail(c, n.source(), "%s: invalid duration '%s' (numbers with "
 		    "a unit: ms, s, m or h, such as \"500ms\", \"2s\" or \"1m30s\")",
 		    key, shown(s).c_str());
@@ -408,14 +375,14 @@ get_signal_set(struct cfg *c, const toml::node &n, const char *key, uint64_t *se
 	size_t i = 0;
 
 	if ((a = get_array(c, n, key)) == NULL)
-		return 2;
+		return -EINVAL;
 	for (const toml::node &e : *a) {
 		char what[64];
 		int sig;
 
 		snprintf(what, sizeof what, "%s[%zu]", key, i++);
 		if (get_signal(c, e, what, &sig) != 0)
-			return 2;
+			return -EINVAL;
 		bits |= SIG_BIT(sig);
 	}
 	*set = bits;
@@ -491,7 +458,7 @@ key_log_format(struct cfg *c, const toml::node &n)
 	std::string s;
 
 	if (get_string(c, n, "log_format", true, &s) != 0)
-		return 2;
+		return -EINVAL;
 	if (s == "text")
 		c->t.log_format = LOG_FORMAT_TEXT;
 	else if (s == "json")
@@ -526,7 +493,7 @@ key_names(struct cfg *c, const toml::node &n)
 	size_t i = 0;
 
 	if ((a = get_array(c, n, "names")) == NULL)
-		return 2;
+		return -EINVAL;
 	if (a->empty())
 		return fail(c, n.source(), "names must not be empty (leave it out "
 		    "for the basename of the binary)");
@@ -536,7 +503,7 @@ key_names(struct cfg *c, const toml::node &n)
 
 		snprintf(what, sizeof what, "names[%zu]", i++);
 		if (get_string(c, e, what, false, &s) != 0)
-			return 2;
+			return -EINVAL;
 		if (s.find('/') != std::string::npos)
 			return fail(c, e.source(), "%s: '%s' holds a '/'; names are "
 			    "compared with basenames, write '%s'", what,
@@ -555,7 +522,7 @@ key_match(struct cfg *c, const toml::node &n)
 	size_t i = 0;
 
 	if ((a = get_array(c, n, "match")) == NULL)
-		return 2;
+		return -EINVAL;
 	if (a->empty())
 		return fail(c, n.source(), "match must not be empty (\"comm\", \"exe\", "
 		    "\"argv0\")");
@@ -565,7 +532,7 @@ key_match(struct cfg *c, const toml::node &n)
 
 		snprintf(what, sizeof what, "match[%zu]", i++);
 		if (get_string(c, e, what, true, &s) != 0)
-			return 2;
+			return -EINVAL;
 		if (s == "comm")
 			facts |= MATCH_COMM;
 		else if (s == "exe")
@@ -589,7 +556,7 @@ key_match(struct cfg *c, const toml::node &n)
  * pidsitter is linked statically (make bench: resident memory), and a
  * static glibc's NSS would dlopen the modules of nsswitch.conf (systemd,
  * ldap), which crashes.  Users of other databases are given by uid.
- * Returns 0 (*found set, or NULL when there is no such user) or an errno.
+ * Returns 0 (*found set, or NULL when there is no such user) or -errno.
  */
 static int
 passwd_lookup(const char *name, struct passwd *pw, std::vector<char> *buf,
@@ -600,7 +567,7 @@ passwd_lookup(const char *name, struct passwd *pw, std::vector<char> *buf,
 
 	*found = NULL;
 	if (f == NULL)
-		return errno;
+		return -errno;
 	for (;;) {
 		struct passwd *ent = NULL;
 		rc = fgetpwent_r(f, pw, buf->data(), buf->size(), &ent);
@@ -616,7 +583,7 @@ passwd_lookup(const char *name, struct passwd *pw, std::vector<char> *buf,
 		}
 	}
 	fclose(f);
-	return rc == ENOENT ? 0 : rc;
+	return rc == 0 || rc == ENOENT ? 0 : -rc;
 }
 
 static int
@@ -640,7 +607,7 @@ key_owner(struct cfg *c, const toml::node &n)
 		return fail(c, n.source(), "owner must be a string or an integer, not %s",
 		    type_name(n.type()));
 	if (get_string(c, n, "owner", false, &s) != 0)
-		return 2;
+		return -EINVAL;
 	if (s == "any") {
 		c->t.owner_any = true;
 		c->t.owner = (uid_t)-1;
@@ -661,9 +628,9 @@ key_owner(struct cfg *c, const toml::node &n)
 		c->t.owner_any = false;
 		return 0;
 	}
-	if (rc != 0 && rc != ENOENT)
+	if (rc < 0)
 		return fail(c, n.source(), "owner: cannot look up user '%s': %s",
-		    shown(s).c_str(), strerror(rc));
+		    shown(s).c_str(), strerror(-rc));
 	return fail(c, n.source(), "owner: unknown user '%s' (a user name from "
 	    "/etc/passwd, a uid, or \"any\")", shown(s).c_str());
 }
@@ -690,7 +657,7 @@ key_env(struct cfg *c, const toml::node &n)
 			    "(it must not be empty, nor hold '=' or a NUL byte)",
 			    shown(name).c_str());
 		if (get_string(c, *e.node, what.c_str(), true, &value) != 0)
-			return 2;
+			return -EINVAL;
 		env.push_back(std::string(name) + "=" + value);
 	}
 	c->t.env = env;
@@ -739,13 +706,13 @@ key_signal_rewrite(struct cfg *c, const toml::node &n)
 
 		if (signal_from_name(c, std::string(name), e.key->source(),
 		    "signal_rewrite", &from) != 0)
-			return 2;
+			return -EINVAL;
 		if (seen[from])
 			return fail(c, e.key->source(), "signal_rewrite: %s is rewritten "
 			    "twice", signal_name(from, buf, sizeof buf) + 3);
 		seen[from] = true;
 		if (get_signal(c, *e.node, what.c_str(), &to) != 0)
-			return 2;
+			return -EINVAL;
 		rewrite[from] = to == from ? 0 : to;
 	}
 	memcpy(c->t.sig.rewrite, rewrite, sizeof rewrite);
@@ -758,7 +725,7 @@ key_upgrade_recipe(struct cfg *c, const toml::node &n)
 	std::string s;
 
 	if (get_string(c, n, "upgrade_recipe", true, &s) != 0)
-		return 2;
+		return -EINVAL;
 	if (s == "tableflip")
 		c->t.recipe = RECIPE_TABLEFLIP;
 	else if (s == "nginx")
@@ -897,7 +864,7 @@ load_error(const char *path, std::string *err, int fd, const char *why)
 	*err = std::string(path) + ": cannot read: " + why;
 	if (fd >= 0)
 		close(fd);
-	return 2;
+	return -EINVAL;
 }
 
 int
@@ -926,7 +893,7 @@ config_parse(const char *text, size_t len, const char *path,
 		for (const auto &k : keys) {
 			if (e.key->str() == k.name) {
 				if (k.fn(&c, *e.node) != 0)
-					return 2;
+					return -EINVAL;
 				known = true;
 				break;
 			}
@@ -935,7 +902,7 @@ config_parse(const char *text, size_t len, const char *path,
 			return unknown_key(&c, *e.key);
 	}
 	if (check_signals(&c) != 0)
-		return 2;
+		return -EINVAL;
 	*s = c.t;
 	return 0;
 }

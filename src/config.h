@@ -12,7 +12,7 @@
 #include "settings.h"
 
 /* Read path and apply every key it sets to *s (over the defaults already
- * in *s).  Returns 0, or 2 with *err set to "FILE:LINE:COL: what is wrong"
+ * in *s).  Returns 0, or -EINVAL with *err set to "FILE:LINE:COL: what is wrong"
  * (FILE alone when the file cannot be read). */
 int config_load(const char *path, struct settings *s, std::string *err);
 

@@ -30,29 +30,8 @@ struct options {
 /* The usage line, identical to the man page SYNOPSIS. */
 const char *options_usage(void);
 
-/* Parse argv (GNU getopt, stopping at the binary).  Returns 0, or 2 with
- * *err set (a usage error). */
+/* Parse argv (GNU getopt, stopping at the binary).  Returns 0, or -EINVAL
+ * with *err set (a usage error). */
 int options_parse(int argc, char **argv, struct options *o, std::string *err);
-
-/* The built-in defaults. */
-void settings_defaults(struct settings *s);
-
-/* Build the settings: defaults, then the TOML file (-c, else
- * PIDSITTER_CONFIG), then the environment (GITALY_PID_FILE,
- * WRAPPER_JSON_LOGGING), then the command line.  getenv_fn lets the tests
- * supply an environment.  Returns 0, or 2 with *err set. */
-int settings_resolve(const struct options *o, const char *(*getenv_fn)(const char *),
-    struct settings *s, std::string *err);
-
-/* The effective settings as TOML, for -n. */
-std::string settings_describe(const struct settings *s);
-
-/* Go's strconv.ParseBool: 1 t T TRUE true True / 0 f F FALSE false False.
- * Returns false when s is none of them. */
-bool parse_go_bool(const char *s, bool *v);
-
-/* A duration: "250ms", "2s", "1m30s", "1h", "0.5s"; units ms s m h.
- * Returns 0 or -EINVAL. */
-int parse_duration(const char *s, uint64_t *ms);
 
 #endif

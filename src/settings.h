@@ -2,8 +2,9 @@
  * settings.h: everything pidsitter is told, in one plain struct.
  *
  * The command line, the environment and the TOML file all write into a
- * struct settings (options.cc, config.cc); the rest of the program only
- * reads it.  Precedence: command line > environment > file > defaults.
+ * struct settings (options.cc, config.cc); settings.cc owns the defaults
+ * and the precedence: command line > environment > file > defaults.  The
+ * rest of the program only reads it.
  */
 #ifndef PIDSITTER_SETTINGS_H
 #define PIDSITTER_SETTINGS_H
@@ -76,5 +77,28 @@ struct settings {
 	bool check_only = false;          /* -n: validate, print, exit */
 	std::vector<std::string> argv;    /* the daemon: binary and its arguments */
 };
+
+struct options;
+
+/* The built-in defaults. */
+void settings_defaults(struct settings *s);
+
+/* Build the settings: defaults, then the TOML file (-c, else
+ * PIDSITTER_CONFIG), then the environment (GITALY_PID_FILE,
+ * WRAPPER_JSON_LOGGING), then the command line.  getenv_fn lets the tests
+ * supply an environment.  Returns 0, or -EINVAL with *err set. */
+int settings_resolve(const struct options *o, const char *(*getenv_fn)(const char *),
+    struct settings *s, std::string *err);
+
+/* The effective settings as TOML, for -n. */
+std::string settings_describe(const struct settings *s);
+
+/* Go's strconv.ParseBool: 1 t T TRUE true True / 0 f F FALSE false False.
+ * Returns false when s is none of them. */
+bool parse_go_bool(const char *s, bool *v);
+
+/* A duration: "250ms", "2s", "1m30s", "1h", "0.5s"; units ms s m h.
+ * Returns 0 or -EINVAL. */
+int parse_duration(const char *s, uint64_t *ms);
 
 #endif

@@ -35,7 +35,7 @@ error_of(const std::string &text)
 	struct settings s;
 	std::string err;
 
-	if (parse(text, &s, &err) != 2)
+	if (parse(text, &s, &err) != -EINVAL)
 		return "(accepted)";
 	return err;
 }
@@ -202,10 +202,10 @@ TEST_CASE("config: a raw NUL byte is invalid TOML, wherever it is")
 	struct settings s;
 	std::string err;
 
-	CHECK(parse(std::string("pid_file = \"a\0\"", 15), &s, &err) == 2);
+	CHECK(parse(std::string("pid_file = \"a\0\"", 15), &s, &err) == -EINVAL);
 	CHECK(err == "t.toml:1:14: Error while parsing string: unescaped control "
 	    "characters other than TAB (U+0009) are explicitly prohibited");
-	CHECK(parse(std::string("pid_file\0 = 1", 14), &s, &err) == 2);
+	CHECK(parse(std::string("pid_file\0 = 1", 14), &s, &err) == -EINVAL);
 	CHECK(err == "t.toml:1:9: Error while parsing key-value pair: expected '=', "
 	    "saw '\\u0000'");
 }
@@ -218,7 +218,7 @@ TEST_CASE("config: an error leaves the settings untouched")
 
 	settings_defaults(&s);
 	settings_defaults(&before);
-	CHECK(config_parse(text, strlen(text), "t.toml", &s, &err) == 2);
+	CHECK(config_parse(text, strlen(text), "t.toml", &s, &err) == -EINVAL);
 	CHECK(err == "t.toml:3:10: names[0] must be a string, not an integer");
 	CHECK(same_settings(s, before));
 }
@@ -532,7 +532,7 @@ TEST_CASE("config: any bytes are an answer, never a crash")
 		(void)parse(text, &s, &err);
 	}
 	text.assign(4096, '[');
-	CHECK(parse("a = " + text, &s, &err) == 2);
+	CHECK(parse("a = " + text, &s, &err) == -EINVAL);
 	for (int c = 0; c < 256; c++) {
 		text.assign("pid_file = \"a");
 		text.push_back((char)c);
@@ -628,25 +628,25 @@ TEST_CASE("config: files that cannot be read")
 	std::string missing = dir.file("missing.toml");
 
 	settings_defaults(&s);
-	CHECK(config_load(missing.c_str(), &s, &err) == 2);
+	CHECK(config_load(missing.c_str(), &s, &err) == -EINVAL);
 	CHECK(err == missing + ": cannot read: No such file or directory");
 
-	CHECK(config_load(dir.path, &s, &err) == 2);
+	CHECK(config_load(dir.path, &s, &err) == -EINVAL);
 	CHECK(err == std::string(dir.path) + ": cannot read: Is a directory");
 
 	/* A FIFO would block a plain open until a writer came. */
 	std::string fifo = dir.file("fifo.toml");
 	REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
-	CHECK(config_load(fifo.c_str(), &s, &err) == 2);
+	CHECK(config_load(fifo.c_str(), &s, &err) == -EINVAL);
 	CHECK(err == fifo + ": cannot read: not a regular file");
 	unlink(fifo.c_str());
 
-	CHECK(config_load("/dev/null", &s, &err) == 2);
+	CHECK(config_load("/dev/null", &s, &err) == -EINVAL);
 	CHECK(err == "/dev/null: cannot read: not a regular file");
 
 	std::string big = dir.file("big.toml");
 	write_file(big, "# " + std::string(1024 * 1024, 'x') + "\n");
-	CHECK(config_load(big.c_str(), &s, &err) == 2);
+	CHECK(config_load(big.c_str(), &s, &err) == -EINVAL);
 	CHECK(err == big + ": cannot read: larger than 1 MiB");
 	unlink(big.c_str());
 
@@ -662,7 +662,7 @@ TEST_CASE("config: files that cannot be read")
 
 	std::string broken = dir.file("broken.toml");
 	write_file(broken, "# a comment\n\npoll_interval = \"soon\"\n");
-	CHECK(config_load(broken.c_str(), &s, &err) == 2);
+	CHECK(config_load(broken.c_str(), &s, &err) == -EINVAL);
 	CHECK(err == broken + ":3:17: poll_interval: invalid duration 'soon' (numbers with a unit: "
 	    "ms, s, m or h, such as \"500ms\", \"2s\" or \"1m30s\")");
 	unlink(broken.c_str());
@@ -672,7 +672,7 @@ TEST_CASE("config: files that cannot be read")
 		std::string locked = dir.file("locked.toml");
 		write_file(locked, "");
 		REQUIRE(chmod(locked.c_str(), 0) == 0);
-		CHECK(config_load(locked.c_str(), &s, &err) == 2);
+		CHECK(config_load(locked.c_str(), &s, &err) == -EINVAL);
 		CHECK(err == locked + ": cannot read: Permission denied");
 		unlink(locked.c_str());
 	}

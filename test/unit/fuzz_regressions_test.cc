@@ -51,7 +51,7 @@ TEST_CASE("fuzz regressions: options_parse names the option that is wrong")
 			argv.push_back(&a[0]);
 		argv.push_back(NULL);
 		CAPTURE(c.err);
-		CHECK(options_parse((int)args.size(), argv.data(), &o, &err) == 2);
+		CHECK(options_parse((int)args.size(), argv.data(), &o, &err) == -EINVAL);
 		CHECK(err == std::string(c.err));
 	}
 }

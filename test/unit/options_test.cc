@@ -58,28 +58,28 @@ TEST_CASE("options: parse, one line per command line")
 		{{"-p", "--", "gitaly"}, 0, "--", {"gitaly"}, ""},
 		{{"/opt/gitlab/embedded/bin/gitaly", ""}, 0, "", {"/opt/gitlab/embedded/bin/gitaly", ""}, ""},
 
-		{{}, 2, "", {}, "no binary to run"},
-		{{"-p", "x"}, 2, "x", {}, "no binary to run"},
-		{{"-p", "x", "--"}, 2, "x", {}, "no binary to run"},
-		{{"-p"}, 2, "", {}, "option -p needs an argument"},
-		{{"--pid-file"}, 2, "", {}, "option --pid-file needs an argument"},
-		{{"-c"}, 2, "", {}, "option -c needs an argument"},
+		{{}, -EINVAL, "", {}, "no binary to run"},
+		{{"-p", "x"}, -EINVAL, "x", {}, "no binary to run"},
+		{{"-p", "x", "--"}, -EINVAL, "x", {}, "no binary to run"},
+		{{"-p"}, -EINVAL, "", {}, "option -p needs an argument"},
+		{{"--pid-file"}, -EINVAL, "", {}, "option --pid-file needs an argument"},
+		{{"-c"}, -EINVAL, "", {}, "option -c needs an argument"},
 		{{"gitaly", "-p"}, 0, "", {"gitaly", "-p"}, ""},
-		{{"-p", "", "gitaly"}, 2, "", {}, "empty pid file name"},
-		{{"--pid-file=", "gitaly"}, 2, "", {}, "empty pid file name"},
-		{{"-x", "gitaly"}, 2, "", {}, "unknown option -x"},
-		{{"-vx", "gitaly"}, 2, "", {}, "unknown option -x"},
-		{{"--bogus", "gitaly"}, 2, "", {}, "unknown option --bogus"},
-		{{"", "arg"}, 2, "", {}, "empty binary name"},
-		{{"-i", "abc", "gitaly"}, 2, "", {}, "invalid poll interval 'abc' (a duration such as 500ms or 2s)"},
-		{{"-i", "0", "gitaly"}, 2, "", {}, "invalid poll interval '0' (a duration such as 500ms or 2s)"},
-		{{"-i", "5", "gitaly"}, 2, "", {}, "invalid poll interval '5' (a duration such as 500ms or 2s)"},
-		{{"--notify-fd", "x", "gitaly"}, 2, "", {}, "invalid notification fd 'x' (a number from 3)"},
-		{{"--notify-fd", "2", "gitaly"}, 2, "", {}, "invalid notification fd '2' (a number from 3)"},
-		{{"--notify-fd", "3x", "gitaly"}, 2, "", {}, "invalid notification fd '3x' (a number from 3)"},
-		{{"--notify-fd", "-3", "gitaly"}, 2, "", {}, "invalid notification fd '-3' (a number from 3)"},
-		{{"--notify-fd", "", "gitaly"}, 2, "", {}, "invalid notification fd '' (a number from 3)"},
-		{{"--notify-fd", "99999999999", "gitaly"}, 2, "", {}, "invalid notification fd '99999999999' (a number from 3)"},
+		{{"-p", "", "gitaly"}, -EINVAL, "", {}, "empty pid file name"},
+		{{"--pid-file=", "gitaly"}, -EINVAL, "", {}, "empty pid file name"},
+		{{"-x", "gitaly"}, -EINVAL, "", {}, "unknown option -x"},
+		{{"-vx", "gitaly"}, -EINVAL, "", {}, "unknown option -x"},
+		{{"--bogus", "gitaly"}, -EINVAL, "", {}, "unknown option --bogus"},
+		{{"", "arg"}, -EINVAL, "", {}, "empty binary name"},
+		{{"-i", "abc", "gitaly"}, -EINVAL, "", {}, "invalid poll interval 'abc' (a duration such as 500ms or 2s)"},
+		{{"-i", "0", "gitaly"}, -EINVAL, "", {}, "invalid poll interval '0' (a duration such as 500ms or 2s)"},
+		{{"-i", "5", "gitaly"}, -EINVAL, "", {}, "invalid poll interval '5' (a duration such as 500ms or 2s)"},
+		{{"--notify-fd", "x", "gitaly"}, -EINVAL, "", {}, "invalid notification fd 'x' (a number from 3)"},
+		{{"--notify-fd", "2", "gitaly"}, -EINVAL, "", {}, "invalid notification fd '2' (a number from 3)"},
+		{{"--notify-fd", "3x", "gitaly"}, -EINVAL, "", {}, "invalid notification fd '3x' (a number from 3)"},
+		{{"--notify-fd", "-3", "gitaly"}, -EINVAL, "", {}, "invalid notification fd '-3' (a number from 3)"},
+		{{"--notify-fd", "", "gitaly"}, -EINVAL, "", {}, "invalid notification fd '' (a number from 3)"},
+		{{"--notify-fd", "99999999999", "gitaly"}, -EINVAL, "", {}, "invalid notification fd '99999999999' (a number from 3)"},
 	};
 	for (const auto &c : cases) {
 		struct options o;
@@ -107,7 +107,7 @@ TEST_CASE("options: an argument given to a flag is named in the error")
 	for (const char *arg : {"--json=yes", "--verbose=2", "--check-config=1"}) {
 		std::string a = arg;
 		CAPTURE(a);
-		CHECK(parse({arg, "gitaly"}, &o, &err) == 2);
+		CHECK(parse({arg, "gitaly"}, &o, &err) == -EINVAL);
 		CHECK(err.find(a.substr(0, a.find('='))) != std::string::npos);
 	}
 }
@@ -177,8 +177,8 @@ TEST_CASE("options: parsing again starts afresh")
 
 	/* Each of these leaves getopt mid-word or mid-argv. */
 	CHECK(parse({"-hv", "gitaly"}, &o, &err) == 0);
-	CHECK(parse({"-vx", "gitaly"}, &o, &err) == 2);
-	CHECK(parse({"-p"}, &o, &err) == 2);
+	CHECK(parse({"-vx", "gitaly"}, &o, &err) == -EINVAL);
+	CHECK(parse({"-p"}, &o, &err) == -EINVAL);
 	CHECK(parse({"-j", "-j", "-j", "a", "b", "c", "d"}, &o, &err) == 0);
 	for (int i = 0; i < 3; i++) {
 		REQUIRE(parse({"-p", "x", "gitaly", "-v"}, &o, &err) == 0);
@@ -257,13 +257,13 @@ TEST_CASE("options: settings_resolve")
 	SUBCASE("no pid file anywhere") {
 		fake_env = none;
 		REQUIRE(parse({"gitaly"}, &o, &err) == 0);
-		CHECK(settings_resolve(&o, fake_getenv, &s, &err) == 2);
+		CHECK(settings_resolve(&o, fake_getenv, &s, &err) == -EINVAL);
 		CHECK(err.find("-p") != std::string::npos);
 		CHECK(err.find("GITALY_PID_FILE") != std::string::npos);
 		static const char *const empty[] = {"GITALY_PID_FILE=", NULL};
 		fake_env = empty;
 		err.clear();
-		CHECK(settings_resolve(&o, fake_getenv, &s, &err) == 2);
+		CHECK(settings_resolve(&o, fake_getenv, &s, &err) == -EINVAL);
 		CHECK(err.find("GITALY_PID_FILE") != std::string::npos);
 	}
 	SUBCASE("WRAPPER_JSON_LOGGING takes Go's bool words, anything else is text") {

@@ -14,7 +14,7 @@
 BUILD ?= build
 CXX ?= g++
 BENCH_OUT := $(BUILD)/bench
-BENCH_CXXFLAGS := -std=c++17 -O2 -Wall -Wextra -fno-exceptions -fno-rtti
+BENCH_CXXFLAGS := -std=c++17 -O2 -Wall -Wextra -Wshadow -Wformat=2 -fno-exceptions -fno-rtti
 BENCH_CFLAGS := -std=c11 -O2 -Wall -Wextra
 BENCH_ARGS ?=
 

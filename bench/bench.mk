@@ -14,7 +14,7 @@
 BUILD ?= build
 CXX ?= g++
 BENCH_OUT := $(BUILD)/bench
-BENCH_CXXFLAGS := -std=c++17 -O2 -Wall -Wextra -fno-exceptions -fno-rtti
+BENCH_CXXFLAGS := -std=c++17 -O2 -Wall -Wextra -Wshadow -Wformat=2 -fno-exceptions -fno-rtti
 BENCH_CFLAGS := -std=c11 -O2 -Wall -Wextra
 BENCH_ARGS ?=
 
@@ -35,9 +35,17 @@ bench: bench-peers $(BUILD)/pidsitter $(BENCH_OUT)/bench $(BENCH_OUT)/fixture $(
 bench-peers:
 	@sh third_party/deps.sh build test bench
 
-$(BENCH_OUT)/bench: bench/bench.cc bench/event.h
+# The driver: main and the schedule (bench.cc), what they share (driver.cc)
+# and a file per figure; every one of them includes driver.h and event.h.
+BENCH_SRC := $(sort $(wildcard bench/*.cc))
+BENCH_OBJ := $(patsubst bench/%.cc,$(BENCH_OUT)/obj/%.o,$(BENCH_SRC))
+
+$(BENCH_OUT)/obj/%.o: bench/%.cc bench/driver.h bench/event.h
 	@mkdir -p $(@D)
-	$(CXX) $(BENCH_CXXFLAGS) -o $@ bench/bench.cc
+	$(CXX) $(BENCH_CXXFLAGS) -c -o $@ $<
+
+$(BENCH_OUT)/bench: $(BENCH_OBJ)
+	$(CXX) $(BENCH_CXXFLAGS) -o $@ $(BENCH_OBJ)
 
 # Static: the fixture's exec is part of the start-up figures, and a static
 # binary keeps the dynamic loader's share of it out of every column alike.

@@ -1,7 +1,7 @@
 /*
  * event.h: the record the benchmark fixture writes for each thing that
  * happens to it, and that the driver reads back.  Shared by fixture.c (C)
- * and bench.cc (C++), so it stays plain C.
+ * and the driver (C++, driver.cc), so it stays plain C.
  *
  * Every record is one write(2) of sizeof(struct fx_event) bytes to a FIFO
  * (or a file opened O_APPEND).  That is less than PIPE_BUF, so records from

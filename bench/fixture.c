@@ -33,7 +33,7 @@
  * takes the time just before kill().
  *
  * Without -p and -e it just waits for TERM (pidproxy needs a foreground
- * child of its own; see bench.cc).
+ * child of its own; see driver.cc).
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -3,7 +3,7 @@
 #	gnuplot -e "dir='build/bench'" bench/plot.gp
 #
 # Reads dir/series.gp (which .dat files exist, their titles and colours;
-# written by bench/bench.cc with the raw samples, one value in ms a line)
+# written by bench/report.cc with the raw samples, one value in ms a line)
 # and writes dir/latency.png.  Log scale on every time axis: the wrappers
 # differ by orders of magnitude (a pidfd against a 1 s or 5 s poll).
 

@@ -99,7 +99,9 @@ errno_text(const char *what, int err)
 	return s;
 }
 
-/* The components of a path, in order ("" and "." dropped). */
+/* The components of a path, in order ("" and "." dropped, except that a
+ * path ending in "/" or "/." keeps a last ".": the kernel then requires
+ * what comes before it to be a directory, path_resolution(7)). */
 static void
 split_path(const std::string &path, std::vector<std::string> *parts)
 {
@@ -114,64 +116,174 @@ split_path(const std::string &path, std::vector<std::string> *parts)
 			parts->push_back(part);
 		i = slash + 1;
 	}
+	if (!parts->empty() && (path.back() == '/' ||
+	    (path.size() >= 2 && path.compare(path.size() - 2, 2, "/.") == 0)))
+		parts->push_back(".");
 }
 
-/* systemd's rule for PIDFile= (its chase()): a link that another user
- * owns could point us at any file.  Resolve the path one component at a
- * time, following each link, and check the owner of every link met. */
+/* The path of the directory above done (a path with no links in it, for
+ * messages: the descriptors decide what is opened). */
+static std::string
+parent_of(const std::string &done)
+{
+	size_t slash = done.find_last_of('/');
+
+	if (done.empty())
+		return done;  /* the root's parent is the root */
+	if (done == "." || done == ".." ||
+	    (done.size() >= 3 && done.compare(done.size() - 3, 3, "/..") == 0))
+		return done + "/..";
+	return done.substr(0, slash);
+}
+
+/* fs.protected_symlinks (proc_sys_fs(5)), on unless it says 0. */
+static bool
+protected_symlinks(void)
+{
+	char c = '1';
+	int fd = open("/proc/sys/fs/protected_symlinks", O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		if (read(fd, &c, 1) != 1)
+			c = '1';
+		close(fd);
+	}
+	return c != '0';
+}
+
+/*
+ * Resolve path to a descriptor of what it names, the way systemd's chase()
+ * does for PIDFile=: one component at a time, each opened with O_PATH and
+ * O_NOFOLLOW relative to the directory descriptor held before it, so that
+ * every check is made on the very object the next step uses (fstat() on
+ * the descriptor, never stat() on a path that another user can rename
+ * meanwhile).  A symbolic link met on the way is followed by hand,
+ * readlinkat() on the link's own descriptor, once its owner passed the
+ * rule.  O_PATH opens nothing: no FIFO, device or file open runs (open(2)).
+ * Returns 0 with *out (an O_PATH descriptor, not a link) and *st, or
+ * -errno with *why.
+ */
 static int
-check_links(const char *path, uid_t daemon_owner, std::string *why)
+resolve(const char *path, uid_t daemon_owner, int *out, struct stat *st,
+    std::string *why)
 {
 	std::vector<std::string> todo;
 	std::string done = path[0] == '/' ? "" : ".";
-	int links = 0;
+	int links = 0, cur, err;
 
+	if (path[0] == '\0') {
+		*why = errno_text("cannot open", ENOENT);
+		return -ENOENT;
+	}
 	split_path(path, &todo);
 	std::reverse(todo.begin(), todo.end());  /* a stack: next on top */
+	cur = open(path[0] == '/' ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (cur < 0) {
+		err = errno;
+		*why = errno_text("cannot open", err);
+		return -err;
+	}
 	while (!todo.empty()) {
 		std::string part = todo.back();
-		struct stat st;
+		bool last = todo.size() == 1;
+		struct stat dir_st;
+		int next;
 
 		todo.pop_back();
-		if (part == "..") {
-			size_t slash = done.find_last_of('/');
-			done = slash == std::string::npos ? std::string("..") :
-			    done.substr(0, slash);
-			continue;
+		/* O_DIRECTORY where a directory must be: it also mounts an
+		 * automount point, as a path walk would.  A link fails it with
+		 * ENOTDIR and is opened again as itself. */
+		next = openat(cur, part.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC |
+		    (last ? 0 : O_DIRECTORY));
+		if (next < 0 && errno == ENOTDIR && !last)
+			next = openat(cur, part.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0 || fstat(next, st) < 0) {
+			err = errno;
+			if (next >= 0)
+				close(next);
+			close(cur);
+			*why = errno_text("cannot open", err);
+			return -err;
 		}
-		std::string cand = done + "/" + part;
-		if (lstat(cand.c_str(), &st) < 0)
-			return 0;  /* open() will say what is wrong */
-		if (!S_ISLNK(st.st_mode)) {
+		std::string cand = part == "." ? done : part == ".." ? parent_of(done) :
+		    done + "/" + part;
+		if (!S_ISLNK(st->st_mode)) {
+			close(cur);
+			cur = next;
 			done = cand;
+			if (!last && !S_ISDIR(st->st_mode)) {
+				close(cur);
+				*why = errno_text("cannot open", ENOTDIR);
+				return -ENOTDIR;
+			}
 			continue;
 		}
-		if (!owner_ok(st.st_uid, daemon_owner)) {
+		/* systemd's rule for PIDFile=: a link that another user owns
+		 * could point us at any file. */
+		if (!owner_ok(st->st_uid, daemon_owner)) {
 			char buf[512];
 			snprintf(buf, sizeof buf,
 			    "refused: reached through symbolic link %s owned by uid %u "
 			    "(only links owned by root or uid %u are followed); "
 			    "use the real path",
-			    cand.c_str(), (unsigned)st.st_uid, (unsigned)geteuid());
+			    cand.c_str(), (unsigned)st->st_uid, (unsigned)geteuid());
 			*why = buf;
+			close(next);
+			close(cur);
 			return -EPERM;
 		}
+		/* The kernel's own rule for links in a sticky world-writable
+		 * directory such as /tmp (may_follow_link() in fs/namei.c),
+		 * which following by hand would otherwise bypass. */
+		if (st->st_uid != geteuid() && fstat(cur, &dir_st) == 0 &&
+		    (dir_st.st_mode & (S_ISVTX | S_IWOTH)) == (S_ISVTX | S_IWOTH) &&
+		    dir_st.st_uid != st->st_uid && protected_symlinks()) {
+			close(next);
+			close(cur);
+			*why = errno_text("cannot open", EACCES);
+			return -EACCES;
+		}
 		if (++links > 40) {
+			close(next);
+			close(cur);
 			*why = "cannot open: too many levels of symbolic links";
 			return -ELOOP;
 		}
+		/* An empty name: the link that the O_PATH descriptor holds
+		 * (readlinkat(2)), not whatever the name points at now. */
 		char target[4096];
-		ssize_t n = readlink(cand.c_str(), target, sizeof target - 1);
-		if (n < 0)
-			return 0;
+		ssize_t n = readlinkat(next, "", target, sizeof target);
+		err = errno;
+		close(next);
+		if (n < 0 || n >= (ssize_t)sizeof target) {
+			close(cur);
+			err = n < 0 ? err : ENAMETOOLONG;
+			*why = errno_text("cannot open", err);
+			return -err;
+		}
 		target[n] = '\0';
 		std::vector<std::string> more;
 		split_path(target, &more);
 		for (auto it = more.rbegin(); it != more.rend(); ++it)
 			todo.push_back(*it);
-		if (target[0] == '/')
+		if (target[0] == '/') {
+			close(cur);
+			cur = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+			if (cur < 0) {
+				err = errno;
+				*why = errno_text("cannot open", err);
+				return -err;
+			}
 			done = "";
+		}
 	}
+	if (fstat(cur, st) < 0) {
+		err = errno;
+		close(cur);
+		*why = errno_text("cannot open", err);
+		return -err;
+	}
+	*out = cur;
 	return 0;
 }
 
@@ -193,42 +305,59 @@ pidfile_read(const char *path, long pid_max, uid_t daemon_owner, pid_t *pid,
 	struct stat st;
 	const char *reason;
 	ssize_t n;
-	int fd, r;
+	int fd, opath = -1, r;
 
-	r = check_links(path, daemon_owner, why);
+	r = resolve(path, daemon_owner, &opath, &st, why);
 	if (r < 0)
 		return r;
-	/* Refuse a device or FIFO before opening it: opening some devices
-	 * does something (a watchdog, a tape). */
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+	/* Refuse a device or FIFO before opening it: opening a FIFO is seen
+	 * by its writers, opening some devices does something (a watchdog, a
+	 * tape).  st is the O_PATH descriptor's, so it is what gets opened. */
+	if (S_ISDIR(st.st_mode)) {
+		close(opath);
+		*why = "cannot read: is a directory";
+		return -EISDIR;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(opath);
 		*why = std::string("refused: ") + file_type(st.st_mode) +
 		    ", not a regular file";
 		return -EPERM;
 	}
-
-	/* O_NONBLOCK: opening a FIFO for reading must not wait for a writer. */
-	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	/* Open for reading the file that opath holds, not a name: the
+	 * /proc/self/fd link reaches that very inode (proc_pid_fd(5)).
+	 * O_NONBLOCK: no wait for the holder of a lease (fcntl(2)). */
+	char proc_path[64];
+	snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", opath);
+	fd = open(proc_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		r = -errno;
-		*why = errno_text("cannot open", errno);
+		close(opath);
+		*why = errno_text("cannot open", -r);
+		if (r == -ENOENT) {
+			/* Without /proc: not "no pid file", which would
+			 * spawn a second daemon. */
+			*why = "cannot open: /proc is not mounted (the pid file is "
+			    "opened through /proc/self/fd)";
+			r = -ENXIO;
+		}
 		return r;
 	}
+	close(opath);
+	dev_t dev = st.st_dev;
+	ino_t ino = st.st_ino;
 	if (fstat(fd, &st) < 0) {
 		r = -errno;
 		*why = errno_text("cannot stat", errno);
 		close(fd);
 		return r;
 	}
-	if (S_ISDIR(st.st_mode)) {
-		*why = "cannot read: is a directory";
+	if (st.st_dev != dev || st.st_ino != ino || !S_ISREG(st.st_mode)) {
+		/* Only a /proc that is not the kernel's could do that:
+		 * refuse rather than trust it. */
+		*why = "cannot open: /proc/self/fd reopened another file";
 		close(fd);
-		return -EISDIR;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		*why = std::string("refused: ") + file_type(st.st_mode) +
-		    ", not a regular file";
-		close(fd);
-		return -EPERM;
+		return -ENXIO;
 	}
 	if (!owner_ok(st.st_uid, daemon_owner)) {
 		char msg[256];

@@ -26,8 +26,11 @@ int pidfile_parse(const char *buf, size_t len, long pid_max, pid_t *pid,
  * have written (see the man page, SECURITY): the file and every symbolic
  * link on the way to it must belong to the wrapper's user, root or
  * daemon_owner ((uid_t)-1: nobody else), and the file must not be group- or
- * world-writable.  Never blocks (a FIFO is
- * refused, not opened for reading).  Returns
+ * world-writable.  The path is resolved one component at a time without
+ * letting the kernel follow a link, and every check is made on the
+ * descriptor that is then read, so renaming things meanwhile cannot slip
+ * another file in.  Never blocks, and never opens anything but a regular
+ * file (a FIFO or device is refused before it is opened).  Returns
  *   0        *pid is set
  *   -ENOENT  there is no such file
  *   -EINVAL  the text is not a pid (*why says how)

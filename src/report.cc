@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -73,17 +75,68 @@ report_status_json(const struct report_state *st, long wrapper_pid)
 	return out;
 }
 
+/*
+ * Create a new file beside path, ".<name>.<12 hex digits>": O_EXCL makes
+ * the kernel create it or fail, so nothing already there is opened,
+ * whatever it is (a FIFO would block an open for writing until a reader
+ * comes, a hard link would be truncated, and a symbolic link is not
+ * followed with O_CREAT|O_EXCL, open(2)).  A name taken is tried again
+ * with other digits.  The leading dot keeps a temporary left by a killed
+ * wrapper out of a plain ls and of globs on the status file's name.
+ */
+static int
+create_temp(const char *path, std::string *tmp)
+{
+	const char *slash = strrchr(path, '/');
+	std::string prefix = slash == NULL ? std::string(".") + path + "." :
+	    std::string(path, (size_t)(slash - path + 1)) + "." + (slash + 1) + ".";
+	static unsigned long long counter;
+
+	for (int tries = 0; tries < 100; tries++) {
+		unsigned long long r = 0;
+		struct timespec ts;
+		char suffix[32];
+		int fd;
+
+		/* Unpredictable names: another user cannot take them all in
+		 * advance.  Without getrandom's bytes (early at boot), the
+		 * clock, the pid and a counter still make a free name likely;
+		 * O_EXCL keeps it safe either way. */
+		if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			r = (unsigned long long)ts.tv_nsec * 2654435761ULL ^
+			    ((unsigned long long)getpid() << 32) ^ ++counter;
+		}
+		snprintf(suffix, sizeof suffix, "%012llx", r & 0xffffffffffffULL);
+		*tmp = prefix + suffix;
+		/* 0644, less the umask, as the status file always had. */
+		fd = open(tmp->c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY |
+		    O_CLOEXEC, 0644);
+		if (fd >= 0)
+			return fd;
+		if (errno != EEXIST)
+			return -errno;
+	}
+	return -EEXIST;
+}
+
+/*
+ * No fsync(): the file describes processes that a machine crash ends too,
+ * and the directory is usually a tmpfs (/run) where it does nothing; on a
+ * disk it would make the event loop wait for the disk at every change.  A
+ * reader still never sees a part: rename() replaces the name at once.
+ */
 int
 report_write_atomic(const char *path, const std::string &text)
 {
-	std::string tmp = std::string(path) + ".tmp";
+	std::string tmp;
 	const char *p = text.data();
 	size_t left = text.size();
 	int fd, r = 0;
 
-	fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	fd = create_temp(path, &tmp);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	while (left > 0) {
 		ssize_t n = write(fd, p, left);
 		if (n < 0) {

@@ -29,8 +29,11 @@ struct report_state {
 /* The status file's JSON, one line (a pure function for the tests). */
 std::string report_status_json(const struct report_state *st, long wrapper_pid);
 
-/* Write text to path through a temporary file beside it and rename(), so
- * a reader sees the old file or the new one, never a part.  0 or -errno. */
+/* Write text to path through a new temporary file beside it
+ * (".<name>.<random>", created with O_EXCL: nothing already there is
+ * opened) and rename(), so a reader sees the old file or the new one,
+ * never a part.  Never blocks on what another user put there.  On failure
+ * the temporary is removed.  0 or -errno. */
 int report_write_atomic(const char *path, const std::string &text);
 
 /* Send one datagram to systemd's NOTIFY_SOCKET (a path, or "@name" for

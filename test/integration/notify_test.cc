@@ -4,6 +4,7 @@
  * (examples/systemd/gitaly.service, whose ExecStart and ExecReload are run
  * here as systemd would run them), and the JSON status file.
  */
+#include <glob.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -373,6 +374,10 @@ TEST_CASE("status file: JSON at every step, never torn: running, upgrading, drai
 	CHECK(get(j, "draining").items.empty());
 	CHECK(get(get(j, "last_upgrade"), "result").s == "complete");
 	CHECK(access((status + ".tmp").c_str(), F_OK) != 0);
+	/* Nor any of the temporaries (pidsitter.toml(5), status_file). */
+	glob_t g;
+	CHECK(glob((sc.dir / ".pidsitter.status.*").c_str(), GLOB_NOSORT, NULL, &g) == GLOB_NOMATCH);
+	globfree(&g);
 
 	join_reader.end();
 	CAPTURE(bad);

@@ -8,11 +8,13 @@
  *   - pid file trust: the mode, owner and symbolic link rules of
  *     systemd's PIDFile=, at start and while watching;
  *   - owner: another user's daemon, pid 1, the wrapper, its ancestors;
- *   - size and content: huge, FIFO, device, junk, NUL.
+ *   - size and content: huge, FIFO, device, junk, NUL;
+ *   - the status file: FIFOs, hard links and directories where it is written.
  *
  * Every test checks that no daemon is lost, duplicated or left a zombie,
  * and the wrapper's exit status.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
@@ -611,4 +613,112 @@ TEST_CASE("security: a huge, FIFO, device, junk or NUL pid file is refused quick
 	CHECK(record_count(decoy_rec, decoy, "signal") == 0);
 	CHECK(pid_alive(decoy));
 	kill(decoy, SIGKILL);
+}
+
+namespace {
+
+/* Run a wrapper with a status file, with name (one of the cases below)
+ * made first, and stop it. */
+void
+status_file_beside(const std::string &name)
+{
+	scene sc;
+	std::string status = sc.dir / "status.json";
+	std::string victim = sc.dir / "victim";
+	std::string tmp = status + ".tmp";
+	bool own_name = name.find("own name") != std::string::npos;
+	bool is_dir = name.find("directory") != std::string::npos;
+
+	write_file(victim, "precious\n", 0644);
+	if (name == "a FIFO at status.tmp")
+		REQUIRE(mkfifo(tmp.c_str(), 0666) == 0);
+	else if (name.find("hard link") != std::string::npos)
+		REQUIRE(link(victim.c_str(), tmp.c_str()) == 0);
+	else if (is_dir)
+		REQUIRE(mkdir(status.c_str(), 0755) == 0);
+	else
+		REQUIRE(mkfifo(status.c_str(), 0666) == 0);
+	sc.config("status_file = \"" + status + "\"\n");
+
+	proc w;
+	proc_start(&w, sc.configured({"--exit-code", "7"}), clean_env);
+	INFO(proc_dump(&w));
+	pid_t d1 = sc.ready(DEADLINE_MS);
+	REQUIRE(d1 > 0);
+	if (is_dir) {
+		/* rename() cannot replace a directory: a warning, the
+		 * temporary removed, the wrapper unmoved. */
+		REQUIRE(wait_log(&w, {"level=warning", "msg=\"cannot write the status file\"",
+		    "Is a directory"}, DEADLINE_MS));
+	} else {
+		/* A wrapper blocked on the way never writes it. */
+		REQUIRE(wait_until([&] {
+			pump_for(&w, 1);
+			return read_file(status).find("\"state\":\"running\"") != std::string::npos;
+		}, DEADLINE_MS));
+	}
+	/* TERM is forwarded, and the wrapper exits with the daemon's code:
+	 * nothing blocked it. */
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+	CHECK(proc_code(&w) == 7);
+	CHECK(record_count(sc.record, d1, "signal SIGTERM") == 1);
+
+	struct stat st, vst;
+	REQUIRE(lstat(status.c_str(), &st) == 0);
+	if (is_dir) {
+		CHECK(S_ISDIR(st.st_mode));
+	} else {
+		CHECK(S_ISREG(st.st_mode));
+		CHECK(read_file(status).find("{\"state\":\"exited\",") == 0);
+		CHECK(read_file(status).find("\"exit_code\":7") != std::string::npos);
+	}
+	/* The other file is untouched, and what was at the temporary name is
+	 * still there, as it was. */
+	CHECK(read_file(victim) == "precious\n");
+	REQUIRE(stat(victim.c_str(), &vst) == 0);
+	CHECK(vst.st_ino != st.st_ino);
+	if (!own_name) {
+		REQUIRE(lstat(tmp.c_str(), &st) == 0);
+		if (name.find("FIFO") != std::string::npos)
+			CHECK(S_ISFIFO(st.st_mode));
+		else
+			CHECK(st.st_ino == vst.st_ino);
+	}
+	/* No temporary is left behind, even by a failed write. */
+	DIR *dir = opendir(sc.dir.path.c_str());
+	REQUIRE(dir != NULL);
+	std::string left;
+	while (struct dirent *e = readdir(dir)) {
+		std::string n = e->d_name;
+		if (n.find("status.json") != std::string::npos && n != "status.json" &&
+		    n != "status.json.tmp")
+			left += n + " ";
+	}
+	closedir(dir);
+	CHECK(left == "");
+}
+
+}  // namespace
+
+/*
+ * The status file is written as root into a directory that the daemon's
+ * user may be able to write.  Whatever that user leaves at a name the
+ * wrapper might use (a FIFO, which blocks an open for writing until a
+ * reader comes; a hard link to another file, which a truncating open
+ * would empty; a directory at the file's own name) must neither stop the
+ * wrapper nor get another file written.
+ */
+TEST_CASE("security: a FIFO, a hard link or a directory where the status file is written never stops the wrapper nor gets another file written")
+{
+	SUBCASE("a FIFO at status.tmp") { status_file_beside("a FIFO at status.tmp"); }
+	SUBCASE("a hard link at status.tmp to another file") {
+		status_file_beside("a hard link at status.tmp to another file");
+	}
+	SUBCASE("a FIFO at the status file's own name") {
+		status_file_beside("a FIFO at the status file's own name");
+	}
+	SUBCASE("a directory at the status file's own name") {
+		status_file_beside("a directory at the status file's own name");
+	}
 }

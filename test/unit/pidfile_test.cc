@@ -13,12 +13,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <string>
+#include <thread>
 
 #include "pidfile.h"
 
@@ -299,6 +304,59 @@ TEST_CASE("pidfile: read refuses what it cannot trust, reads the rest")
 		CHECK(pidfile_read(chain.c_str(), pm, (uid_t)-1, &pid, &why) == -EPERM);
 		CHECK(why.find(evil) != std::string::npos);
 
+		/* Links followed by hand go where the kernel's path walk
+		 * would: an absolute link in the middle, "..", a link to a
+		 * parent, a trailing slash. */
+		std::string abs = d + "/abs";
+		REQUIRE(symlink((d + "/sub").c_str(), abs.c_str()) == 0);
+		pid = 0;
+		CHECK(pidfile_read((abs + "/pid").c_str(), pm, (uid_t)-1, &pid, &why) == 0);
+		CHECK(pid == 67);
+		REQUIRE(lchown(dlink.c_str(), 0, 0) == 0);
+		pid = 0;
+		CHECK(pidfile_read((dlink + "/../real").c_str(), pm, (uid_t)-1, &pid, &why) == 0);
+		CHECK(pid == 66);
+		REQUIRE(symlink("..", (d + "/sub/up").c_str()) == 0);
+		pid = 0;
+		CHECK(pidfile_read((d + "/sub/up/sub/up/real").c_str(), pm, (uid_t)-1, &pid, &why) == 0);
+		CHECK(pid == 66);
+		pid = 0;
+		CHECK(pidfile_read((d + "/sub/./pid").c_str(), pm, (uid_t)-1, &pid, &why) == 0);
+		CHECK(pid == 67);
+		CHECK(pidfile_read((f + "/").c_str(), pm, (uid_t)-1, &pid, &why) == -ENOTDIR);
+		REQUIRE(lchown(link.c_str(), 0, 0) == 0);
+		CHECK(pidfile_read((link + "/").c_str(), pm, (uid_t)-1, &pid, &why) == -ENOTDIR);
+		CHECK(pidfile_read((d + "/sub/").c_str(), pm, (uid_t)-1, &pid, &why) == -EISDIR);
+		CHECK(pidfile_read((d + "/sub/.").c_str(), pm, (uid_t)-1, &pid, &why) == -EISDIR);
+		CHECK(pidfile_read("/", pm, (uid_t)-1, &pid, &why) == -EISDIR);
+		CHECK(pidfile_read("", pm, (uid_t)-1, &pid, &why) == -ENOENT);
+		REQUIRE(symlink("/", (d + "/root").c_str()) == 0);
+		CHECK(pidfile_read((d + "/root").c_str(), pm, (uid_t)-1, &pid, &why) == -EISDIR);
+		pid = 0;
+		CHECK(pidfile_read((d + "/root" + f).c_str(), pm, (uid_t)-1, &pid, &why) == 0);
+		CHECK(pid == 66);
+
+		/* In a sticky world-writable directory (/tmp), the kernel
+		 * follows another user's link only as fs.protected_symlinks
+		 * allows (proc_sys_fs(5)): following links by hand keeps that
+		 * rule, whatever the sysctl says. */
+		std::string sticky = d + "/sticky";
+		REQUIRE(mkdir(sticky.c_str(), 0755) == 0);
+		REQUIRE(chmod(sticky.c_str(), 01777) == 0);
+		std::string slink = sticky + "/pid";
+		REQUIRE(symlink(f.c_str(), slink.c_str()) == 0);
+		REQUIRE(lchown(slink.c_str(), 12345, 12345) == 0);
+		int kfd = open(slink.c_str(), O_RDONLY | O_CLOEXEC);
+		int kernel = kfd >= 0 ? 0 : -errno;
+		if (kfd >= 0)
+			close(kfd);
+		CAPTURE(kernel);
+		CHECK((kernel == 0 || kernel == -EACCES));
+		pid = 0;
+		CHECK(pidfile_read(slink.c_str(), pm, 12345, &pid, &why) == kernel);
+		if (kernel == 0)
+			CHECK(pid == 66);
+
 		/* Dangling and looping links. */
 		std::string dangling = d + "/dangling";
 		REQUIRE(symlink("nowhere", dangling.c_str()) == 0);
@@ -310,4 +368,169 @@ TEST_CASE("pidfile: read refuses what it cannot trust, reads the rest")
 
 	CHECK(nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS) == 0);
 	CHECK(access(dir, F_OK) < 0);
+}
+
+/* The IN_OPEN events inotify fd in holds now (it is non-blocking). */
+static int
+opens_seen(int in)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	int opens = 0;
+	ssize_t n;
+
+	while ((n = read(in, buf, sizeof buf)) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *ev = (const struct inotify_event *)p;
+			if (ev->mask & IN_OPEN)
+				opens++;
+			p += sizeof *ev + ev->len;
+		}
+	}
+	return opens;
+}
+
+/*
+ * "A FIFO, a socket or a device is refused before it is opened" (pidsitter(8),
+ * SECURITY CONSIDERATIONS): opening a FIFO is seen by its writers, opening
+ * a device runs its driver.  inotify reports every open of the inode
+ * (IN_OPEN; the kernel sends none for O_PATH descriptors, which open
+ * nothing), so it tells whether the reader opened them.
+ */
+TEST_CASE("pidfile: a FIFO, a device, and links to them are refused without being opened")
+{
+	char tmpl[] = "/tmp/pidsitter-pidfile-XXXXXX";
+	const char *dir = mkdtemp(tmpl);
+	long pm = 4194304;
+	std::string why;
+	pid_t pid;
+
+	REQUIRE(dir != NULL);
+	REQUIRE(geteuid() == 0);
+	std::string d = dir;
+	std::string fifo = d + "/fifo", dev = d + "/null";
+	REQUIRE(mkfifo(fifo.c_str(), 0644) == 0);
+	REQUIRE(mknod(dev.c_str(), S_IFCHR | 0644, makedev(1, 3)) == 0);
+	REQUIRE(symlink("fifo", (d + "/to-fifo").c_str()) == 0);
+	REQUIRE(symlink(dev.c_str(), (d + "/to-dev").c_str()) == 0);
+	REQUIRE(mkdir((d + "/sub").c_str(), 0755) == 0);
+	REQUIRE(symlink("../to-fifo", (d + "/sub/chain").c_str()) == 0);
+	REQUIRE(symlink("sub", (d + "/dlink").c_str()) == 0);
+	int in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	REQUIRE(in >= 0);
+	REQUIRE(inotify_add_watch(in, fifo.c_str(), IN_OPEN) >= 0);
+	REQUIRE(inotify_add_watch(in, dev.c_str(), IN_OPEN) >= 0);
+
+	const struct {
+		const char *name;
+		const char *type;
+	} cases[] = {
+		{"fifo", "refused: a FIFO, not a regular file"},
+		{"to-fifo", "refused: a FIFO, not a regular file"},
+		{"dlink/chain", "refused: a FIFO, not a regular file"},
+		{"null", "refused: a character device, not a regular file"},
+		{"to-dev", "refused: a character device, not a regular file"},
+	};
+	for (const auto &c : cases) {
+		std::string path = d + "/" + c.name;
+		CAPTURE(path);
+		CHECK(pidfile_read(path.c_str(), pm, (uid_t)-1, &pid, &why) == -EPERM);
+		CHECK(why == c.type);
+		CHECK(opens_seen(in) == 0);
+	}
+
+	/* The probe works: an open of either is seen. */
+	int fd = open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	REQUIRE(fd >= 0);
+	close(fd);
+	fd = open(dev.c_str(), O_RDONLY | O_CLOEXEC);
+	REQUIRE(fd >= 0);
+	close(fd);
+	CHECK(opens_seen(in) == 2);
+
+	close(in);
+	CHECK(nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS) == 0);
+}
+
+/*
+ * The attack on a reader that checks a path and then opens it: whoever can
+ * write the pid file's directory flips the name between a good pid file
+ * and a link to a FIFO (rename() replaces a name at once), hoping that
+ * the check sees the file and the open the FIFO.  The reader must open
+ * only what it checked, so the FIFO is never opened, however the reads
+ * and the flips interleave.
+ */
+TEST_CASE("pidfile: a name flipped between a file and a link to a FIFO never gets the FIFO opened")
+{
+	char tmpl[] = "/tmp/pidsitter-pidfile-XXXXXX";
+	const char *dir = mkdtemp(tmpl);
+	long pm = 4194304;
+
+	REQUIRE(dir != NULL);
+	REQUIRE(geteuid() == 0);
+	std::string d = dir;
+	std::string fifo = d + "/fifo", name = d + "/gitaly.pid", other = d + "/other";
+	/* As the attacker (the daemon's user, the configured owner) would
+	 * make them: every rule but the file type is met. */
+	REQUIRE(mkfifo(fifo.c_str(), 0644) == 0);
+	put(d, "gitaly.pid", "123\n", 0644);
+	REQUIRE(symlink(fifo.c_str(), other.c_str()) == 0);
+	REQUIRE(lchown(name.c_str(), 12345, 12345) == 0);
+	REQUIRE(lchown(other.c_str(), 12345, 12345) == 0);
+	REQUIRE(lchown(fifo.c_str(), 12345, 12345) == 0);
+	int in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	REQUIRE(in >= 0);
+	REQUIRE(inotify_add_watch(in, fifo.c_str(), IN_OPEN) >= 0);
+
+	std::atomic<bool> stop(false);
+	std::atomic<long> flips(0);
+	std::thread flipper([&] {
+		/* RENAME_EXCHANGE: the two names swap at once, so the pid
+		 * file's name is always there, a file or the link. */
+		while (!stop.load()) {
+			if (renameat2(AT_FDCWD, name.c_str(), AT_FDCWD, other.c_str(),
+			    RENAME_EXCHANGE) == 0)
+				flips++;
+		}
+	});
+	/* A bounded run: two seconds of reads, or less once the FIFO was
+	 * opened. */
+	long reads = 0, good = 0, refused = 0, other_result = 0;
+	int opens = 0;
+	long long end = 0;
+	{
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		end = ts.tv_sec * 1000LL + ts.tv_nsec / 1000000 + 2000;
+	}
+	for (;;) {
+		std::string why;
+		pid_t pid = 0;
+		int r = pidfile_read(name.c_str(), pm, 12345, &pid, &why);
+		reads++;
+		if (r == 0 && pid == 123)
+			good++;
+		else if (r == -EPERM && why == "refused: a FIFO, not a regular file")
+			refused++;
+		else
+			other_result++;
+		if (reads % 64 == 0) {
+			opens += opens_seen(in);
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			if (opens > 0 || ts.tv_sec * 1000LL + ts.tv_nsec / 1000000 >= end)
+				break;
+		}
+	}
+	stop = true;
+	flipper.join();
+	opens += opens_seen(in);
+	CAPTURE(reads);
+	CAPTURE(flips.load());
+	CAPTURE(good);
+	CAPTURE(refused);
+	CHECK(opens == 0);
+	CHECK(other_result == 0);
+
+	close(in);
+	CHECK(nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS) == 0);
 }

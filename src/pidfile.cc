@@ -167,27 +167,27 @@ static int
 resolve(const char *path, uid_t daemon_owner, int *out, struct stat *st,
     std::string *why)
 {
-	std::vector<std::string> todo;
+	std::vector<std::string> todo, more;
 	std::string done = path[0] == '/' ? "" : ".";
-	int links = 0, cur, err;
+	char target[4096], buf[512];
+	struct stat dir_st;
+	int links = 0, cur = -1, next = -1, err = 0;
+	ssize_t n;
 
 	if (path[0] == '\0') {
-		*why = errno_text("cannot open", ENOENT);
-		return -ENOENT;
+		err = ENOENT;
+		goto fail;
 	}
 	split_path(path, &todo);
 	std::reverse(todo.begin(), todo.end());  /* a stack: next on top */
 	cur = open(path[0] == '/' ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (cur < 0) {
 		err = errno;
-		*why = errno_text("cannot open", err);
-		return -err;
+		goto fail;
 	}
 	while (!todo.empty()) {
 		std::string part = todo.back();
 		bool last = todo.size() == 1;
-		struct stat dir_st;
-		int next;
 
 		todo.pop_back();
 		/* O_DIRECTORY where a directory must be: it also mounts an
@@ -199,38 +199,32 @@ resolve(const char *path, uid_t daemon_owner, int *out, struct stat *st,
 			next = openat(cur, part.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		if (next < 0 || fstat(next, st) < 0) {
 			err = errno;
-			if (next >= 0)
-				close(next);
-			close(cur);
-			*why = errno_text("cannot open", err);
-			return -err;
+			goto fail;
 		}
 		std::string cand = part == "." ? done : part == ".." ? parent_of(done) :
 		    done + "/" + part;
 		if (!S_ISLNK(st->st_mode)) {
 			close(cur);
 			cur = next;
+			next = -1;
 			done = cand;
 			if (!last && !S_ISDIR(st->st_mode)) {
-				close(cur);
-				*why = errno_text("cannot open", ENOTDIR);
-				return -ENOTDIR;
+				err = ENOTDIR;
+				goto fail;
 			}
 			continue;
 		}
 		/* systemd's rule for PIDFile=: a link that another user owns
 		 * could point us at any file. */
 		if (!owner_ok(st->st_uid, daemon_owner)) {
-			char buf[512];
 			snprintf(buf, sizeof buf,
 			    "refused: reached through symbolic link %s owned by uid %u "
 			    "(only links owned by root or uid %u are followed); "
 			    "use the real path",
 			    cand.c_str(), (unsigned)st->st_uid, (unsigned)geteuid());
 			*why = buf;
-			close(next);
-			close(cur);
-			return -EPERM;
+			err = EPERM;
+			goto out;
 		}
 		/* The kernel's own rule for links in a sticky world-writable
 		 * directory such as /tmp (may_follow_link() in fs/namei.c),
@@ -238,31 +232,25 @@ resolve(const char *path, uid_t daemon_owner, int *out, struct stat *st,
 		if (st->st_uid != geteuid() && fstat(cur, &dir_st) == 0 &&
 		    (dir_st.st_mode & (S_ISVTX | S_IWOTH)) == (S_ISVTX | S_IWOTH) &&
 		    dir_st.st_uid != st->st_uid && protected_symlinks()) {
-			close(next);
-			close(cur);
-			*why = errno_text("cannot open", EACCES);
-			return -EACCES;
+			err = EACCES;
+			goto fail;
 		}
 		if (++links > 40) {
-			close(next);
-			close(cur);
 			*why = "cannot open: too many levels of symbolic links";
-			return -ELOOP;
+			err = ELOOP;
+			goto out;
 		}
 		/* An empty name: the link that the O_PATH descriptor holds
 		 * (readlinkat(2)), not whatever the name points at now. */
-		char target[4096];
-		ssize_t n = readlinkat(next, "", target, sizeof target);
-		err = errno;
-		close(next);
+		n = readlinkat(next, "", target, sizeof target);
 		if (n < 0 || n >= (ssize_t)sizeof target) {
-			close(cur);
-			err = n < 0 ? err : ENAMETOOLONG;
-			*why = errno_text("cannot open", err);
-			return -err;
+			err = n < 0 ? errno : ENAMETOOLONG;
+			goto fail;
 		}
+		close(next);
+		next = -1;
 		target[n] = '\0';
-		std::vector<std::string> more;
+		more.clear();
 		split_path(target, &more);
 		for (auto it = more.rbegin(); it != more.rend(); ++it)
 			todo.push_back(*it);
@@ -271,20 +259,25 @@ resolve(const char *path, uid_t daemon_owner, int *out, struct stat *st,
 			cur = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 			if (cur < 0) {
 				err = errno;
-				*why = errno_text("cannot open", err);
-				return -err;
+				goto fail;
 			}
 			done = "";
 		}
 	}
 	if (fstat(cur, st) < 0) {
 		err = errno;
-		close(cur);
-		*why = errno_text("cannot open", err);
-		return -err;
+		goto fail;
 	}
 	*out = cur;
 	return 0;
+fail:
+	*why = errno_text("cannot open", err);
+out:
+	if (next >= 0)
+		close(next);
+	if (cur >= 0)
+		close(cur);
+	return -err;
 }
 
 static const char *
@@ -301,11 +294,14 @@ int
 pidfile_read(const char *path, long pid_max, uid_t daemon_owner, pid_t *pid,
     std::string *why)
 {
-	char buf[PIDFILE_MAX + 1];
+	char buf[PIDFILE_MAX + 1], msg[256];
+	char proc_path[64];
 	struct stat st;
 	const char *reason;
 	ssize_t n;
-	int fd, opath = -1, r;
+	dev_t dev;
+	ino_t ino;
+	int fd = -1, opath = -1, r;
 
 	r = resolve(path, daemon_owner, &opath, &st, why);
 	if (r < 0)
@@ -314,25 +310,23 @@ pidfile_read(const char *path, long pid_max, uid_t daemon_owner, pid_t *pid,
 	 * by its writers, opening some devices does something (a watchdog, a
 	 * tape).  st is the O_PATH descriptor's, so it is what gets opened. */
 	if (S_ISDIR(st.st_mode)) {
-		close(opath);
 		*why = "cannot read: is a directory";
-		return -EISDIR;
+		r = -EISDIR;
+		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		close(opath);
 		*why = std::string("refused: ") + file_type(st.st_mode) +
 		    ", not a regular file";
-		return -EPERM;
+		r = -EPERM;
+		goto out;
 	}
 	/* Open for reading the file that opath holds, not a name: the
 	 * /proc/self/fd link reaches that very inode (proc_pid_fd(5)).
 	 * O_NONBLOCK: no wait for the holder of a lease (fcntl(2)). */
-	char proc_path[64];
 	snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", opath);
 	fd = open(proc_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		r = -errno;
-		close(opath);
 		*why = errno_text("cannot open", -r);
 		if (r == -ENOENT) {
 			/* Without /proc: not "no pid file", which would
@@ -341,66 +335,65 @@ pidfile_read(const char *path, long pid_max, uid_t daemon_owner, pid_t *pid,
 			    "opened through /proc/self/fd)";
 			r = -ENXIO;
 		}
-		return r;
+		goto out;
 	}
-	close(opath);
-	dev_t dev = st.st_dev;
-	ino_t ino = st.st_ino;
+	dev = st.st_dev;
+	ino = st.st_ino;
 	if (fstat(fd, &st) < 0) {
 		r = -errno;
-		*why = errno_text("cannot stat", errno);
-		close(fd);
-		return r;
+		*why = errno_text("cannot stat", -r);
+		goto out;
 	}
 	if (st.st_dev != dev || st.st_ino != ino || !S_ISREG(st.st_mode)) {
 		/* Only a /proc that is not the kernel's could do that:
 		 * refuse rather than trust it. */
 		*why = "cannot open: /proc/self/fd reopened another file";
-		close(fd);
-		return -ENXIO;
+		r = -ENXIO;
+		goto out;
 	}
 	if (!owner_ok(st.st_uid, daemon_owner)) {
-		char msg[256];
 		snprintf(msg, sizeof msg,
 		    "refused: owned by uid %u, not by root or uid %u (the wrapper's); "
 		    "chown it or write it as one of those",
 		    (unsigned)st.st_uid, (unsigned)geteuid());
 		*why = msg;
-		close(fd);
-		return -EPERM;
+		r = -EPERM;
+		goto out;
 	}
 	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		char msg[256];
 		snprintf(msg, sizeof msg,
 		    "refused: group- or world-writable (mode %04o); chmod go-w it",
 		    (unsigned)(st.st_mode & 07777));
 		*why = msg;
-		close(fd);
-		return -EPERM;
+		r = -EPERM;
+		goto out;
 	}
 	if (st.st_size > PIDFILE_MAX) {
-		char msg[64];
 		snprintf(msg, sizeof msg, "too large (%lld bytes)", (long long)st.st_size);
 		*why = msg;
-		close(fd);
-		return -EINVAL;
+		r = -EINVAL;
+		goto out;
 	}
 	do
 		n = read(fd, buf, sizeof buf);
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		r = -errno;
-		*why = errno_text("cannot read", errno);
-		close(fd);
-		return r;
+		*why = errno_text("cannot read", -r);
+		goto out;
 	}
-	close(fd);
 	if (n > PIDFILE_MAX) {
 		*why = "too large";
-		return -EINVAL;
+		r = -EINVAL;
+		goto out;
 	}
 	r = pidfile_parse(buf, (size_t)n, pid_max, pid, &reason);
 	if (r < 0)
 		*why = reason;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (opath >= 0)
+		close(opath);
 	return r;
 }

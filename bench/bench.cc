@@ -21,6 +21,13 @@
  * does what is measured is reported as such, never waited for forever.
  * The shared machinery is in driver.cc, each figure in a file of its own
  * (driver.h lists them).
+ *
+ * Baseline.  --baseline PATH adds a second pidsitter binary, the
+ * "pidsitter-base" wrapper, run with pidsitter's command line in every
+ * mode and shuffled with the others run by run, so that an old and a new
+ * binary meet the same machine in the same minutes: a difference between
+ * them is then a change only when it exceeds the spread between runs
+ * (make bench-compare, bench/bench.mk).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -274,14 +281,27 @@ leftovers(void)
 /* ------------------------------------------------------------------- main */
 
 static void
-usage(void)
+usage(FILE *f, int status)
 {
-	fprintf(stderr,
-	    "usage: bench [-n runs] [-i idle_seconds] [-o outdir] [-w wrapper,...] [-f fixture]\n"
-	    "             [--pidsitter path] [--gwmodel path] [--tini path] [--dumb-init path]\n"
-	    "             [--pidproxy path] [--versions text] [--seed n]\n"
-	    "wrappers: pidsitter gwmodel tini dumb-init pidproxy (default: all)\n");
-	exit(2);
+	fprintf(f,
+	    "usage: bench [-h] [-n runs] [-i idle_seconds] [-o outdir] [-w wrapper,...] [-f fixture]\n"
+	    "             [--pidsitter path] [--baseline path] [--gwmodel path] [--tini path]\n"
+	    "             [--dumb-init path] [--pidproxy path] [--versions text] [--seed n]\n"
+	    "  -n runs          runs per wrapper and daemon mode (default 30)\n"
+	    "  -i idle_seconds  length of the idle figure (default 10)\n"
+	    "  -o outdir        results.md, *.dat, series.gp, logs/ (default build/bench)\n"
+	    "  -w wrapper,...   measure only these: pidsitter gwmodel tini dumb-init pidproxy\n"
+	    "                   (default: all of these)\n"
+	    "  -f fixture       the fixture daemon (default OUTDIR/fixture)\n"
+	    "  --pidsitter path (--gwmodel, --tini, --dumb-init, --pidproxy alike) a wrapper's\n"
+	    "                   binary: build/pidsitter, build/bench/gwmodel, /usr/bin/NAME\n"
+	    "  --baseline path  also measure this second pidsitter binary as pidsitter-base,\n"
+	    "                   whatever -w says: same command line, same figures, interleaved\n"
+	    "                   with pidsitter run by run; ratios stay relative to pidsitter.\n"
+	    "                   make bench-compare BASE=rev builds rev's binary and uses this.\n"
+	    "  --versions text  appended to the table's machine line\n"
+	    "  --seed n         the random stream (kill moments, run order) for a repeat\n");
+	exit(status);
 }
 
 static void
@@ -317,12 +337,14 @@ main(int argc, char *argv[])
 		{ "wrappers", required_argument, NULL, 'w' },
 		{ "fixture", required_argument, NULL, 'f' },
 		{ "pidsitter", required_argument, NULL, 1000 + W_PIDSITTER },
+		{ "baseline", required_argument, NULL, 1000 + W_BASE },
 		{ "gwmodel", required_argument, NULL, 1000 + W_GWMODEL },
 		{ "tini", required_argument, NULL, 1000 + W_TINI },
 		{ "dumb-init", required_argument, NULL, 1000 + W_DUMBINIT },
 		{ "pidproxy", required_argument, NULL, 1000 + W_PIDPROXY },
 		{ "versions", required_argument, NULL, 'V' },
 		{ "seed", required_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *paths[NWRAP] = { NULL };
@@ -330,9 +352,10 @@ main(int argc, char *argv[])
 	int c;
 
 	for (int i = 0; i < NWRAP; i++)
-		wrappers[i].enabled = true;
-	while ((c = getopt_long(argc, argv, "n:i:o:w:f:", longopts, NULL)) != -1) {
+		wrappers[i].enabled = i != W_BASE;
+	while ((c = getopt_long(argc, argv, "hn:i:o:w:f:", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'h': usage(stdout, 0); break;
 		case 'n': opt.runs = atoi(optarg); break;
 		case 'i': opt.idle_seconds = atoi(optarg); break;
 		case 'o': opt.outdir = optarg; break;
@@ -344,11 +367,18 @@ main(int argc, char *argv[])
 			if (c >= 1000 && c < 1000 + NWRAP)
 				paths[c - 1000] = optarg;
 			else
-				usage();
+				usage(stderr, 2);
 		}
 	}
 	if (optind != argc || opt.runs < 1 || opt.idle_seconds < 1)
-		usage();
+		usage(stderr, 2);
+	/* The baseline has no default binary: naming it in -w is not enough,
+	 * and --baseline alone adds it to any selection (make bench-compare
+	 * passes -w, and BENCH_ARGS may pass another). */
+	if (wrappers[W_BASE].enabled && paths[W_BASE] == NULL)
+		fatal("pidsitter-base needs --baseline PATH");
+	if (paths[W_BASE] != NULL)
+		wrappers[W_BASE].enabled = true;
 
 	/* Every program must exist before anything starts: a missing wrapper
 	 * is an error to fix, not a column of timeouts. */
@@ -368,7 +398,7 @@ main(int argc, char *argv[])
 			continue;
 		if (realpath(p, w->path) == NULL || access(w->path, X_OK) < 0) {
 			note("%s: cannot run %s: %s%s", w->name, p, strerror(errno),
-			    i == W_PIDSITTER ? " (build it: make)" : i == W_GWMODEL ?
+			    i == W_PIDSITTER ? " (build it: make)" : i == W_BASE ? "" : i == W_GWMODEL ?
 			    " (build it: make bench)" : " (install it: apt-get install tini dumb-init supervisor)");
 			bad++;
 		}

@@ -51,9 +51,11 @@ volatile sig_atomic_t g_stop;
  * each; they go six at a time (staggered by 5/6 s, so their start-ups and
  * signals do not overlap) to keep `make bench` within minutes.  Everything
  * else runs one at a time, the wrappers interleaved run by run (bench.cc).
+ * pidsitter-base has no default path: only --baseline enables it.
  */
 wrapper wrappers[NWRAP] = {
 	{ "pidsitter", "pidsitter", "build/pidsitter", true, true, true, SEC, 1, "", false },
+	{ "pidsitter-base", "pidsitter (baseline)", "", true, true, true, SEC, 1, "", false },
 	{ "gwmodel", "gitaly-wrapper (Go model)", "build/bench/gwmodel", true, true, false, SEC, 1, "", false },
 	{ "tini", "tini -s", "/usr/bin/tini", false, false, false, SEC, 1, "", false },
 	{ "dumb-init", "dumb-init", "/usr/bin/dumb-init", false, false, false, SEC, 1, "", false },
@@ -702,6 +704,7 @@ wrapper_command(const wrapper *w, int mode, const runner *r, const char *pidfile
 	argv->push_back(w->path);
 	switch (w - wrappers) {
 	case W_PIDSITTER:
+	case W_BASE:
 		argv->insert(argv->end(), { "-p", pidfile, "--" });
 		break;
 	case W_GWMODEL:

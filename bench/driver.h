@@ -76,7 +76,14 @@ int write_all(int fd, const void *p, size_t n);
 
 /* ----------------------------------------------------- wrappers, figures */
 
-enum { W_PIDSITTER, W_GWMODEL, W_TINI, W_DUMBINIT, W_PIDPROXY, NWRAP };
+/*
+ * W_BASE is a second pidsitter binary (--baseline), run exactly as
+ * W_PIDSITTER and interleaved with it run by run, so that a change can be
+ * compared with the binary before it in the same run (make bench-compare).
+ * It comes right after pidsitter: the columns sit side by side, and the
+ * ratios stay relative to pidsitter, the first wrapper measured.
+ */
+enum { W_PIDSITTER, W_BASE, W_GWMODEL, W_TINI, W_DUMBINIT, W_PIDPROXY, NWRAP };
 enum { M_SPAWN, M_ADOPT, M_UPGRADE, NMODE };
 extern const char *mode_name[NMODE];
 

@@ -17,12 +17,17 @@ if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) {
 }
 set output dir."/latency.png"
 
+# One linetype per wrapper, in bench/driver.h's order (pidsitter,
+# pidsitter-base, gwmodel, tini, dumb-init, pidproxy); the follow panel's
+# log-line series add 6 (the number of wrappers) and are dashed.
 set linetype 1 lc rgb "#d62728" lw 2.5
-set linetype 2 lc rgb "#1f77b4" lw 2
-set linetype 3 lc rgb "#2ca02c" lw 2
-set linetype 4 lc rgb "#9467bd" lw 2
-set linetype 5 lc rgb "#ff7f0e" lw 2
-set linetype 6 lc rgb "#d62728" lw 2 dt 2
+set linetype 2 lc rgb "#8c564b" lw 2.5
+set linetype 3 lc rgb "#1f77b4" lw 2
+set linetype 4 lc rgb "#2ca02c" lw 2
+set linetype 5 lc rgb "#9467bd" lw 2
+set linetype 6 lc rgb "#ff7f0e" lw 2
+set linetype 7 lc rgb "#d62728" lw 2 dt 2
+set linetype 8 lc rgb "#8c564b" lw 2 dt 2
 
 set logscale x 10
 set format x "%g"

@@ -390,6 +390,11 @@ table(void)
 	    " fixture ...`, where gwmodel is a model of gitaly-wrapper's algorithm written in Go"
 	    " for this benchmark (`bench/gwmodel`), not GitLab's binary; `tini -s -- fixture ...`;"
 	    " `dumb-init fixture ...`; `pidproxy PIDFILE fixture ...` (supervisor's).\n");
+	if (wrappers[W_BASE].enabled)
+		md("- Baseline: pidsitter (baseline) is `%s`, run with pidsitter's command line in"
+		    " every mode, its runs shuffled with pidsitter's, so both meet the same load. A"
+		    " difference between the two columns that is smaller than the baseline's own"
+		    " spread (its median to its p90) is within run-to-run noise.\n", wrappers[W_BASE].path);
 	md("- Adopted daemon: the fixture is started detached (double fork) and has written"
 	    " PIDFILE before the wrapper starts; its parent is then the benchmark (a subreaper),"
 	    " which reaps it as soon as it dies, as a healthy PID 1 would. tini and dumb-init can"
@@ -402,7 +407,7 @@ table(void)
 	    " waitpid), so a polling wrapper is caught at every phase of its poll. pidproxy runs"
 	    " go six at a time, staggered, to keep the benchmark short. A wrapper that has not"
 	    " exited 10 s after the kill is reported as not detecting it and is not tried again.\n");
-	md("- Upgrade follow (pidsitter only; the others keep watching the old process): SIGHUP"
+	md("- Upgrade follow (pidsitter and its baseline only; the others keep watching the old process): SIGHUP"
 	    " to the wrapper makes the daemon fork its successor, which writes PIDFILE (temp file"
 	    " and rename, as tableflip does). From just before its `rename()` to (probe) the first"
 	    " SIGUSR1, sent to the wrapper again and again, that reaches the successor rather than"
@@ -451,7 +456,8 @@ static void
 write_samples(void)
 {
 	/* A panel plots one figure for every wrapper, or two (the follow
-	 * panel: probe and log line, the latter in colours 6 and up). */
+	 * panel: probe and log line).  Colours are plot.gp's linetypes: a
+	 * wrapper's index plus one, plus NWRAP for the second figure. */
 	static const struct {
 		const char *var;
 		int fig[2];
@@ -496,7 +502,7 @@ write_samples(void)
 				files += (files.empty() ? "" : " ") + std::string(name);
 				titles += (titles.empty() ? "" : " ") + std::string(wrappers[i].name) +
 				    p.suffix[k];
-				colors += (colors.empty() ? "" : " ") + std::to_string(i + 1 + 5 * k);
+				colors += (colors.empty() ? "" : " ") + std::to_string(i + 1 + NWRAP * k);
 			}
 		gp += std::string(p.var) + "_files = \"" + files + "\"\n";
 		gp += std::string(p.var) + "_titles = \"" + titles + "\"\n";

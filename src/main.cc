@@ -20,6 +20,7 @@
 #include "pidfile.h"
 #include "proc.h"
 #include "reap.h"
+#include "signals.h"
 #include "spawn.h"
 #include "watch.h"
 
@@ -43,6 +44,41 @@ static const char *
 real_getenv(const char *name)
 {
 	return getenv(name);
+}
+
+/*
+ * A signal mask and ignored dispositions survive execve (signal(7)): a
+ * parent that blocked SIGTERM and SIGCHLD before exec (Python's
+ * pthread_sigmask, a JVM, some process managers) would leave us deaf to
+ * the supervisor's stop and to the daemon's exit.  So, before anything
+ * else, as tini and dumb-init do: an empty mask, then the default action
+ * back for every signal we catch or wait for.  An ignored SIGCHLD would
+ * also make the kernel reap our children itself, their status lost
+ * (wait(2), NOTES).  The mask goes first: a signal that arrived while
+ * blocked and ignored is then discarded, as its sender's target wanted.
+ * Other ignored signals are left alone: we rely on none of them, and the
+ * daemon gets an empty mask and default dispositions from uv_spawn anyway
+ * (libuv's uv__process_child_init resets signals 1 to 31 and the mask;
+ * the real-time ones we catch, and execve resets a caught signal).
+ */
+static void
+reset_inherited_signals(void)
+{
+	int sigs[SIG_LIMIT + 1];
+	struct sigaction sa;
+	sigset_t none;
+	size_t n;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	n = signals_forwarded(sigs);
+	sigs[n++] = SIGCHLD;
+	for (size_t i = 0; i < n; i++) {
+		if (sigaction(sigs[i], NULL, &sa) == 0 && sa.sa_handler == SIG_IGN) {
+			sa.sa_handler = SIG_DFL;
+			sigaction(sigs[i], &sa, NULL);
+		}
+	}
 }
 
 /* Exit codes of pidsitter's own (see EXIT STATUS in pidsitter(8)). */
@@ -135,6 +171,7 @@ main(int argc, char **argv)
 	std::string err;
 	int r, code;
 
+	reset_inherited_signals();
 	r = options_parse(argc, argv, &o, &err);
 	if (r != 0) {
 		fprintf(stderr, "pidsitter: %s\n%s\n", err.c_str(), options_usage());

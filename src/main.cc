@@ -133,6 +133,14 @@ find_daemon(struct watch *w, const struct settings *s)
 			    {{"pid_file", s->pid_file}, {"process", (long)pid}, {"error", why}});
 			return -1;
 		}
+		if (r == ID_OWNER) {
+			/* The daemon, by its name, run by a user the owner
+			 * rule refuses: spawning would start a second daemon
+			 * beside it (pidsitter(8), SECURITY CONSIDERATIONS). */
+			log_event(LOG_FATAL, "the pid file names the daemon run by another user",
+			    {{"pid_file", s->pid_file}, {"process", (long)pid}, {"error", why}});
+			return -1;
+		}
 		if (r == ID_OK) {
 			log_event(LOG_INFO, "adopting a process", {{"process", (long)pid},
 			    {"matched", id.matched}});

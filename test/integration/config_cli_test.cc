@@ -349,3 +349,36 @@ TEST_CASE("signal_rewrite and signals_ignored change what the daemon receives")
 	CHECK(record_count(sc.record, daemon, "signal SIGINT") == 1);
 	CHECK(record_count(sc.record, daemon, "signal SIGTERM") == 0);
 }
+
+TEST_CASE("signal_rewrite to KILL: TERM reaches the daemon as SIGKILL")
+{
+	scene sc;
+	proc w;
+
+	sc.config("signal_rewrite = { TERM = \"KILL\", USR1 = \"STOP\" }\n");
+	run r = pidsitter({"-n", "-c", sc.conf});
+	REQUIRE(r.code == 0);
+	CHECK(described(r.out, "signal_rewrite") == "{ \"USR1\" = \"STOP\", \"TERM\" = \"KILL\" }");
+	proc_start(&w, sc.configured({"--exit-code", "4"}), clean_env);
+	REQUIRE(proc_wait_line(&w, "msg=\"monitoring process\"", 5000));
+	pid_t daemon = sc.ready(5000);
+	pinned p = pin(daemon);
+
+	/* STOP, then CONT (which goes as it is): the daemon is stopped and
+	 * goes on. */
+	send_signal(w.pid, SIGUSR1);
+	REQUIRE(wait_until([&] {
+		std::string st = read_file("/proc/" + std::to_string(daemon) + "/stat");
+		size_t rp = st.rfind(')');
+		return rp != std::string::npos && st.size() > rp + 2 && st[rp + 2] == 'T';
+	}, 5000));
+	send_signal(w.pid, SIGCONT);
+	REQUIRE(record_wait(sc.record, daemon, "signal SIGCONT", 5000));
+
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(proc_wait_exit(&w, 5000));
+	INFO(w.out);
+	CHECK(proc_code(&w) == 128 + SIGKILL);
+	CHECK(record_count(sc.record, daemon, "signal SIGTERM") == 0);
+	CHECK(!pinned_alive(p));
+}

@@ -523,10 +523,17 @@ key_status_file(struct cfg *c, const toml::node &n)
 	return get_string(c, n, "status_file", true, &c->t.status_file);
 }
 
-/* "" is allowed: the wrapper's own working directory. */
+/* "" is allowed: the wrapper's own working directory.  Whether the
+ * directory exists is a fact of the machine, not of the file: -n checks
+ * it (settings_check) and names this position. */
 static int
 key_workdir(struct cfg *c, const toml::node &n)
 {
+	char pos[64];
+
+	snprintf(pos, sizeof pos, ":%u:%u", (unsigned)n.source().begin.line,
+	    (unsigned)n.source().begin.column);
+	c->t.workdir_at = std::string(c->path) + pos;
 	return get_string(c, n, "workdir", true, &c->t.workdir);
 }
 

@@ -156,14 +156,32 @@ find_daemon(struct watch *w, const struct settings *s)
 }
 
 static int
+workdir_failed(const struct settings *s, int err)
+{
+	log_event(LOG_FATAL, "cannot change to workdir", {{"binary", s->argv[0]},
+	    {"workdir", s->workdir}, {"error", strerror(-err)}});
+	return EXIT_FAILURE_OWN;
+}
+
+static int
 start_daemon(struct watch *w, const struct settings *s)
 {
+	bool wd = !s->workdir.empty();
 	int r;
 
+	/* uv_spawn reports a failed chdir with the same errno as a failed
+	 * exec (ENOENT for both): checked first, a missing workdir is said
+	 * as what it is, not as a missing binary (spawn.h). */
+	if (wd && (r = spawn_workdir_check(s->workdir.c_str())) < 0)
+		return workdir_failed(s, r);
 	log_event(LOG_INFO, "spawning a process", {{"binary", s->argv[0]}});
 	r = watch_spawn(w);
 	if (r == 0)
 		return 0;
+	/* Removed in between?  Then that was the failure. */
+	int wr;
+	if (wd && (wr = spawn_workdir_check(s->workdir.c_str())) < 0)
+		return workdir_failed(s, wr);
 	log_event(LOG_FATAL, "spawn failed", {{"binary", s->argv[0]},
 	    {"error", uv_strerror(r)}});
 	return spawn_exit_code(r);
@@ -199,6 +217,8 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	r = settings_resolve(&o, real_getenv, &s, &err);
+	if (r == 0 && s.check_only)
+		r = settings_check(&s, &err);
 	if (r != 0) {
 		fprintf(stderr, "pidsitter: %s\n", err.c_str());
 		return EXIT_USAGE;

@@ -26,6 +26,13 @@ std::vector<std::string> spawn_environment(char **environ_in,
 int spawn_daemon(uv_loop_t *loop, uv_process_t *proc, const struct settings *s,
     uv_exit_cb exit_cb);
 
+/* Can the daemon be started in dir: a directory we may search?  0, or
+ * -ENOENT, -ENOTDIR, -EACCES...  uv_spawn cannot say which step failed:
+ * its child reports the errno of a failed chdir exactly as that of a
+ * failed exec (libuv's uv__process_child_init), so that a missing workdir
+ * would look like a missing binary.  Checked first, it is told apart. */
+int spawn_workdir_check(const char *dir);
+
 /* The exit code pidsitter reports for an exec failure: 127 for a missing
  * binary, 126 for one that cannot be executed, 1 otherwise. */
 int spawn_exit_code(int err);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -187,6 +188,46 @@ start_daemon(struct watch *w, const struct settings *s)
 	return spawn_exit_code(r);
 }
 
+/* Is WRAPPER_JSON_LOGGING one of Go's true words? */
+static bool
+env_says_json(void)
+{
+	const char *v = getenv("WRAPPER_JSON_LOGGING");
+	bool json;
+
+	return v != NULL && parse_go_bool(v, &json) && json;
+}
+
+/*
+ * A usage or configuration error, before the log is set up, on stderr:
+ * "pidsitter: ERROR" (then the usage line, for a usage error), or with
+ * JSON logging a line as the log writes them (level fatal, msg, error),
+ * so that a JSON log stays JSON when stderr goes there too (runit's
+ * "exec 2>&1").
+ */
+static void
+say_error(bool json, const char *msg, const std::string &err, bool usage)
+{
+	if (json) {
+		struct timespec now;
+		std::string line;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		if (usage)
+			line = log_format_line(LOG_FORMAT_JSON, &now, LOG_FATAL, msg,
+			    (long)getpid(), {{"error", err}, {"usage", options_usage()}});
+		else
+			line = log_format_line(LOG_FORMAT_JSON, &now, LOG_FATAL, msg,
+			    (long)getpid(), {{"error", err}});
+		line.push_back('\n');
+		fputs(line.c_str(), stderr);
+		return;
+	}
+	fprintf(stderr, "pidsitter: %s\n", err.c_str());
+	if (usage)
+		fprintf(stderr, "%s\n", options_usage());
+}
+
 int
 main(int argc, char **argv)
 {
@@ -200,7 +241,9 @@ main(int argc, char **argv)
 	reset_inherited_signals();
 	r = options_parse(argc, argv, &o, &err);
 	if (r != 0) {
-		fprintf(stderr, "pidsitter: %s\n%s\n", err.c_str(), options_usage());
+		/* JSON as far as it is known: the environment, or a -j read
+		 * before the error. */
+		say_error(o.json || env_says_json(), "invalid command line", err, true);
 		return EXIT_USAGE;
 	}
 	if (o.action == OPT_HELP) {
@@ -220,7 +263,9 @@ main(int argc, char **argv)
 	if (r == 0 && s.check_only)
 		r = settings_check(&s, &err);
 	if (r != 0) {
-		fprintf(stderr, "pidsitter: %s\n", err.c_str());
+		/* The file's log_format counts when the file was read. */
+		say_error(s.log_format == LOG_FORMAT_JSON || o.json || env_says_json(),
+		    "invalid configuration", err, false);
 		return EXIT_USAGE;
 	}
 	if (s.check_only) {

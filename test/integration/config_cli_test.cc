@@ -467,6 +467,84 @@ TEST_CASE("workdir: -n refuses a missing one or a file, at its line; at spawn a 
 	CHECK(proc_code(&w) == 3);
 }
 
+TEST_CASE("JSON logging: usage and configuration errors are JSON lines on stderr too")
+{
+	tmp_dir dir;
+	std::string conf = dir / "bad.toml";
+	write_file(conf, "pid_file = 1\n");
+	std::string good = dir / "good.toml";
+	write_file(good, "pid_file = \"/x.pid\"\nworkdir = \"" + dir / "missing" + "\"\n");
+	const struct {
+		std::vector<std::string> args;
+		std::vector<std::string> env;
+		const char *msg;
+		std::string error;
+	} cases[] = {
+		/* -j seen before the error. */
+		{{"-j", "-x", "/bin/true"}, {}, "invalid command line", "unknown option -x"},
+		{{"--json", "--poll-interval", "soon", "/bin/true"}, {},
+		    "invalid command line", "invalid poll interval 'soon' (a duration such as 500ms or 2s)"},
+		{{"-j", "-p", "/x.pid"}, {}, "invalid command line", "no binary to run"},
+		/* The environment, whatever the command line holds. */
+		{{"--bogus", "-j"}, {"WRAPPER_JSON_LOGGING=true"}, "invalid command line",
+		    "unknown option --bogus"},
+		{{"-c", conf, "/bin/true"}, {"WRAPPER_JSON_LOGGING=1"}, "invalid configuration",
+		    conf + ":1:12: pid_file must be a string, not an integer"},
+		{{"-j", "-c", conf, "/bin/true"}, {}, "invalid configuration",
+		    conf + ":1:12: pid_file must be a string, not an integer"},
+		{{"-j", "/bin/true"}, {}, "invalid configuration",
+		    "missing pid file: give -p/--pid-file PIDFILE or set GITALY_PID_FILE (or pid_file in the configuration file)"},
+		{{"-j", "-n", "-c", good}, {}, "invalid configuration",
+		    good + ":2:11: workdir: cannot change to '" + dir / "missing" + "': No such file or directory"},
+	};
+	for (const auto &c : cases) {
+		std::string args, env;
+		for (const std::string &a : c.args)
+			args += a + " ";
+		for (const std::string &e : c.env)
+			env += e + " ";
+		CAPTURE(args);
+		CAPTURE(env);
+		run r = pidsitter(c.args, c.env);
+		CHECK(r.code == 2);
+		CHECK(r.out == "");
+		CAPTURE(r.err);
+		/* One line, a JSON object with the log's fields. */
+		REQUIRE(!r.err.empty());
+		CHECK(r.err.find('\n') == r.err.size() - 1);
+		CHECK(r.err.front() == '{');
+		CHECK(r.err.compare(r.err.size() - 2, 2, "}\n") == 0);
+		CHECK(r.err.find("\"level\":\"fatal\"") != std::string::npos);
+		CHECK(r.err.find(std::string("\"msg\":\"") + c.msg + "\"") != std::string::npos);
+		std::string quoted;
+		for (char ch : c.error) {
+			if (ch == '"' || ch == '\\')
+				quoted.push_back('\\');
+			quoted.push_back(ch);
+		}
+		CHECK(r.err.find("\"error\":\"" + quoted + "\"") != std::string::npos);
+		CHECK(r.err.find("\"time\":\"") != std::string::npos);
+		CHECK(r.err.find("\"wrapper\":") != std::string::npos);
+		CHECK(r.err.find("\"pid\":") != std::string::npos);
+	}
+
+	/* Plain text otherwise, with the usage line for a usage error; a -j
+	 * after the error was never read. */
+	run r = pidsitter({"-x", "-j", "/bin/true"});
+	CHECK(r.code == 2);
+	CHECK(r.err == std::string("pidsitter: unknown option -x\n") +
+	    "usage: pidsitter [-hjnVv] [-c config] [-i interval] [-p pidfile] "
+	    "[--notify-fd fd] [--] binary [arg ...]\n");
+	r = pidsitter({"-c", conf, "/bin/true"}, {"WRAPPER_JSON_LOGGING=no"});
+	CHECK(r.code == 2);
+	CHECK(r.err == "pidsitter: " + conf + ":1:12: pid_file must be a string, not an integer\n");
+	/* The file's own log_format counts once it was read. */
+	write_file(conf, "log_format = \"json\"\n");
+	r = pidsitter({"-c", conf, "/bin/true"});
+	CHECK(r.code == 2);
+	CHECK(r.err.find("{\"error\":\"missing pid file") == 0);
+}
+
 TEST_CASE("signal_rewrite to KILL: TERM reaches the daemon as SIGKILL")
 {
 	scene sc;

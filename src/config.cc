@@ -525,7 +525,7 @@ key_status_file(struct cfg *c, const toml::node &n)
 
 /* "" is allowed: the wrapper's own working directory.  Whether the
  * directory exists is a fact of the machine, not of the file: -n checks
- * it (settings_check) and names this position. */
+ * it (spawn_settings_check) and names this position. */
 static int
 key_workdir(struct cfg *c, const toml::node &n)
 {

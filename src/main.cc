@@ -261,7 +261,7 @@ main(int argc, char **argv)
 
 	r = settings_resolve(&o, real_getenv, &s, &err);
 	if (r == 0 && s.check_only)
-		r = settings_check(&s, &err);
+		r = spawn_settings_check(&s, &err);
 	if (r != 0) {
 		/* The file's log_format counts when the file was read. */
 		say_error(s.log_format == LOG_FORMAT_JSON || o.json || env_says_json(),

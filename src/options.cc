@@ -15,7 +15,6 @@
 #include "log.h"
 #include "proc.h"
 #include "signals.h"
-#include "spawn.h"
 
 static const char usage_line[] =
     "usage: pidsitter [-hjnVv] [-c config] [-i interval] [-p pidfile] "
@@ -260,19 +259,6 @@ settings_resolve(const struct options *o, const char *(*getenv_fn)(const char *)
 	if (s->pid_file.empty()) {
 		*err = "missing pid file: give -p/--pid-file PIDFILE or set "
 		    "GITALY_PID_FILE (or pid_file in the configuration file)";
-		return 2;
-	}
-	return 0;
-}
-
-int
-settings_check(const struct settings *s, std::string *err)
-{
-	int r;
-
-	if (!s->workdir.empty() && (r = spawn_workdir_check(s->workdir.c_str())) < 0) {
-		*err = (s->workdir_at.empty() ? "" : s->workdir_at + ": ") +
-		    "workdir: cannot change to '" + s->workdir + "': " + strerror(-r);
 		return 2;
 	}
 	return 0;

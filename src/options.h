@@ -44,12 +44,6 @@ void settings_defaults(struct settings *s);
 int settings_resolve(const struct options *o, const char *(*getenv_fn)(const char *),
     struct settings *s, std::string *err);
 
-/* What -n checks beyond the text: the facts of this machine the settings
- * rely on (the workdir is a directory the daemon can be started in).
- * Returns 0, or 2 with *err set, "FILE:LINE:COL: ..." when the setting
- * came from the configuration file. */
-int settings_check(const struct settings *s, std::string *err);
-
 /* The effective settings as TOML, for -n. */
 std::string settings_describe(const struct settings *s);
 

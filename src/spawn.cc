@@ -88,6 +88,19 @@ spawn_workdir_check(const char *dir)
 }
 
 int
+spawn_settings_check(const struct settings *s, std::string *err)
+{
+	int r;
+
+	if (!s->workdir.empty() && (r = spawn_workdir_check(s->workdir.c_str())) < 0) {
+		*err = (s->workdir_at.empty() ? "" : s->workdir_at + ": ") +
+		    "workdir: cannot change to '" + s->workdir + "': " + strerror(-r);
+		return 2;
+	}
+	return 0;
+}
+
+int
 spawn_exit_code(int err)
 {
 	if (err == UV_ENOENT)

@@ -33,6 +33,12 @@ int spawn_daemon(uv_loop_t *loop, uv_process_t *proc, const struct settings *s,
  * would look like a missing binary.  Checked first, it is told apart. */
 int spawn_workdir_check(const char *dir);
 
+/* What -n checks beyond the text: the facts of this machine a spawn
+ * relies on (the workdir is a directory the daemon can be started in).
+ * Returns 0, or 2 with *err set, "FILE:LINE:COL: ..." when the setting
+ * came from the configuration file. */
+int spawn_settings_check(const struct settings *s, std::string *err);
+
 /* The exit code pidsitter reports for an exec failure: 127 for a missing
  * binary, 126 for one that cannot be executed, 1 otherwise. */
 int spawn_exit_code(int err);

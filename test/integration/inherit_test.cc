@@ -61,17 +61,25 @@ block_all_ignore_some(void)
 	return 0;
 }
 
-/* The hex mask of a /proc/PID/status line ("SigBlk"), or ~0 if none. */
+/* The hex mask of a /proc/PID/status line ("SigBlk"), or ~0 if none,
+ * without the signals the C library reserves for itself (32 and 33 under
+ * glibc, below SIGRTMIN): sigaction(2) refuses them, glibc installs its
+ * handlers when it needs them, and programs hand them on as they got them
+ * (GNU make, for one, runs its commands with both ignored). */
 unsigned long long
 status_mask(pid_t pid, const char *key)
 {
 	std::string text = read_file("/proc/" + std::to_string(pid) + "/status");
 	std::string k = std::string("\n") + key + ":";
 	size_t at = text.find(k);
+	unsigned long long mask;
 
 	if (at == std::string::npos)
 		return ~0ULL;
-	return strtoull(text.c_str() + at + k.size(), NULL, 16);
+	mask = strtoull(text.c_str() + at + k.size(), NULL, 16);
+	for (int sig = 32; sig < SIGRTMIN; sig++)
+		mask &= ~(1ULL << (sig - 1));
+	return mask;
 }
 
 /* Start the wrapper with hook run before its exec; check the daemon's and

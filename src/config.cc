@@ -320,13 +320,23 @@ all_digits(const char *s)
 	return true;
 }
 
-/* A signal name that pidsitter forwards, at where in the file.  Names
- * only: signal numbers differ between architectures (USR1 is 10 on x86
- * and arm, 16 on mips, 30 on alpha and sparc), so a number in a file that
- * travels between machines is a trap. */
+/* What pidsitter may send as a signal_rewrite's value: what it
+ * forwards, and KILL and STOP, which it cannot catch but can send (an
+ * operator who wants runit's "sv term" to kill the daemon outright). */
+static bool
+signal_is_sendable(int sig)
+{
+	return signal_is_forwardable(sig) || sig == SIGKILL || sig == SIGSTOP;
+}
+
+/* A signal name that pidsitter forwards (sends, when as_target: the value
+ * of a rewrite), at where in the file.  Names only: signal numbers differ
+ * between architectures (USR1 is 10 on x86 and arm, 16 on mips, 30 on
+ * alpha and sparc), so a number in a file that travels between machines
+ * is a trap. */
 static int
 signal_from_name(struct cfg *c, const std::string &s, const toml::source_region &where,
-    const char *what, int *sig)
+    const char *what, bool as_target, int *sig)
 {
 	char buf[16];
 	int v;
@@ -346,7 +356,11 @@ signal_from_name(struct cfg *c, const std::string &s, const toml::source_region 
 	}
 	if (v <= 0)
 		return fail(c, where, "%s: unknown signal '%s'", what, shown(s).c_str());
-	if (!signal_is_forwardable(v))
+	if (as_target && !signal_is_sendable(v))
+		return fail(c, where, "%s: %s is not a request to pass on to a "
+		    "daemon; a rewrite sends a signal pidsitter forwards, or KILL "
+		    "or STOP", what, signal_name(v, buf, sizeof buf) + 3);
+	if (!as_target && !signal_is_forwardable(v))
 		return fail(c, where, "%s: %s %s", what,
 		    signal_name(v, buf, sizeof buf) + 3, signal_refusal(v));
 	*sig = v;
@@ -354,7 +368,7 @@ signal_from_name(struct cfg *c, const std::string &s, const toml::source_region 
 }
 
 static int
-get_signal(struct cfg *c, const toml::node &n, const char *what, int *sig)
+get_signal(struct cfg *c, const toml::node &n, const char *what, bool as_target, int *sig)
 {
 	const toml::value<std::string> *v = n.as_string();
 
@@ -362,7 +376,7 @@ get_signal(struct cfg *c, const toml::node &n, const char *what, int *sig)
 		return fail(c, n.source(), "%s must be a signal name such as \"TERM\", "
 		    "not %s%s", what, type_name(n.type()), n.is_integer() ?
 		    " (signal numbers differ between architectures)" : "");
-	return signal_from_name(c, v->get(), n.source(), what, sig);
+	return signal_from_name(c, v->get(), n.source(), what, as_target, sig);
 }
 
 /* An array of signal names into a set of SIG_BITs.  Empty is allowed:
@@ -381,7 +395,7 @@ get_signal_set(struct cfg *c, const toml::node &n, const char *key, uint64_t *se
 		int sig;
 
 		snprintf(what, sizeof what, "%s[%zu]", key, i++);
-		if (get_signal(c, e, what, &sig) != 0)
+		if (get_signal(c, e, what, false, &sig) != 0)
 			return -EINVAL;
 		bits |= SIG_BIT(sig);
 	}
@@ -476,10 +490,17 @@ key_status_file(struct cfg *c, const toml::node &n)
 	return get_string(c, n, "status_file", true, &c->t.status_file);
 }
 
-/* "" is allowed: the wrapper's own working directory. */
+/* "" is allowed: the wrapper's own working directory.  Whether the
+ * directory exists is a fact of the machine, not of the file: -n checks
+ * it (spawn_settings_check) and names this position. */
 static int
 key_workdir(struct cfg *c, const toml::node &n)
 {
+	char pos[64];
+
+	snprintf(pos, sizeof pos, ":%u:%u", (unsigned)n.source().begin.line,
+	    (unsigned)n.source().begin.column);
+	c->t.workdir_at = std::string(c->path) + pos;
 	return get_string(c, n, "workdir", true, &c->t.workdir);
 }
 
@@ -705,13 +726,13 @@ key_signal_rewrite(struct cfg *c, const toml::node &n)
 		int from, to;
 
 		if (signal_from_name(c, std::string(name), e.key->source(),
-		    "signal_rewrite", &from) != 0)
+		    "signal_rewrite", false, &from) != 0)
 			return -EINVAL;
 		if (seen[from])
 			return fail(c, e.key->source(), "signal_rewrite: %s is rewritten "
 			    "twice", signal_name(from, buf, sizeof buf) + 3);
 		seen[from] = true;
-		if (get_signal(c, *e.node, what.c_str(), &to) != 0)
+		if (get_signal(c, *e.node, what.c_str(), true, &to) != 0)
 			return -EINVAL;
 		rewrite[from] = to == from ? 0 : to;
 	}
@@ -740,7 +761,7 @@ static int
 key_upgrade_signal(struct cfg *c, const toml::node &n)
 {
 	c->upgrade_signal = &n;
-	return get_signal(c, n, "upgrade_signal", &c->t.upgrade_signal);
+	return get_signal(c, n, "upgrade_signal", false, &c->t.upgrade_signal);
 }
 
 /* The order settings_describe() prints them in. */

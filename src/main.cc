@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -20,6 +21,7 @@
 #include "pidfile.h"
 #include "proc.h"
 #include "reap.h"
+#include "signals.h"
 #include "spawn.h"
 #include "watch.h"
 
@@ -43,6 +45,41 @@ static const char *
 real_getenv(const char *name)
 {
 	return getenv(name);
+}
+
+/*
+ * A signal mask and ignored dispositions survive execve (signal(7)): a
+ * parent that blocked SIGTERM and SIGCHLD before exec (Python's
+ * pthread_sigmask, a JVM, some process managers) would leave us deaf to
+ * the supervisor's stop and to the daemon's exit.  So, before anything
+ * else, as tini and dumb-init do: an empty mask, then the default action
+ * back for every signal we catch or wait for.  An ignored SIGCHLD would
+ * also make the kernel reap our children itself, their status lost
+ * (wait(2), NOTES).  The mask goes first: a signal that arrived while
+ * blocked and ignored is then discarded, as its sender's target wanted.
+ * Other ignored signals are left alone: we rely on none of them, and the
+ * daemon gets an empty mask and default dispositions from uv_spawn anyway
+ * (libuv's uv__process_child_init resets signals 1 to 31 and the mask;
+ * the real-time ones we catch, and execve resets a caught signal).
+ */
+static void
+reset_inherited_signals(void)
+{
+	int sigs[SIG_LIMIT + 1];
+	struct sigaction sa;
+	sigset_t none;
+	size_t n;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	n = signals_forwarded(sigs);
+	sigs[n++] = SIGCHLD;
+	for (size_t i = 0; i < n; i++) {
+		if (sigaction(sigs[i], NULL, &sa) == 0 && sa.sa_handler == SIG_IGN) {
+			sa.sa_handler = SIG_DFL;
+			sigaction(sigs[i], &sa, NULL);
+		}
+	}
 }
 
 /* Exit codes of pidsitter's own (see EXIT STATUS in pidsitter(8)). */
@@ -97,6 +134,14 @@ find_daemon(struct watch *w, const struct settings *s)
 			    {{"pid_file", s->pid_file}, {"process", (long)pid}, {"error", why}});
 			return -1;
 		}
+		if (r == ID_OWNER) {
+			/* The daemon, by its name, run by a user the owner
+			 * rule refuses: spawning would start a second daemon
+			 * beside it (pidsitter(8), SECURITY CONSIDERATIONS). */
+			log_event(LOG_FATAL, "the pid file names the daemon run by another user",
+			    {{"pid_file", s->pid_file}, {"process", (long)pid}, {"error", why}});
+			return -1;
+		}
 		if (r == ID_OK) {
 			log_event(LOG_INFO, "adopting a process", {{"process", (long)pid},
 			    {"matched", id.matched}});
@@ -112,17 +157,75 @@ find_daemon(struct watch *w, const struct settings *s)
 }
 
 static int
+workdir_failed(const struct settings *s, int err)
+{
+	log_event(LOG_FATAL, "cannot change to workdir", {{"binary", s->argv[0]},
+	    {"workdir", s->workdir}, {"error", strerror(-err)}});
+	return EXIT_FAILURE_OWN;
+}
+
+static int
 start_daemon(struct watch *w, const struct settings *s)
 {
+	bool wd = !s->workdir.empty();
 	int r;
 
+	/* uv_spawn reports a failed chdir with the same errno as a failed
+	 * exec (ENOENT for both): checked first, a missing workdir is said
+	 * as what it is, not as a missing binary (spawn.h). */
+	if (wd && (r = spawn_workdir_check(s->workdir.c_str())) < 0)
+		return workdir_failed(s, r);
 	log_event(LOG_INFO, "spawning a process", {{"binary", s->argv[0]}});
 	r = watch_spawn(w);
 	if (r == 0)
 		return 0;
+	/* Removed in between?  Then that was the failure. */
+	int wr;
+	if (wd && (wr = spawn_workdir_check(s->workdir.c_str())) < 0)
+		return workdir_failed(s, wr);
 	log_event(LOG_FATAL, "spawn failed", {{"binary", s->argv[0]},
 	    {"error", uv_strerror(r)}});
 	return spawn_exit_code(r);
+}
+
+/* Is WRAPPER_JSON_LOGGING one of Go's true words? */
+static bool
+env_says_json(void)
+{
+	const char *v = getenv("WRAPPER_JSON_LOGGING");
+	bool json;
+
+	return v != NULL && parse_go_bool(v, &json) && json;
+}
+
+/*
+ * A usage or configuration error, before the log is set up, on stderr:
+ * "pidsitter: ERROR" (then the usage line, for a usage error), or with
+ * JSON logging a line as the log writes them (level fatal, msg, error),
+ * so that a JSON log stays JSON when stderr goes there too (runit's
+ * "exec 2>&1").
+ */
+static void
+say_error(bool json, const char *msg, const std::string &err, bool usage)
+{
+	if (json) {
+		struct timespec now;
+		std::string line;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		if (usage)
+			line = log_format_line(LOG_FORMAT_JSON, &now, LOG_FATAL, msg,
+			    (long)getpid(), {{"error", err}, {"usage", options_usage()}});
+		else
+			line = log_format_line(LOG_FORMAT_JSON, &now, LOG_FATAL, msg,
+			    (long)getpid(), {{"error", err}});
+		line.push_back('\n');
+		fputs(line.c_str(), stderr);
+		return;
+	}
+	fprintf(stderr, "pidsitter: %s\n", err.c_str());
+	if (usage)
+		fprintf(stderr, "%s\n", options_usage());
 }
 
 int
@@ -135,9 +238,12 @@ main(int argc, char **argv)
 	std::string err;
 	int r, code;
 
+	reset_inherited_signals();
 	r = options_parse(argc, argv, &o, &err);
 	if (r != 0) {
-		fprintf(stderr, "pidsitter: %s\n%s\n", err.c_str(), options_usage());
+		/* JSON as far as it is known: the environment, or a -j read
+		 * before the error. */
+		say_error(o.json || env_says_json(), "invalid command line", err, true);
 		return EXIT_USAGE;
 	}
 	if (o.action == OPT_HELP) {
@@ -154,8 +260,12 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	r = settings_resolve(&o, real_getenv, &s, &err);
+	if (r == 0 && s.check_only)
+		r = spawn_settings_check(&s, &err);
 	if (r != 0) {
-		fprintf(stderr, "pidsitter: %s\n", err.c_str());
+		/* The file's log_format counts when the file was read. */
+		say_error(s.log_format == LOG_FORMAT_JSON || o.json || env_says_json(),
+		    "invalid configuration", err, false);
 		return EXIT_USAGE;
 	}
 	if (s.check_only) {

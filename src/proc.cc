@@ -378,6 +378,15 @@ name_matches(const struct match_rules *rules, const std::string &value, bool is_
 	return false;
 }
 
+/* Does the owner rule allow a process of uid? */
+static bool
+owner_ok(const struct match_rules *rules, uid_t uid)
+{
+	uid_t want = rules->owner == (uid_t)-1 ? geteuid() : rules->owner;
+
+	return rules->owner_any || uid == want;
+}
+
 int
 proc_identify(pid_t pid, const struct match_rules *rules, struct identity *id,
     std::string *why)
@@ -439,16 +448,6 @@ proc_identify(pid_t pid, const struct match_rules *rules, struct identity *id,
 		*why = "it is being killed (SIGKILL pending)";
 		goto dead;
 	}
-	{
-		uid_t want = rules->owner == (uid_t)-1 ? geteuid() : rules->owner;
-		if (!rules->owner_any && id->uid != want) {
-			char buf[128];
-			snprintf(buf, sizeof buf, "it runs as uid %u, not uid %u",
-			    (unsigned)id->uid, (unsigned)want);
-			*why = buf;
-			goto refused;
-		}
-	}
 	id->comm.clear();
 	id->exe.clear();
 	(void)proc_read_comm(pid, &id->comm);
@@ -484,8 +483,10 @@ proc_identify(pid_t pid, const struct match_rules *rules, struct identity *id,
 	}
 	/* Still the same process?  A signal 0 through the pidfd fails once it
 	 * has been reaped, and until then the PID could not be reused, so
-	 * everything read above was about the process the pidfd holds. */
-	if (fd >= 0 && pidfd_signal(fd, 0) < 0) {
+	 * everything read above was about the process the pidfd holds.  To
+	 * another user's process it fails with EPERM unless we are root: only
+	 * ESRCH says it is gone. */
+	if (fd >= 0 && (r = pidfd_signal(fd, 0)) < 0 && (r == -ESRCH || owner_ok(rules, id->uid))) {
 		*why = "it exited while being checked";
 		goto dead;
 	}
@@ -495,6 +496,22 @@ proc_identify(pid_t pid, const struct match_rules *rules, struct identity *id,
 			*why = "it exited while being checked";
 			return ID_DEAD;
 		}
+	}
+	/* The owner is checked once the name matched: another user's
+	 * process that is not the daemon is merely not ours (a stale pid file
+	 * naming a recycled PID: spawn, as gitaly-wrapper does), while the
+	 * daemon run by another user is one the caller must not start a
+	 * second of. */
+	if (!owner_ok(rules, id->uid)) {
+		uid_t want = rules->owner == (uid_t)-1 ? geteuid() : rules->owner;
+		char buf[256];
+		snprintf(buf, sizeof buf, "it runs as uid %u, not uid %u; if it is "
+		    "the daemon, set owner = %u (or \"any\") in the configuration "
+		    "file", (unsigned)id->uid, (unsigned)want, (unsigned)id->uid);
+		*why = buf;
+		if (fd >= 0)
+			close(fd);
+		return ID_OWNER;
 	}
 	id->pidfd = fd;
 	id->start_time = st.start_time;

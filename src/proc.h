@@ -82,10 +82,13 @@ struct identity {
 enum identify_result {
 	ID_OK = 0,
 	ID_DEAD = 1,      /* no such process, a zombie, or it died while we looked */
-	ID_REFUSED = 2,   /* pid 1, ourselves, an ancestor, or the wrong owner */
-	ID_MISMATCH = 3,  /* not the expected binary */
+	ID_REFUSED = 2,   /* pid 1, ourselves or an ancestor */
+	ID_MISMATCH = 3,  /* not the expected binary (whoever runs it) */
 	ID_ERROR = 4,     /* we could not tell (out of fds, memory): the
 	                   * caller must not take it for dead and spawn */
+	ID_OWNER = 5,     /* the expected binary, run by a user the owner
+	                   * rule refuses: at start, spawning would put a
+	                   * second daemon beside it */
 };
 
 /* Is pid the expected daemon?  ID_OK: id is filled and id->pidfd is the

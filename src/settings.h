@@ -64,6 +64,7 @@ struct settings {
 	/* Spawning. */
 	std::vector<std::string> env = {"GITALY_UPGRADES_ENABLED=true"};
 	std::string workdir;              /* empty: the wrapper's */
+	std::string workdir_at;           /* "FILE:LINE:COL" of the key, for -n */
 
 	struct sigpolicy sig = {};
 	int recipe = RECIPE_TABLEFLIP;

@@ -4,7 +4,10 @@
 #include "spawn.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 extern char **environ;
 
@@ -67,6 +70,34 @@ spawn_daemon(uv_loop_t *loop, uv_process_t *proc, const struct settings *s,
 	/* libuv resets every signal disposition and the signal mask in the
 	 * child, so our SIG_IGN for SIGPIPE does not leak into the daemon. */
 	return uv_spawn(loop, proc, &opts);
+}
+
+int
+spawn_workdir_check(const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	/* chdir(2) needs search permission, for the effective ids. */
+	if (faccessat(AT_FDCWD, dir, X_OK, AT_EACCESS) < 0)
+		return -errno;
+	return 0;
+}
+
+int
+spawn_settings_check(const struct settings *s, std::string *err)
+{
+	int r;
+
+	if (!s->workdir.empty() && (r = spawn_workdir_check(s->workdir.c_str())) < 0) {
+		*err = (s->workdir_at.empty() ? "" : s->workdir_at + ": ") +
+		    "workdir: cannot change to '" + s->workdir + "': " + strerror(-r);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 int

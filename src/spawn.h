@@ -26,6 +26,19 @@ std::vector<std::string> spawn_environment(char **environ_in,
 int spawn_daemon(uv_loop_t *loop, uv_process_t *proc, const struct settings *s,
     uv_exit_cb exit_cb);
 
+/* Can the daemon be started in dir: a directory we may search?  0, or
+ * -ENOENT, -ENOTDIR, -EACCES...  uv_spawn cannot say which step failed:
+ * its child reports the errno of a failed chdir exactly as that of a
+ * failed exec (libuv's uv__process_child_init), so that a missing workdir
+ * would look like a missing binary.  Checked first, it is told apart. */
+int spawn_workdir_check(const char *dir);
+
+/* What -n checks beyond the text: the facts of this machine a spawn
+ * relies on (the workdir is a directory the daemon can be started in).
+ * Returns 0, or -EINVAL with *err set, "FILE:LINE:COL: ..." when the setting
+ * came from the configuration file. */
+int spawn_settings_check(const struct settings *s, std::string *err);
+
 /* The exit code pidsitter reports for an exec failure: 127 for a missing
  * binary, 126 for one that cannot be executed, 1 otherwise. */
 int spawn_exit_code(int err);

@@ -8,9 +8,14 @@
  * PIDSITTER_CONFIG from the environment it inherits, so that the machine's
  * own settings cannot leak into a result.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,9 +31,68 @@ struct run {
 	std::string out, err;
 };
 
-/* Run pidsitter with args and env ("K=V" adds, "K" removes) to its end. */
+/* A tmpfs at dir (or, where dir does not exist, at its parent) with the
+ * directories of paths made in it: 0, or -1. */
+int
+mount_with(const char *dir, const char *parent, const char *const *paths)
+{
+	if (mount("tmpfs", dir, "tmpfs", 0, "mode=0755") < 0 &&
+	    (errno != ENOENT || mount("tmpfs", parent, "tmpfs", 0, "mode=0755") < 0))
+		return -1;
+	for (; *paths != NULL; paths++) {
+		std::string p = *paths;
+		for (size_t at = 1; (at = p.find('/', at)) != std::string::npos; at++)
+			mkdir(p.substr(0, at).c_str(), 0755);
+		if (mkdir(p.c_str(), 0755) < 0 && errno != EEXIST)
+			return -1;
+	}
+	return 0;
+}
+
+/* A hook for proc_start_hooked: the machine the examples are written for.
+ * -n checks that workdir is a directory, and a test machine has no
+ * /var/opt/gitlab: in a mount namespace of its own (a user namespace too
+ * when not root), pidsitter sees tmpfs on /var/opt and /srv with the
+ * directories the examples and the tests name. */
+int
+on_their_machine(void)
+{
+	static const char *const var_opt[] = {"/var/opt/gitlab/praefect", NULL};
+	static const char *const srv[] = {"/srv/all", NULL};
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
+
+	if (unshare(CLONE_NEWNS) < 0) {
+		char map[64];
+		int fd;
+
+		if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+			return 125;
+		snprintf(map, sizeof map, "0 %u 1\n", (unsigned)uid);
+		if ((fd = open("/proc/self/uid_map", O_WRONLY)) < 0 || write(fd, map, strlen(map)) < 0)
+			return 125;
+		close(fd);
+		if ((fd = open("/proc/self/setgroups", O_WRONLY)) >= 0) {
+			if (write(fd, "deny", 4) < 0)
+				return 125;
+			close(fd);
+		}
+		snprintf(map, sizeof map, "0 %u 1\n", (unsigned)gid);
+		if ((fd = open("/proc/self/gid_map", O_WRONLY)) < 0 || write(fd, map, strlen(map)) < 0)
+			return 125;
+		close(fd);
+	}
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount_with("/var/opt", "/var", var_opt) < 0 || mount_with("/srv", "/srv", srv) < 0)
+		return 125;
+	return 0;
+}
+
+/* Run pidsitter with args and env ("K=V" adds, "K" removes) to its end;
+ * hook as for proc_start_hooked. */
 run
-pidsitter(std::vector<std::string> args, std::vector<std::string> env = {})
+pidsitter(std::vector<std::string> args, std::vector<std::string> env = {},
+    int (*hook)(void) = NULL)
 {
 	std::vector<std::string> argv = {build_path("pidsitter")};
 	std::vector<std::string> e = clean_env;
@@ -37,7 +101,7 @@ pidsitter(std::vector<std::string> args, std::vector<std::string> env = {})
 
 	argv.insert(argv.end(), args.begin(), args.end());
 	e.insert(e.end(), env.begin(), env.end());
-	proc_start(&p, argv, e);
+	proc_start_hooked(&p, argv, e, hook);
 	REQUIRE(proc_wait_exit(&p, 10000));
 	r.code = proc_code(&p);
 	r.out = p.out;
@@ -74,10 +138,11 @@ TEST_CASE("-n: every example passes, alone and with its binary, and prints what 
 {
 	for (const char *ex : examples) {
 		CAPTURE(ex);
-		run r = pidsitter({"-n", "-c", ex});
+		run r = pidsitter({"-n", "-c", ex}, {}, on_their_machine);
 		CHECK(r.code == 0);
 		CHECK(r.err == "");
-		r = pidsitter({"--check-config", "--config", ex, "/usr/sbin/daemon", "-x"});
+		r = pidsitter({"--check-config", "--config", ex, "/usr/sbin/daemon", "-x"}, {},
+		    on_their_machine);
 		CHECK(r.code == 0);
 		CHECK(r.err == "");
 		CHECK(described(r.out, "upgrade_timeout") != "");
@@ -86,7 +151,8 @@ TEST_CASE("-n: every example passes, alone and with its binary, and prints what 
 	CHECK(described(g.out, "pid_file") == "\"/var/opt/gitlab/gitaly/gitaly.pid\"");
 	CHECK(described(g.out, "names") == "[\"gitaly\"]");
 	CHECK(described(g.out, "log_format") == "\"json\"");
-	run p = pidsitter({"-n", "-c", "examples/praefect.toml", "/opt/gitlab/embedded/bin/praefect"});
+	run p = pidsitter({"-n", "-c", "examples/praefect.toml", "/opt/gitlab/embedded/bin/praefect"},
+	    {}, on_their_machine);
 	CHECK(described(p.out, "pid_file") == "\"/var/opt/gitlab/praefect/praefect.pid\"");
 	CHECK(described(p.out, "workdir") == "\"/var/opt/gitlab/praefect\"");
 	CHECK(described(p.out, "poll_interval") == "\"500ms\"");
@@ -121,7 +187,7 @@ TEST_CASE("-n: every key of the file reaches the effective settings")
 	    "upgrade_recipe = \"nginx\"\n"
 	    "upgrade_signal = \"USR2\"\n"
 	    "upgrade_timeout = \"45s\"\n");
-	run r = pidsitter({"-n", "-c", conf, "/usr/bin/alld"});
+	run r = pidsitter({"-n", "-c", conf, "/usr/bin/alld"}, {}, on_their_machine);
 	REQUIRE(r.code == 0);
 	CHECK(r.err == "");
 	CHECK(r.out ==
@@ -147,7 +213,7 @@ TEST_CASE("-n: every key of the file reaches the effective settings")
 	/* What -n prints is itself a configuration file that says the same. */
 	std::string again = dir / "again.toml";
 	write_file(again, r.out);
-	run r2 = pidsitter({"-n", "-c", again, "/usr/bin/alld"});
+	run r2 = pidsitter({"-n", "-c", again, "/usr/bin/alld"}, {}, on_their_machine);
 	CHECK(r2.code == 0);
 	CHECK(r2.out == r.out);
 
@@ -348,4 +414,166 @@ TEST_CASE("signal_rewrite and signals_ignored change what the daemon receives")
 	REQUIRE(proc_wait_exit(&w, 5000));
 	CHECK(record_count(sc.record, daemon, "signal SIGINT") == 1);
 	CHECK(record_count(sc.record, daemon, "signal SIGTERM") == 0);
+}
+
+TEST_CASE("workdir: -n refuses a missing one or a file, at its line; at spawn a missing one is said as such, exit 1")
+{
+	scene sc;
+	std::string file = sc.dir / "a-file";
+	write_file(file, "");
+	const struct {
+		std::string dir;
+		const char *why;
+	} cases[] = {
+		{sc.dir / "no-such-dir", "No such file or directory"},
+		{file, "Not a directory"},
+		{file + "/below", "Not a directory"},
+	};
+	for (const auto &c : cases) {
+		CAPTURE(c.dir);
+		sc.config("workdir = \"" + c.dir + "\"\n");
+		/* pid_file is line 1; the value is at column 11 of line 2. */
+		run r = pidsitter({"-n", "-c", sc.conf});
+		CHECK(r.code == 2);
+		CHECK(r.err == "pidsitter: " + sc.conf + ":2:11: workdir: cannot change to '" + c.dir +
+		    "': " + c.why + "\n");
+		CHECK(r.out == "");
+
+		/* A real start: said as what it is, never as a missing
+		 * binary (127), and nothing runs. */
+		proc w;
+		proc_start(&w, sc.configured({"--exit-after", "0"}), clean_env);
+		REQUIRE(proc_wait_exit(&w, 10000));
+		INFO(w.out);
+		CHECK(proc_code(&w) == 1);
+		CHECK(has_line(w.out, {"level=fatal", "msg=\"cannot change to workdir\"",
+		    "workdir=" + c.dir, std::string("error=\"") + c.why + "\""}));
+		CHECK(w.out.find("spawn failed") == std::string::npos);
+		CHECK(record_count(sc.record, 0, "start") == 0);
+	}
+
+	/* The workdir matters only to a spawn: a daemon already running is
+	 * adopted whatever it says. */
+	proc d, w;
+	proc_start(&d, sc.daemon({"--exit-code", "3"}));
+	REQUIRE(record_wait(sc.record, d.pid, "ready", 10000));
+	reap_in_background(d.pid);
+	d.exited = true;  /* the background thread reaps it */
+	sc.config("workdir = \"" + sc.dir / "no-such-dir" + "\"\n" SLOW_REAP_OK);
+	proc_start(&w, sc.configured(), clean_env);
+	REQUIRE(proc_wait_line(&w, "msg=\"adopting a process\"", 10000));
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(proc_wait_exit(&w, 10000));
+	CHECK(proc_code(&w) == 3);
+}
+
+TEST_CASE("JSON logging: usage and configuration errors are JSON lines on stderr too")
+{
+	tmp_dir dir;
+	std::string conf = dir / "bad.toml";
+	write_file(conf, "pid_file = 1\n");
+	std::string good = dir / "good.toml";
+	write_file(good, "pid_file = \"/x.pid\"\nworkdir = \"" + dir / "missing" + "\"\n");
+	const struct {
+		std::vector<std::string> args;
+		std::vector<std::string> env;
+		const char *msg;
+		std::string error;
+	} cases[] = {
+		/* -j seen before the error. */
+		{{"-j", "-x", "/bin/true"}, {}, "invalid command line", "unknown option -x"},
+		{{"--json", "--poll-interval", "soon", "/bin/true"}, {},
+		    "invalid command line", "invalid poll interval 'soon' (a duration such as 500ms or 2s)"},
+		{{"-j", "-p", "/x.pid"}, {}, "invalid command line", "no binary to run"},
+		/* The environment, whatever the command line holds. */
+		{{"--bogus", "-j"}, {"WRAPPER_JSON_LOGGING=true"}, "invalid command line",
+		    "unknown option --bogus"},
+		{{"-c", conf, "/bin/true"}, {"WRAPPER_JSON_LOGGING=1"}, "invalid configuration",
+		    conf + ":1:12: pid_file must be a string, not an integer"},
+		{{"-j", "-c", conf, "/bin/true"}, {}, "invalid configuration",
+		    conf + ":1:12: pid_file must be a string, not an integer"},
+		{{"-j", "/bin/true"}, {}, "invalid configuration",
+		    "missing pid file: give -p/--pid-file PIDFILE or set GITALY_PID_FILE (or pid_file in the configuration file)"},
+		{{"-j", "-n", "-c", good}, {}, "invalid configuration",
+		    good + ":2:11: workdir: cannot change to '" + dir / "missing" + "': No such file or directory"},
+	};
+	for (const auto &c : cases) {
+		std::string args, env;
+		for (const std::string &a : c.args)
+			args += a + " ";
+		for (const std::string &e : c.env)
+			env += e + " ";
+		CAPTURE(args);
+		CAPTURE(env);
+		run r = pidsitter(c.args, c.env);
+		CHECK(r.code == 2);
+		CHECK(r.out == "");
+		CAPTURE(r.err);
+		/* One line, a JSON object with the log's fields. */
+		REQUIRE(!r.err.empty());
+		CHECK(r.err.find('\n') == r.err.size() - 1);
+		CHECK(r.err.front() == '{');
+		CHECK(r.err.compare(r.err.size() - 2, 2, "}\n") == 0);
+		CHECK(r.err.find("\"level\":\"fatal\"") != std::string::npos);
+		CHECK(r.err.find(std::string("\"msg\":\"") + c.msg + "\"") != std::string::npos);
+		std::string quoted;
+		for (char ch : c.error) {
+			if (ch == '"' || ch == '\\')
+				quoted.push_back('\\');
+			quoted.push_back(ch);
+		}
+		CHECK(r.err.find("\"error\":\"" + quoted + "\"") != std::string::npos);
+		CHECK(r.err.find("\"time\":\"") != std::string::npos);
+		CHECK(r.err.find("\"wrapper\":") != std::string::npos);
+		CHECK(r.err.find("\"pid\":") != std::string::npos);
+	}
+
+	/* Plain text otherwise, with the usage line for a usage error; a -j
+	 * after the error was never read. */
+	run r = pidsitter({"-x", "-j", "/bin/true"});
+	CHECK(r.code == 2);
+	CHECK(r.err == std::string("pidsitter: unknown option -x\n") +
+	    "usage: pidsitter [-hjnVv] [-c config] [-i interval] [-p pidfile] "
+	    "[--notify-fd fd] [--] binary [arg ...]\n");
+	r = pidsitter({"-c", conf, "/bin/true"}, {"WRAPPER_JSON_LOGGING=no"});
+	CHECK(r.code == 2);
+	CHECK(r.err == "pidsitter: " + conf + ":1:12: pid_file must be a string, not an integer\n");
+	/* The file's own log_format counts once it was read. */
+	write_file(conf, "log_format = \"json\"\n");
+	r = pidsitter({"-c", conf, "/bin/true"});
+	CHECK(r.code == 2);
+	CHECK(r.err.find("{\"error\":\"missing pid file") == 0);
+}
+
+TEST_CASE("signal_rewrite to KILL: TERM reaches the daemon as SIGKILL")
+{
+	scene sc;
+	proc w;
+
+	sc.config("signal_rewrite = { TERM = \"KILL\", USR1 = \"STOP\" }\n");
+	run r = pidsitter({"-n", "-c", sc.conf});
+	REQUIRE(r.code == 0);
+	CHECK(described(r.out, "signal_rewrite") == "{ \"USR1\" = \"STOP\", \"TERM\" = \"KILL\" }");
+	proc_start(&w, sc.configured({"--exit-code", "4"}), clean_env);
+	REQUIRE(proc_wait_line(&w, "msg=\"monitoring process\"", 5000));
+	pid_t daemon = sc.ready(5000);
+	pinned p = pin(daemon);
+
+	/* STOP, then CONT (which goes as it is): the daemon is stopped and
+	 * goes on. */
+	send_signal(w.pid, SIGUSR1);
+	REQUIRE(wait_until([&] {
+		std::string st = read_file("/proc/" + std::to_string(daemon) + "/stat");
+		size_t rp = st.rfind(')');
+		return rp != std::string::npos && st.size() > rp + 2 && st[rp + 2] == 'T';
+	}, 5000));
+	send_signal(w.pid, SIGCONT);
+	REQUIRE(record_wait(sc.record, daemon, "signal SIGCONT", 5000));
+
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(proc_wait_exit(&w, 5000));
+	INFO(w.out);
+	CHECK(proc_code(&w) == 128 + SIGKILL);
+	CHECK(record_count(sc.record, daemon, "signal SIGTERM") == 0);
+	CHECK(!pinned_alive(p));
 }

@@ -434,8 +434,10 @@ TEST_CASE("owner: a daemon running as nobody is adopted by a root wrapper only w
 		int outcome;            /* 0: adopted; else the exit code */
 		const char *why;
 	} cases[] = {
-		/* By default only the wrapper's own uid, root. */
-		{"", false, 5, "reason=\"it runs as uid 65534, not uid 0\""},
+		/* By default only the wrapper's own uid, root: the daemon by
+		 * its name, run by another user, is refused and nothing is
+		 * spawned beside it. */
+		{"", false, 1, "error=\"it runs as uid 65534, not uid 0; if it is the daemon, set owner = 65534"},
 		/* A pid file that another user owns is not trusted at all. */
 		{"", true, 1, "error=\"refused: owned by uid 65534, not by root or uid 0"},
 		{"owner = 65534\n", true, 0, "matched=comm"},

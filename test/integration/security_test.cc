@@ -111,6 +111,15 @@ check_refused_own(const scene &sc, proc *w, const char *why)
 	CHECK(proc_code(w) == 5);
 }
 
+/* A hook for proc_start_hooked: run as nobody (65534). */
+int
+become_nobody(void)
+{
+	if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+		return 125;
+	return 0;
+}
+
 }  // namespace
 
 /*
@@ -422,22 +431,91 @@ TEST_CASE("security: another user's daemon, pid 1, the wrapper and its ancestors
 			CHECK(w.out.find("spawning a process") == std::string::npos);
 			CHECK(record_count(sc.record, 0, "start") == 0);
 		} else {
-			REQUIRE(wait_log(&w, {"msg=\"not adopting the process the pid file names\"",
-			    "it runs as uid 65534, not uid 0"}, DEADLINE_MS));
-			REQUIRE(wait_log(&w, {"msg=\"spawning a process\""}, DEADLINE_MS));
-			pid_t mine = sc.ready(DEADLINE_MS);
-			send_signal(w.pid, SIGUSR1);
-			REQUIRE(record_wait(sc.record, mine, "signal SIGUSR1", DEADLINE_MS));
-			CHECK(live_matching(sc.gitaly).size() == 2);  /* its own, and nobody's */
-			CHECK(zombies_of(w.pid).empty());
-			send_signal(w.pid, SIGTERM);
+			/* It is the daemon by its name, run by a user the owner
+			 * rule refuses: spawning would start a second daemon
+			 * beside it.  Refused, the fix named, nothing spawned. */
 			REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-			CHECK(proc_code(&w) == 5);
+			INFO(w.out);
+			CHECK(proc_code(&w) == 1);
+			CHECK(has_line(w.out, {"level=fatal", "process=" + std::to_string(nobody),
+			    "it runs as uid 65534, not uid 0", "set owner = 65534"}));
+			CHECK(w.out.find("spawning a process") == std::string::npos);
+			CHECK(record_count(sc.record, 0, "start") == 0);
+			CHECK(live_matching(sc.gitaly).size() == 1);  /* nobody's alone */
 			CHECK(record_count(nrec, nobody, "signal") == 0);
 			CHECK(pid_alive(nobody));
 			kill(nobody, SIGKILL);
 		}
 		CHECK(wait_until([&] { return live_matching(sc.gitaly).empty(); }, DEADLINE_MS));
+	}
+
+	SUBCASE("while watching: another user's daemon the pid file names is not followed, with a warning") {
+		scene sc;
+		proc w;
+		pid_t d1 = start_monitored(sc, &w, sc.wrapper(sc.daemon({"--exit-code", "7"})),
+		    DEADLINE_MS);
+		std::string nrec = sc.dir / "nobody.rec";
+		write_file(nrec, "", 0666);
+		pid_t nobody = start_child(sc.gitaly, {sc.gitaly, "--pid-file", sc.dir / "nobody.pid",
+		    "--no-pid-file", "--record", nrec}, 65534, true);
+		reap_in_background(nobody);
+		REQUIRE(record_wait(nrec, nobody, "ready", DEADLINE_MS));
+		replace_with_file(sc.pidfile, std::to_string(nobody), 0644);
+		REQUIRE(wait_log(&w, {"level=warning", "msg=\"not following process\"",
+		    "process=" + std::to_string(nobody), "it runs as uid 65534, not uid 0"}, DEADLINE_MS));
+		send_signal(w.pid, SIGUSR1);
+		REQUIRE(record_wait(sc.record, d1, "signal SIGUSR1", DEADLINE_MS));
+		stop_unmoved(&w);
+		CHECK(record_count(nrec, nobody, "signal") == 0);
+		CHECK(pid_alive(nobody));
+		kill(nobody, SIGKILL);
+		CHECK(wait_until([&] { return live_matching(sc.gitaly).empty(); }, DEADLINE_MS));
+	}
+
+	SUBCASE("root's daemon, the wrapper run as nobody: refused at start, nothing spawned; another root program is no daemon") {
+		bool is_daemon = false;
+		SUBCASE("the daemon, run by root") { is_daemon = true; }
+		SUBCASE("another program, run by root") { is_daemon = false; }
+		CAPTURE(is_daemon);
+		scene sc;
+		std::string other = sc.dir.link("other", "fixture-daemon");
+		std::string rrec = sc.dir / "root.rec";
+		std::string orec = sc.dir / "own.rec";
+		write_file(rrec, "", 0644);
+		write_file(orec, "", 0666);
+		pid_t root = start_child(is_daemon ? sc.gitaly : other, {is_daemon ? sc.gitaly : other,
+		    "--pid-file", sc.dir / "root.pid", "--no-pid-file", "--record", rrec}, (uid_t)-1, true);
+		reap_in_background(root);
+		REQUIRE(record_wait(rrec, root, "ready", DEADLINE_MS));
+		REQUIRE(uid_of(root) == 0);
+		/* Written by root, mode 0644: a pid file nobody may trust. */
+		replace_with_file(sc.pidfile, std::to_string(root), 0644);
+
+		proc w;
+		proc_start_hooked(&w, sc.wrapper({sc.gitaly, "--pid-file", sc.dir / "own.pid",
+		    "--no-pid-file", "--record", orec, "--exit-after", "0", "--exit-code", "5"}),
+		    clean_env, become_nobody);
+		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+		INFO(w.out);
+		INFO(w.err);
+		if (is_daemon) {
+			CHECK(proc_code(&w) == 1);
+			CHECK(has_line(w.out, {"level=fatal", "process=" + std::to_string(root),
+			    "it runs as uid 0, not uid 65534", "set owner = 0"}));
+			CHECK(w.out.find("spawning a process") == std::string::npos);
+			CHECK(record_count(orec, 0, "start") == 0);
+		} else {
+			/* Not the daemon: gitaly-wrapper's way, spawn. */
+			CHECK(has_line(w.out, {"msg=\"not adopting the process the pid file names\"",
+			    "process=" + std::to_string(root), "not the expected binary"}));
+			CHECK(w.out.find("spawning a process") != std::string::npos);
+			CHECK(record_count(orec, 0, "start") == 1);
+			CHECK(proc_code(&w) == 5);
+		}
+		CHECK(record_count(rrec, root, "signal") == 0);
+		CHECK(pid_alive(root));
+		kill(root, SIGKILL);
+		CHECK(wait_until([&] { return live_mentioning(sc.dir.path).empty(); }, DEADLINE_MS));
 	}
 
 	SUBCASE("the wrapper itself, even when it has the daemon's name") {

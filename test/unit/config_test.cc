@@ -167,7 +167,11 @@ static const struct {
 	{"signals_to_all = [\"STKFLT\"]", "t.toml:1:19: signals_to_all[0]: STKFLT is not a signal pidsitter forwards"},
 	{"upgrade_signal = \"KILL\"", "t.toml:1:18: upgrade_signal: KILL cannot be caught, so pidsitter cannot forward it"},
 	{"upgrade_signal = \"HANGUP\"", "t.toml:1:18: upgrade_signal: unknown signal 'HANGUP'"},
-	{"signal_rewrite = { TERM = \"KILL\" }", "t.toml:1:27: signal_rewrite.TERM: KILL cannot be caught, so pidsitter cannot forward it"},
+	/* The received signal must be one the wrapper catches; what it sends
+	 * instead may also be KILL or STOP, never one of its own or a fault. */
+	{"signal_rewrite = { KILL = \"TERM\" }", "t.toml:1:20: signal_rewrite: KILL cannot be caught, so pidsitter cannot forward it"},
+	{"signal_rewrite = { TERM = \"CHLD\" }", "t.toml:1:27: signal_rewrite.TERM: CHLD is not a request to pass on to a daemon; a rewrite sends a signal pidsitter forwards, or KILL or STOP"},
+	{"signal_rewrite = { TERM = \"SEGV\" }", "t.toml:1:27: signal_rewrite.TERM: SEGV is not a request to pass on to a daemon; a rewrite sends a signal pidsitter forwards, or KILL or STOP"},
 	{"signal_rewrite = { TERM = 3 }", "t.toml:1:27: signal_rewrite.TERM must be a signal name such as \"TERM\", not an integer (signal numbers differ between architectures)"},
 	{"signal_rewrite = { FOO = \"QUIT\" }", "t.toml:1:20: signal_rewrite: unknown signal 'FOO'"},
 	{"signal_rewrite = { 15 = \"QUIT\" }", "t.toml:1:20: signal_rewrite: '15' is a signal number; write its name, \"TERM\" (numbers differ between architectures)"},
@@ -425,6 +429,12 @@ TEST_CASE("config: signal_rewrite and upgrade_signal")
 	CHECK(s.sig.rewrite[SIGUSR1] == SIGUSR2);
 	CHECK(s.sig.rewrite[SIGRTMIN + 1] == SIGHUP);
 	CHECK(s.sig.rewrite[SIGINT] == 0);
+
+	/* KILL and STOP cannot be caught, but can be sent: runit's "sv term"
+	 * may kill the daemon outright. */
+	REQUIRE(parse("signal_rewrite = { TERM = \"KILL\", TSTP = \"SIGSTOP\" }", &s, &err) == 0);
+	CHECK(s.sig.rewrite[SIGTERM] == SIGKILL);
+	CHECK(s.sig.rewrite[SIGTSTP] == SIGSTOP);
 
 	/* The table replaces earlier rewrites; to itself is no rewrite. */
 	settings_defaults(&s);

@@ -495,10 +495,20 @@ TEST_CASE("proc: proc_identify")
 	SUBCASE("the owner") {
 		pid = start("/bin/sleep", sleep_argv, 12345);
 		REQUIRE(pid > 0);
-		CHECK(proc_identify(pid, &rules, &id, &why) == ID_REFUSED);
-		CHECK(why == "it runs as uid 12345, not uid 0");
+		/* The expected binary, another user's: told apart from a
+		 * stranger, so that the caller can refuse to start a second
+		 * daemon beside it; the fix is named. */
+		CHECK(proc_identify(pid, &rules, &id, &why) == ID_OWNER);
+		CHECK(why == "it runs as uid 12345, not uid 0; if it is the daemon, "
+		    "set owner = 12345 (or \"any\") in the configuration file");
+		CHECK(id.pidfd == -1);
 		rules.owner = 0;
-		CHECK(proc_identify(pid, &rules, &id, &why) == ID_REFUSED);
+		CHECK(proc_identify(pid, &rules, &id, &why) == ID_OWNER);
+		/* Another binary, another user's: not the daemon at all. */
+		rules.names = {"other"};
+		CHECK(proc_identify(pid, &rules, &id, &why) == ID_MISMATCH);
+		CHECK(why.find("not the expected binary") != std::string::npos);
+		rules.names = {"sleep"};
 		rules.owner = 12345;
 		REQUIRE(proc_identify(pid, &rules, &id, &why) == ID_OK);
 		CHECK(id.uid == 12345);

@@ -350,7 +350,7 @@ signal_from_name(struct cfg *c, const std::string &s, const toml::source_region 
 		if (v > 0)
 			return fail(c, where, "%s: '%s' is a signal number; write its "
 			    "name, \"%s\" (numbers differ between architectures)",
-			    what, shown(s).c_str(), signal_name(v, buf, sizeof buf) + 3);
+			    what, shown(s).c_str(), signal_short_name(v, buf, sizeof buf));
 		return fail(c, where, "%s: '%s' is a number, not a signal name",
 		    what, shown(s).c_str());
 	}
@@ -359,10 +359,10 @@ signal_from_name(struct cfg *c, const std::string &s, const toml::source_region 
 	if (as_target && !signal_is_sendable(v))
 		return fail(c, where, "%s: %s is not a request to pass on to a "
 		    "daemon; a rewrite sends a signal pidsitter forwards, or KILL "
-		    "or STOP", what, signal_name(v, buf, sizeof buf) + 3);
+		    "or STOP", what, signal_short_name(v, buf, sizeof buf));
 	if (!as_target && !signal_is_forwardable(v))
 		return fail(c, where, "%s: %s %s", what,
-		    signal_name(v, buf, sizeof buf) + 3, signal_refusal(v));
+		    signal_short_name(v, buf, sizeof buf), signal_refusal(v));
 	*sig = v;
 	return 0;
 }
@@ -730,7 +730,7 @@ key_signal_rewrite(struct cfg *c, const toml::node &n)
 			return -EINVAL;
 		if (seen[from])
 			return fail(c, e.key->source(), "signal_rewrite: %s is rewritten "
-			    "twice", signal_name(from, buf, sizeof buf) + 3);
+			    "twice", signal_short_name(from, buf, sizeof buf));
 		seen[from] = true;
 		if (get_signal(c, *e.node, what.c_str(), true, &to) != 0)
 			return -EINVAL;
@@ -823,6 +823,7 @@ check_signals(struct cfg *c)
 {
 	const struct sigpolicy *p = &c->t.sig;
 	char buf[16];
+	const char *name;
 	uint64_t bad;
 	int sig;
 
@@ -830,36 +831,36 @@ check_signals(struct cfg *c)
 	 * sense for a signal that reaches every generation. */
 	if ((bad = p->stop & ~p->every) != 0 && (c->stop || c->every)) {
 		sig = lowest_signal(bad);
-		signal_name(sig, buf, sizeof buf);
+		name = signal_short_name(sig, buf, sizeof buf);
 		if (c->stop != NULL)
 			return fail(c, where_signal(c->stop, sig), "stop_signals: %s is not "
 			    "in signals_to_all (a stop signal must reach every generation)",
-			    buf + 3);
+			    name);
 		return fail(c, c->every->source(), "signals_to_all must hold every stop "
 		    "signal; %s is missing (stop_signals defaults to TERM, INT, QUIT)",
-		    buf + 3);
+		    name);
 	}
 	/* An ignored signal is never forwarded: listing it elsewhere is a
 	 * contradiction, not a preference. */
 	if ((bad = p->ignore & p->every) != 0 && (c->ignore || c->every)) {
 		sig = lowest_signal(bad);
-		signal_name(sig, buf, sizeof buf);
+		name = signal_short_name(sig, buf, sizeof buf);
 		if (c->ignore != NULL)
 			return fail(c, where_signal(c->ignore, sig), "signals_ignored: %s is "
-			    "also in signals_to_all%s", buf + 3, c->every != NULL ? "" :
+			    "also in signals_to_all%s", name, c->every != NULL ? "" :
 			    " (by default TERM, INT, QUIT, CONT)");
 		return fail(c, where_signal(c->every, sig), "signals_to_all: %s is "
-		    "also in signals_ignored", buf + 3);
+		    "also in signals_ignored", name);
 	}
 	for (sig = 1; sig < SIG_LIMIT && (c->rewrite || c->ignore); sig++) {
 		if (p->rewrite[sig] == 0 || !(p->ignore & SIG_BIT(sig)))
 			continue;
-		signal_name(sig, buf, sizeof buf);
+		name = signal_short_name(sig, buf, sizeof buf);
 		if (c->rewrite != NULL)
 			return fail(c, where_signal(c->rewrite, sig), "signal_rewrite: %s is "
-			    "in signals_ignored, so it is never forwarded", buf + 3);
+			    "in signals_ignored, so it is never forwarded", name);
 		return fail(c, where_signal(c->ignore, sig), "signals_ignored: %s "
-		    "has a signal_rewrite", buf + 3);
+		    "has a signal_rewrite", name);
 	}
 	/* The upgrade signal goes to the current process only (sitter.cc):
 	 * sent to every generation, a draining one would upgrade too, and a
@@ -867,13 +868,13 @@ check_signals(struct cfg *c)
 	sig = c->t.upgrade_signal;
 	if (sig > 0 && sig < SIG_LIMIT && (p->every & SIG_BIT(sig)) &&
 	    (c->upgrade_signal || c->every)) {
-		signal_name(sig, buf, sizeof buf);
+		name = signal_short_name(sig, buf, sizeof buf);
 		if (c->upgrade_signal != NULL)
 			return fail(c, c->upgrade_signal->source(), "upgrade_signal: %s is "
 			    "also in signals_to_all (the upgrade signal goes to the "
-			    "current process only)", buf + 3);
+			    "current process only)", name);
 		return fail(c, where_signal(c->every, sig), "signals_to_all: %s is the "
-		    "upgrade_signal (it goes to the current process only)", buf + 3);
+		    "upgrade_signal (it goes to the current process only)", name);
 	}
 	return 0;
 }

@@ -176,7 +176,7 @@ describe_signals(std::string *out, const char *key, uint64_t set)
 
 	for (int sig = 1; sig < SIG_LIMIT; sig++)
 		if (set & SIG_BIT(sig))
-			names.push_back(signal_name(sig, buf, sizeof buf) + 3);
+			names.push_back(signal_short_name(sig, buf, sizeof buf));
 	describe_list(out, key, names);
 }
 
@@ -246,14 +246,14 @@ settings_describe(const struct settings *s)
 			continue;
 		/* Quoted keys: "RTMIN+1" is not a bare TOML key. */
 		snprintf(buf, sizeof buf, "%s\"%s\" = \"%s\"", first ? " " : ", ",
-		    signal_name(sig, a, sizeof a) + 3,
-		    signal_name(s->sig.rewrite[sig], b, sizeof b) + 3);
+		    signal_short_name(sig, a, sizeof a),
+		    signal_short_name(s->sig.rewrite[sig], b, sizeof b));
 		out += buf;
 		first = false;
 	}
 	out += first ? "}\n" : " }\n";
 	describe_string(&out, "upgrade_recipe", s->recipe == RECIPE_NGINX ? "nginx" : "tableflip");
-	describe_string(&out, "upgrade_signal", signal_name(s->upgrade_signal, buf, sizeof buf) + 3);
+	describe_string(&out, "upgrade_signal", signal_short_name(s->upgrade_signal, buf, sizeof buf));
 	describe_ms(&out, "upgrade_timeout", s->upgrade_timeout_ms);
 	return out;
 }

@@ -54,6 +54,12 @@ signal_name(int sig, char *buf, size_t size)
 	return buf;
 }
 
+const char *
+signal_short_name(int sig, char *buf, size_t size)
+{
+	return signal_name(sig, buf, size) + 3;
+}
+
 /* A small non-negative decimal, whole string; -1 otherwise. */
 static int
 small_number(const char *s)

@@ -10,6 +10,9 @@
 
 /* "SIGHUP", "SIGRTMIN+3"; buf must hold 16 bytes. */
 const char *signal_name(int sig, char *buf, size_t size);
+/* The same without "SIG": "HUP", "RTMIN+3", as the configuration file
+ * and the log spell them; a pointer into buf. */
+const char *signal_short_name(int sig, char *buf, size_t size);
 
 /* "HUP", "SIGHUP", "hup", "RTMIN+3", "SIGRTMAX-1" or a number: the signal,
  * or -1. */

@@ -16,6 +16,8 @@
  *   --drain MS          the old process lingers this long after an upgrade
  *   --ready-delay MS    wait before becoming ready (every generation)
  *   --upgrade-ready-delay MS  the same, for upgraded generations only
+ *   --upgrade-wait-file PATH  an upgraded generation becomes ready only
+ *                       once PATH exists (a test decides when)
  *   --orphan-on-term    on TERM mid-upgrade, leave the new process be
  *                       (tableflip SIGKILLs it)
  *   --upgrade-timeout MS  SIGKILL a new process not ready by then (5000)
@@ -52,7 +54,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *pid_file, *record_file, *fail_file, *env_name;
+static const char *pid_file, *record_file, *fail_file, *env_name, *wait_file;
 static int exit_code, drain_ms = 100, ready_delay_ms, upgrade_timeout_ms = 5000;
 static int upgrade_ready_delay_ms, orphan_on_term;
 static int torn, no_pid_file, daemonize, exit_after_ms = -1, ignore_sig, zombie;
@@ -173,6 +175,7 @@ parse_args(int argc, char **argv)
 		else if (strcmp(a, "--upgrade-ready-delay") == 0) upgrade_ready_delay_ms = atoi(v), i++;
 		else if (strcmp(a, "--upgrade-timeout") == 0) upgrade_timeout_ms = atoi(v), i++;
 		else if (strcmp(a, "--fail-upgrade-file") == 0) fail_file = v, i++;
+		else if (strcmp(a, "--upgrade-wait-file") == 0) wait_file = v, i++;
 		else if (strcmp(a, "--exit-after") == 0) exit_after_ms = atoi(v), i++;
 		else if (strcmp(a, "--env") == 0) env_name = v, i++;
 		else if (strcmp(a, "--ignore") == 0) ignore_sig = atoi(v), i++;
@@ -277,6 +280,9 @@ main(int argc, char **argv)
 			record("failing upgrade");
 			finish(3);
 		}
+		if (wait_file != NULL)
+			while (access(wait_file, F_OK) != 0)
+				sleep_ms(5);
 		if (upgrade_ready_delay_ms > 0)
 			sleep_ms(upgrade_ready_delay_ms);
 	}

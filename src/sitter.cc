@@ -118,9 +118,34 @@ upgrade_done(struct sitter *st, unsigned number, std::vector<struct action> *out
 		send(out, old, SIGQUIT, SIGQUIT);
 }
 
+/* A live generation other than the current one: while one drains, the
+ * daemon refuses to upgrade again (tableflip: "parent hasn't exited" in
+ * the new process, and the old one has upgraded once already; nginx
+ * ignores USR2 while the old master runs; gunicorn while its child or
+ * parent does).  Tracking such a request would only report an upgrade in
+ * progress, and tell systemd RELOADING=1, until upgrade_timeout. */
+static const struct generation *
+draining_gen(const struct sitter *st)
+{
+	for (const struct generation &g : st->gens)
+		if (g.number != st->current)
+			return &g;
+	return NULL;
+}
+
+static void
+refused(std::vector<struct action> *out, const struct generation *g)
+{
+	struct action a = act(ACT_UPGRADE_REFUSED, g->number);
+	a.pid = g->pid;
+	a.why = "the daemon will refuse it";
+	out->push_back(a);
+}
+
 static void
 on_signal(struct sitter *st, int sig, std::vector<struct action> *out)
 {
+	const struct generation *old;
 	int target;
 
 	if (st->sig.ignore & SIG_BIT(sig)) {
@@ -132,6 +157,9 @@ on_signal(struct sitter *st, int sig, std::vector<struct action> *out)
 			drop(out, sig, "no current process to upgrade");
 		} else if (st->upgrading != 0) {
 			drop(out, sig, "an upgrade is already in progress");
+		} else if ((old = draining_gen(st)) != NULL) {
+			send(out, st->current, SIGUSR2, sig);
+			refused(out, old);
 		} else {
 			st->upgrading = st->current;
 			send(out, st->current, SIGUSR2, sig);
@@ -164,6 +192,10 @@ on_signal(struct sitter *st, int sig, std::vector<struct action> *out)
 	if (sig == st->upgrade_signal && st->upgrading == 0 && !st->stopping) {
 		/* tableflip: the daemon upgrades itself; watch for the new one
 		 * so that a failed upgrade is noticed and logged. */
+		if ((old = draining_gen(st)) != NULL) {
+			refused(out, old);
+			return;
+		}
 		st->upgrading = st->current;
 		out->push_back(act(ACT_UPGRADE_BEGIN, st->current));
 	}

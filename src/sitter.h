@@ -108,6 +108,8 @@ enum action_kind {
 	ACT_UPGRADE_BEGIN,  /* arm the upgrade timer (number: the old one) */
 	ACT_UPGRADE_DONE,   /* disarm it: number is the new current */
 	ACT_UPGRADE_FAILED, /* timer expired: number stays current */
+	ACT_UPGRADE_REFUSED,/* upgrade signal forwarded, not tracked: number
+	                     * is still draining and the daemon refuses it */
 	ACT_EXIT,           /* exit the wrapper with code (why) */
 };
 

@@ -504,6 +504,15 @@ run_action(struct watch *w, const struct action *a, struct identity *found)
 		    {{"process", (long)(g ? g->pid : 0)}, {"generation", a->number}});
 		upgrade_ended(w, "complete");
 		break;
+	case ACT_UPGRADE_REFUSED: {
+		g = find_gen(w, a->number);
+		std::string why = std::string(a->why) + ": generation " +
+		    std::to_string(a->number) + " is still draining";
+		log_event(LOG_WARN, "upgrade not started", {{"reason", why},
+		    {"draining_process", (long)(g ? g->pid : a->pid)},
+		    {"generation", w->st.current}});
+		break;
+	}
 	case ACT_UPGRADE_FAILED:
 		uv_timer_stop(&w->upgrade_timer);
 		g = find_gen(w, w->st.current);

@@ -437,3 +437,43 @@ TEST_CASE("tableflip: a failed upgrade leaves the old process current; the next 
 		CHECK(live_mentioning(sc.dir.path).empty());
 	}
 }
+
+TEST_CASE("tableflip: HUP during the old one's drain is forwarded, and not tracked as an upgrade: tableflip refuses it")
+{
+	tf_scene sc;
+	proc w;
+	std::string status = sc.dir / "status.json";
+
+	write_file(sc.dir / "pidsitter.toml", "status_file = \"" + status + "\"\n");
+	proc_start(&w, sc.wrapper({"-drain", "30s", "-exit-code", "7"},
+	    {"-c", sc.dir / "pidsitter.toml"}));
+	INFO(sc.dump(&w));
+	pid_t old = first_ready(sc, &w);
+	int hups = 0;
+	pid_t cur = hup_upgrade(sc, &w, old, 2, &hups);
+	REQUIRE(proc_wait_line(&w, "msg=\"upgrade complete\"", DEADLINE_MS));
+	CHECK(proc_count_lines(&w, "msg=\"upgrade started\"") == 1);
+
+	send_signal(w.pid, SIGHUP);
+	REQUIRE(wait_log(&w, {"msg=\"upgrade not started\"",
+	    "reason=\"the daemon will refuse it: generation 1 is still draining\"",
+	    "draining_process=" + std::to_string(old), "generation=2"}, DEADLINE_MS));
+	REQUIRE(proc_wait_line(&w, forwarded(w, 2, cur, "SIGHUP").c_str(), DEADLINE_MS));
+	/* And so it does, while its parent lives. */
+	REQUIRE(record_wait(sc.record, cur, "upgrade-failed", DEADLINE_MS));
+	CHECK(record_count(sc.record, cur, "upgrade-failed parent hasn't exited") == 1);
+	/* No upgrade in progress: nothing to wait upgrade_timeout for. */
+	CHECK(proc_count_lines(&w, "msg=\"upgrade started\"") == 1);
+	std::string s = read_file(status);
+	CHECK(s.find("\"state\":\"running\"") != std::string::npos);
+	CHECK(s.find("\"current\":{\"pid\":" + std::to_string(cur) + ",\"generation\":2}") !=
+	    std::string::npos);
+
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+	CHECK(proc_code(&w) == 7);
+	CHECK(record_count(sc.record, old, "signal SIGTERM") == 1);
+	CHECK(record_count(sc.record, cur, "signal SIGTERM") == 1);
+	CHECK(sc.daemons().empty());
+	CHECK(live_mentioning(sc.dir.path).empty());
+}

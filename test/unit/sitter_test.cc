@@ -36,7 +36,7 @@ step(struct sitter *st, int kind, long a = 0, long b = 0, long c = 0)
 	static const char *const names[] = {
 		"SIGNAL", "DROP", "FOLLOW", "IGNORE", "CURRENT", "DRAIN", "GONE", "READY",
 		"WAIT_PIDFILE", "PIDFILE_CAME", "UPGRADE_BEGIN", "UPGRADE_DONE",
-		"UPGRADE_FAILED", "EXIT",
+		"UPGRADE_FAILED", "UPGRADE_REFUSED", "EXIT",
 	};
 	static const char *const sources[] = {"pidfile", "oldbin", "dot2", "spawned", "child", "parent"};
 	std::vector<struct action> acts;
@@ -76,7 +76,7 @@ step(struct sitter *st, int kind, long a = 0, long b = 0, long c = 0)
 		}
 		/* What is not done says why, for the log. */
 		if (x.kind == ACT_DROP || x.kind == ACT_IGNORE || x.kind == ACT_EXIT ||
-		    x.kind == ACT_UPGRADE_FAILED)
+		    x.kind == ACT_UPGRADE_FAILED || x.kind == ACT_UPGRADE_REFUSED)
 			CHECK(x.why != NULL);
 		out += out.empty() ? "" : ", ";
 		out += buf;
@@ -148,7 +148,9 @@ TEST_CASE("sitter: where each signal goes")
 		int sig;
 		const char *acts;
 	} cases[] = {
-		{SIGHUP, "SIGNAL g1 HUP, UPGRADE_BEGIN g1"},
+		/* The daemon refuses an upgrade while an old generation
+		 * drains: forwarded, not tracked. */
+		{SIGHUP, "SIGNAL g1 HUP, UPGRADE_REFUSED g2"},
 		{SIGUSR1, "SIGNAL g1 USR1"},
 		{SIGUSR2, "SIGNAL g1 USR2"},
 		{SIGALRM, "SIGNAL g1 ALRM"},
@@ -467,6 +469,58 @@ TEST_CASE("sitter: failed upgrades leave the old process current")
 		CHECK(step(&st, EV_EXIT, 1, EXITED(0), STATUS_REAP) ==
 		    "GONE g1, CURRENT g2, UPGRADE_DONE g2");
 		CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_PIDFILE) == "READY g2");
+	}
+}
+
+TEST_CASE("sitter: an upgrade signal while a generation drains is forwarded, not tracked")
+{
+	struct sitter st;
+
+	start(&st);
+	step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+	CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g1 HUP, UPGRADE_BEGIN g1");
+	CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_PIDFILE) ==
+	    "FOLLOW g2 pid=200 pidfile current, DRAIN g1, CURRENT g2, READY g2, UPGRADE_DONE g2");
+	/* tableflip refuses it ("parent hasn't exited"): no upgrade state,
+	 * no timer, nothing to wait for. */
+	CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g2 HUP, UPGRADE_REFUSED g1");
+	CHECK(st.upgrading == 0);
+	CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g2 HUP, UPGRADE_REFUSED g1");
+	CHECK(step(&st, EV_UPGRADE_TIMEOUT) == "");
+	/* Drained: the next one is an upgrade again. */
+	CHECK(step(&st, EV_EXIT, 1, EXITED(0), STATUS_CHILD) == "GONE g1");
+	CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g2 HUP, UPGRADE_BEGIN g2");
+	CHECK(st.upgrading == 2);
+
+	SUBCASE("a gunicorn successor in .2 counts as well") {
+		struct sitter t;
+		start(&t);
+		step(&t, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+		CHECK(step(&t, EV_FOUND, 200, 2000, FOUND_DOT2) == "FOLLOW g2 pid=200 dot2 draining");
+		CHECK(step(&t, EV_SIGNAL, SIGHUP) == "SIGNAL g1 HUP, UPGRADE_REFUSED g2");
+	}
+	SUBCASE("the nginx recipe: USR2 while the old master is still there") {
+		struct settings s;
+		struct sitter t;
+		settings_defaults(&s);
+		s.recipe = RECIPE_NGINX;
+		start(&t, &s);
+		step(&t, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+		CHECK(step(&t, EV_SIGNAL, SIGHUP) == "SIGNAL g1 USR2<HUP, UPGRADE_BEGIN g1");
+		CHECK(step(&t, EV_FOUND, 200, 2000, FOUND_PIDFILE) ==
+		    "FOLLOW g2 pid=200 pidfile current, DRAIN g1, CURRENT g2, READY g2, "
+		    "UPGRADE_DONE g2, SIGNAL g1 QUIT");
+		CHECK(step(&t, EV_SIGNAL, SIGHUP) == "SIGNAL g2 USR2<HUP, UPGRADE_REFUSED g1");
+		CHECK(t.upgrading == 0);
+		CHECK(step(&t, EV_EXIT, 1, EXITED(0), STATUS_REAP) == "GONE g1");
+		CHECK(step(&t, EV_SIGNAL, SIGHUP) == "SIGNAL g2 USR2<HUP, UPGRADE_BEGIN g2");
+	}
+	SUBCASE("an old master adopted in .oldbin") {
+		struct sitter t;
+		start(&t);
+		step(&t, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+		step(&t, EV_FOUND, 50, 500, FOUND_OLDBIN);
+		CHECK(step(&t, EV_SIGNAL, SIGHUP) == "SIGNAL g1 HUP, UPGRADE_REFUSED g2");
 	}
 }
 

@@ -96,10 +96,12 @@ make_current(struct sitter *st, unsigned number, std::vector<struct action> *out
 		return;
 	if (st->current != 0 && (g = gen_mut(st, st->current)) != NULL) {
 		g->role = ROLE_DRAINING;
+		g->superseded = true;
 		out->push_back(act(ACT_DRAIN, g->number));
 	}
 	g = gen_mut(st, number);
 	g->role = ROLE_CURRENT;
+	g->superseded = false;
 	st->current = number;
 	out->push_back(act(ACT_CURRENT, number));
 }
@@ -240,6 +242,9 @@ on_found(struct sitter *st, const struct event *ev, std::vector<struct action> *
 	g.start_time = ev->start_time;
 	g.role = ROLE_DRAINING;
 	g.spawned = ev->source == FOUND_SPAWNED;
+	/* An old master (.oldbin) and the adopted daemon's parent were
+	 * replaced before we saw them. */
+	g.superseded = ev->source == FOUND_OLDBIN || ev->source == FOUND_PARENT;
 	st->gens.push_back(g);
 
 	a = act(ACT_FOLLOW, g.number);
@@ -308,13 +313,30 @@ on_exit(struct sitter *st, const struct event *ev, std::vector<struct action> *o
 			out->push_back(act(ACT_WAIT_PIDFILE, 0));
 			return;
 		}
-		/* Otherwise the youngest draining one carries on. */
+		/* Otherwise the youngest successor that was never current
+		 * carries on (gunicorn's .2, an upgrade's orphan).  One that
+		 * a newer generation superseded does not: it was told to go
+		 * (tableflip's parent drains once its successor is ready, an
+		 * nginx old master waits for QUIT), and the service is the
+		 * one that died.  It drains and exits, and the wrapper then
+		 * exits with the dead one's status, so the supervisor
+		 * restarts the service; the pid file naming it again (an
+		 * nginx rollback) makes it current, in on_found. */
 		const struct generation *young = NULL;
 		for (const struct generation &o : st->gens)
-			if (young == NULL || o.start_time > young->start_time)
+			if (!o.superseded && (young == NULL || o.start_time > young->start_time))
 				young = &o;
-		if (young != NULL)
+		if (young != NULL) {
 			make_current(st, young->number, out);
+		} else if (!st->gens.empty() && !st->stopping) {
+			a = act(ACT_SUCCESSOR_DIED, g.number);
+			a.pid = g.pid;
+			a.wstatus = ev->wstatus;
+			a.status_source = ev->status_source;
+			a.why = st->upgrading == g.number ? "the process asked to upgrade died" :
+			    "the new process died";
+			out->push_back(a);
+		}
 	}
 	if (st->upgrading == g.number) {
 		/* The process asked to upgrade died first.  Its successor, if

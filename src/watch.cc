@@ -408,6 +408,30 @@ log_gone(struct gen_watch *g, const struct action *a)
 		    {"status_source", src}});
 }
 
+/* The newest generation died while older ones drain: the upgrade failed,
+ * and the log says so, with the status, instead of a quiet exit line. */
+static void
+log_successor_died(struct watch *w, const struct action *a)
+{
+	const char *src = status_names[a->status_source];
+	std::string msg = std::string("upgrade failed: ") + a->why;
+	size_t left = w->st.gens.size();
+
+	if (a->status_source == STATUS_NONE)
+		log_event(LOG_ERROR, msg.c_str(), {{"process", (long)a->pid},
+		    {"generation", a->number}, {"draining", left}, {"status_source", src}});
+	else if (WIFSIGNALED(a->wstatus)) {
+		char name[16];
+		log_event(LOG_ERROR, msg.c_str(), {{"process", (long)a->pid},
+		    {"generation", a->number}, {"draining", left},
+		    {"signal", signal_name(WTERMSIG(a->wstatus), name, sizeof name)},
+		    {"status_source", src}});
+	} else
+		log_event(LOG_ERROR, msg.c_str(), {{"process", (long)a->pid},
+		    {"generation", a->number}, {"draining", left},
+		    {"exit_code", WEXITSTATUS(a->wstatus)}, {"status_source", src}});
+}
+
 static void
 run_action(struct watch *w, const struct action *a, struct identity *found)
 {
@@ -513,6 +537,20 @@ run_action(struct watch *w, const struct action *a, struct identity *found)
 		    {"generation", w->st.current}});
 		break;
 	}
+	case ACT_SUCCESSOR_DIED:
+		log_successor_died(w, a);
+		w->upgrade_result = "failed";
+		clock_gettime(CLOCK_REALTIME, &w->upgrade_at);
+		report_status(w);
+		/* An upgrade systemd was told of ends here (READY=1 after
+		 * RELOADING=1); otherwise only the status changes. */
+		if (uv_is_active((uv_handle_t *)&w->upgrade_timer)) {
+			uv_timer_stop(&w->upgrade_timer);
+			sd_notify_msg(w, "READY=1\n" + sd_status(w));
+		} else {
+			sd_notify_msg(w, sd_status(w));
+		}
+		break;
 	case ACT_UPGRADE_FAILED:
 		uv_timer_stop(&w->upgrade_timer);
 		g = find_gen(w, w->st.current);

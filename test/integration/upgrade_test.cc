@@ -2,8 +2,8 @@
  * upgrade_test.cc: following the daemon across upgrades with the C
  * tableflip-style fixture (issue 3): back-to-back upgrades, failed and
  * hanging upgrades, torn pid files, stop signals during a drain and in the
- * middle of an upgrade, forking daemons, successors, reaping; a pid file
- * change inotify lost.
+ * middle of an upgrade, forking daemons, successors, reaping; a successor
+ * that dies during the drain, a pid file change inotify lost.
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -271,6 +271,66 @@ TEST_CASE("a wrapper started during a drain follows the draining old process too
 	CHECK(record_count(sc.record, old, "signal SIGTERM") == 1);
 	CHECK(record_count(sc.record, cur, "signal SIGTERM") == 1);
 	CHECK(wait_until([&] { return live_matching(sc.gitaly).empty(); }, 5000));
+}
+
+TEST_CASE("a new generation that dies during the old one's drain: a failed upgrade, logged; the old one drains, never current again; the exit status is the new one's")
+{
+	scene sc;
+	proc w;
+	std::string status = sc.dir / "status.json", drained = sc.dir / "drained";
+	sc.config("status_file = \"" + status + "\"\n");
+
+	/* The old one drains until the test says (tableflip's parent drains
+	 * for its graceful timeout), and reaps its successor if that dies
+	 * first, as tableflip's parent does. */
+	proc_start(&w, sc.configured({"--drain-file", drained}));
+	INFO(proc_dump(&w));
+	pid_t old = sc.ready(5000);
+	pid_t fresh = upgrade(sc, &w, old, 2);
+	REQUIRE(record_wait(sc.record, old, "upgraded", 5000));
+	REQUIRE(wait_until([&] { return read_file(status).find("\"result\":\"complete\"") !=
+	    std::string::npos; }, 5000));
+
+	send_signal(fresh, SIGKILL);
+	const char *died = "msg=\"upgrade failed: the new process died\"";
+	REQUIRE(proc_wait_line(&w, died, 10000));
+	std::string line = proc_find_line(&w, died);
+	CHECK(log_field(line, "generation") == 2);
+	CHECK(log_field(line, "process") == fresh);
+	CHECK(log_field(line, "draining") == 1);
+	CHECK(line.find(" signal=SIGKILL ") != std::string::npos);
+	CHECK(line.find("level=error") != std::string::npos);
+	/* The status file says so: failed, nothing current, the old one
+	 * draining. */
+	std::string draining1 = "\"draining\":[{\"pid\":" + std::to_string(old) + ",\"generation\":1}]";
+	CHECK(wait_until([&] {
+		std::string s = read_file(status);
+		return s.find("\"last_upgrade\":{\"result\":\"failed\"") != std::string::npos &&
+		    s.find("\"current\":null") != std::string::npos &&
+		    s.find(draining1) != std::string::npos;
+	}, 5000));
+
+	/* The old one is leaving (it was told to when its successor was
+	 * ready): what goes to the current generation has no target. */
+	send_signal(w.pid, SIGUSR1);
+	REQUIRE(wait_log(&w, {"msg=\"signal not forwarded\"", "signal=SIGUSR1",
+	    "reason=\"no current process to forward to\""}, 5000));
+	CHECK(pid_alive(old));
+
+	/* It ends its drain; the wrapper exits with the dead generation's
+	 * status, and the supervisor restarts the service. */
+	write_file(drained, "");
+	REQUIRE(proc_wait_exit(&w, 10000));
+	CHECK(proc_code(&w) == 137);
+	CHECK(record_count(sc.record, old, "exit 0") == 1);
+	CHECK(record_count(sc.record, old, "signal SIGUSR1") == 0);
+	CHECK(proc_count_lines(&w, "msg=\"process is current\"") == 0);
+	CHECK(proc_count_lines(&w, "msg=\"wrapper for process shutting down\" exit_code=137") == 1);
+	std::string s = read_file(status);
+	CHECK(s.find("\"state\":\"exited\"") != std::string::npos);
+	CHECK(s.find("\"exit_code\":137") != std::string::npos);
+	CHECK(s.find("\"last_upgrade\":{\"result\":\"failed\"") != std::string::npos);
+	CHECK(live_matching(sc.gitaly).empty());
 }
 
 TEST_CASE("an upgrade whose pid file change inotify lost (its queue overflowed while the wrapper was stopped) is still followed")

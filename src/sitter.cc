@@ -96,10 +96,12 @@ make_current(struct sitter *st, unsigned number, std::vector<struct action> *out
 		return;
 	if (st->current != 0 && (g = gen_mut(st, st->current)) != NULL) {
 		g->role = ROLE_DRAINING;
+		g->superseded = true;
 		out->push_back(act(ACT_DRAIN, g->number));
 	}
 	g = gen_mut(st, number);
 	g->role = ROLE_CURRENT;
+	g->superseded = false;
 	st->current = number;
 	out->push_back(act(ACT_CURRENT, number));
 }
@@ -118,9 +120,34 @@ upgrade_done(struct sitter *st, unsigned number, std::vector<struct action> *out
 		send(out, old, SIGQUIT, SIGQUIT);
 }
 
+/* A live generation other than the current one: while one drains, the
+ * daemon refuses to upgrade again (tableflip: "parent hasn't exited" in
+ * the new process, and the old one has upgraded once already; nginx
+ * ignores USR2 while the old master runs; gunicorn while its child or
+ * parent does).  Tracking such a request would only report an upgrade in
+ * progress, and tell systemd RELOADING=1, until upgrade_timeout. */
+static const struct generation *
+draining_gen(const struct sitter *st)
+{
+	for (const struct generation &g : st->gens)
+		if (g.number != st->current)
+			return &g;
+	return NULL;
+}
+
+static void
+refused(std::vector<struct action> *out, const struct generation *g)
+{
+	struct action a = act(ACT_UPGRADE_REFUSED, g->number);
+	a.pid = g->pid;
+	a.why = "the daemon will refuse it";
+	out->push_back(a);
+}
+
 static void
 on_signal(struct sitter *st, int sig, std::vector<struct action> *out)
 {
+	const struct generation *old;
 	int target;
 
 	if (st->sig.ignore & SIG_BIT(sig)) {
@@ -132,6 +159,9 @@ on_signal(struct sitter *st, int sig, std::vector<struct action> *out)
 			drop(out, sig, "no current process to upgrade");
 		} else if (st->upgrading != 0) {
 			drop(out, sig, "an upgrade is already in progress");
+		} else if ((old = draining_gen(st)) != NULL) {
+			send(out, st->current, SIGUSR2, sig);
+			refused(out, old);
 		} else {
 			st->upgrading = st->current;
 			send(out, st->current, SIGUSR2, sig);
@@ -164,6 +194,10 @@ on_signal(struct sitter *st, int sig, std::vector<struct action> *out)
 	if (sig == st->upgrade_signal && st->upgrading == 0 && !st->stopping) {
 		/* tableflip: the daemon upgrades itself; watch for the new one
 		 * so that a failed upgrade is noticed and logged. */
+		if ((old = draining_gen(st)) != NULL) {
+			refused(out, old);
+			return;
+		}
 		st->upgrading = st->current;
 		out->push_back(act(ACT_UPGRADE_BEGIN, st->current));
 	}
@@ -208,6 +242,9 @@ on_found(struct sitter *st, const struct event *ev, std::vector<struct action> *
 	g.start_time = ev->start_time;
 	g.role = ROLE_DRAINING;
 	g.spawned = ev->source == FOUND_SPAWNED;
+	/* An old master (.oldbin) and the adopted daemon's parent were
+	 * replaced before we saw them. */
+	g.superseded = ev->source == FOUND_OLDBIN || ev->source == FOUND_PARENT;
 	st->gens.push_back(g);
 
 	a = act(ACT_FOLLOW, g.number);
@@ -276,13 +313,30 @@ on_exit(struct sitter *st, const struct event *ev, std::vector<struct action> *o
 			out->push_back(act(ACT_WAIT_PIDFILE, 0));
 			return;
 		}
-		/* Otherwise the youngest draining one carries on. */
+		/* Otherwise the youngest successor that was never current
+		 * carries on (gunicorn's .2, an upgrade's orphan).  One that
+		 * a newer generation superseded does not: it was told to go
+		 * (tableflip's parent drains once its successor is ready, an
+		 * nginx old master waits for QUIT), and the service is the
+		 * one that died.  It drains and exits, and the wrapper then
+		 * exits with the dead one's status, so the supervisor
+		 * restarts the service; the pid file naming it again (an
+		 * nginx rollback) makes it current, in on_found. */
 		const struct generation *young = NULL;
 		for (const struct generation &o : st->gens)
-			if (young == NULL || o.start_time > young->start_time)
+			if (!o.superseded && (young == NULL || o.start_time > young->start_time))
 				young = &o;
-		if (young != NULL)
+		if (young != NULL) {
 			make_current(st, young->number, out);
+		} else if (!st->gens.empty() && !st->stopping) {
+			a = act(ACT_SUCCESSOR_DIED, g.number);
+			a.pid = g.pid;
+			a.wstatus = ev->wstatus;
+			a.status_source = ev->status_source;
+			a.why = st->upgrading == g.number ? "the process asked to upgrade died" :
+			    "the new process died";
+			out->push_back(a);
+		}
 	}
 	if (st->upgrading == g.number) {
 		/* The process asked to upgrade died first.  Its successor, if

@@ -7,8 +7,10 @@
  * A generation is one process of the daemon that we follow: the current
  * one (named by the pid file) and any older ones still draining after an
  * upgrade.  Stop signals reach every generation; the others only the
- * current one.  The wrapper exits when the last generation is gone and no
- * successor is known, with the status of the last current generation.
+ * current one.  A generation a newer one replaced drains: the newer one's
+ * death does not make it current again.  The wrapper exits when the last
+ * generation is gone and no successor is known, with the status of the
+ * last current generation.
  */
 #ifndef PIDSITTER_SITTER_H
 #define PIDSITTER_SITTER_H
@@ -47,6 +49,9 @@ struct generation {
 	unsigned long long start_time;
 	int role;
 	bool spawned;
+	bool superseded;  /* a newer one took its place (or it is an old
+	                   * master by its file): it drains, and only the pid
+	                   * file naming it makes it current again */
 };
 
 enum sitter_state {
@@ -108,6 +113,11 @@ enum action_kind {
 	ACT_UPGRADE_BEGIN,  /* arm the upgrade timer (number: the old one) */
 	ACT_UPGRADE_DONE,   /* disarm it: number is the new current */
 	ACT_UPGRADE_FAILED, /* timer expired: number stays current */
+	ACT_UPGRADE_REFUSED,/* upgrade signal forwarded, not tracked: number
+	                     * is still draining and the daemon refuses it */
+	ACT_SUCCESSOR_DIED, /* number, the newest current one, died while
+	                     * older ones drain (wstatus, status_source, why):
+	                     * the upgrade failed; none is current now */
 	ACT_EXIT,           /* exit the wrapper with code (why) */
 };
 

@@ -5,7 +5,8 @@
  * subreaped children), a uv_fs_event on the pid file's directory (a new
  * PID), a uv_poll on each generation's pidfd (its death, then its reaping),
  * libuv's exit callback (our own child), and timers (start and upgrade
- * timeouts; liveness polling only where no pidfd can be had).
+ * timeouts; re-reading the pid files while a new one is awaited; liveness
+ * polling only where no pidfd can be had).
  *
  * Once a daemon runs, nothing here exits or aborts: errors are logged and
  * the watch goes on (catatonit's rule).
@@ -28,6 +29,7 @@
 #include "spawn.h"
 
 static void dispatch(struct watch *w, const struct event *ev);
+static void reread_sync(struct watch *w);
 static void dispatch_found(struct watch *w, const struct event *ev, struct identity *found);
 static void refresh(struct watch *w);
 static void adopt_orphans(struct watch *w);
@@ -406,6 +408,30 @@ log_gone(struct gen_watch *g, const struct action *a)
 		    {"status_source", src}});
 }
 
+/* The newest generation died while older ones drain: the upgrade failed,
+ * and the log says so, with the status, instead of a quiet exit line. */
+static void
+log_successor_died(struct watch *w, const struct action *a)
+{
+	const char *src = status_names[a->status_source];
+	std::string msg = std::string("upgrade failed: ") + a->why;
+	size_t left = w->st.gens.size();
+
+	if (a->status_source == STATUS_NONE)
+		log_event(LOG_ERROR, msg.c_str(), {{"process", (long)a->pid},
+		    {"generation", a->number}, {"draining", left}, {"status_source", src}});
+	else if (WIFSIGNALED(a->wstatus)) {
+		char name[16];
+		log_event(LOG_ERROR, msg.c_str(), {{"process", (long)a->pid},
+		    {"generation", a->number}, {"draining", left},
+		    {"signal", signal_name(WTERMSIG(a->wstatus), name, sizeof name)},
+		    {"status_source", src}});
+	} else
+		log_event(LOG_ERROR, msg.c_str(), {{"process", (long)a->pid},
+		    {"generation", a->number}, {"draining", left},
+		    {"exit_code", WEXITSTATUS(a->wstatus)}, {"status_source", src}});
+}
+
 static void
 run_action(struct watch *w, const struct action *a, struct identity *found)
 {
@@ -502,6 +528,29 @@ run_action(struct watch *w, const struct action *a, struct identity *found)
 		    {{"process", (long)(g ? g->pid : 0)}, {"generation", a->number}});
 		upgrade_ended(w, "complete");
 		break;
+	case ACT_UPGRADE_REFUSED: {
+		g = find_gen(w, a->number);
+		std::string why = std::string(a->why) + ": generation " +
+		    std::to_string(a->number) + " is still draining";
+		log_event(LOG_WARN, "upgrade not started", {{"reason", why},
+		    {"draining_process", (long)(g ? g->pid : a->pid)},
+		    {"generation", w->st.current}});
+		break;
+	}
+	case ACT_SUCCESSOR_DIED:
+		log_successor_died(w, a);
+		w->upgrade_result = "failed";
+		clock_gettime(CLOCK_REALTIME, &w->upgrade_at);
+		report_status(w);
+		/* An upgrade systemd was told of ends here (READY=1 after
+		 * RELOADING=1); otherwise only the status changes. */
+		if (uv_is_active((uv_handle_t *)&w->upgrade_timer)) {
+			uv_timer_stop(&w->upgrade_timer);
+			sd_notify_msg(w, "READY=1\n" + sd_status(w));
+		} else {
+			sd_notify_msg(w, sd_status(w));
+		}
+		break;
 	case ACT_UPGRADE_FAILED:
 		uv_timer_stop(&w->upgrade_timer);
 		g = find_gen(w, w->st.current);
@@ -543,6 +592,7 @@ dispatch_found(struct watch *w, const struct event *ev, struct identity *found)
 	w->last_followed = 0;
 	if (!acts.empty() && !w->done)
 		report_status(w);
+	reread_sync(w);
 }
 
 static void
@@ -611,8 +661,13 @@ check_one(struct watch *w, const std::string &path, int source)
 	if (r == -ENOENT)
 		return;
 	if (r < 0) {
-		/* A torn write is read again on the next change. */
-		log_event(r == -EINVAL ? LOG_DEBUG : LOG_WARN, "cannot use pid file",
+		/* A torn write is read again on the next change.  What the
+		 * timed re-read finds again was said already. */
+		std::string said = path + ": " + why;
+		bool again = w->rereading && said == w->last_warning;
+		if (r != -EINVAL)
+			w->last_warning = said;
+		log_event(r == -EINVAL || again ? LOG_DEBUG : LOG_WARN, "cannot use pid file",
 		    {{"pid_file", path}, {"error", why}});
 		return;
 	}
@@ -675,6 +730,38 @@ refresh(struct watch *w)
 	if (w->done)
 		return;
 	check_one(w, w->s->pid_file + ".2", FOUND_DOT2);
+}
+
+/* inotify drops what comes after its queue overflows (a wrapper stopped
+ * or starved while thousands of files are made in the directory), and
+ * libuv does not even pass the overflow on: an event whose watch
+ * descriptor matches no watcher, as IN_Q_OVERFLOW's (-1), is skipped
+ * (libuv src/unix/linux-inotify.c, uv__inotify_read; inotify(7)).  A lost
+ * rename of the pid file cannot be told from no rename.  So while a new
+ * pid file is awaited (an upgrade, a forking daemon's start) the files are
+ * also read every poll_interval: a lost event costs at most that.  The
+ * rest of the time the timer is off, and an idle wrapper never wakes. */
+static void
+reread_cb(uv_timer_t *t)
+{
+	struct watch *w = (struct watch *)t->data;
+
+	w->rereading = true;
+	refresh(w);
+	w->rereading = false;
+}
+
+static void
+reread_sync(struct watch *w)
+{
+	bool want = !w->done && (w->st.upgrading != 0 || w->st.state == SITTER_WAIT_PIDFILE);
+	bool on = uv_is_active((uv_handle_t *)&w->reread_timer) != 0;
+
+	if (want && !on)
+		uv_timer_start(&w->reread_timer, reread_cb, w->s->poll_interval_ms,
+		    w->s->poll_interval_ms);
+	else if (!want && on)
+		uv_timer_stop(&w->reread_timer);
 }
 
 /* Our live children that are the daemon but no generation: an upgrade's
@@ -770,8 +857,15 @@ dir_retry_cb(uv_timer_t *t)
 {
 	struct watch *w = (struct watch *)t->data;
 
-	if (dir_watch_start(w) != 0)
+	if (dir_watch_start(w) != 0) {
+		/* No watch (the directory is gone, or inotify refuses one:
+		 * ENOSPC once max_user_watches is reached): this timer is
+		 * all that sees a new pid file meanwhile. */
+		w->rereading = true;
+		refresh(w);
+		w->rereading = false;
 		return;
+	}
 	uv_timer_stop(&w->dir_retry);
 	log_event(LOG_INFO, "watching the pid file's directory again", {{"directory", w->dir}});
 	refresh(w);
@@ -918,6 +1012,9 @@ watch_init(struct watch *w, uv_loop_t *loop, const struct settings *s)
 	w->start_timer.data = w;
 	uv_timer_init(loop, &w->upgrade_timer);
 	w->upgrade_timer.data = w;
+	uv_timer_init(loop, &w->reread_timer);
+	w->reread_timer.data = w;
+	w->rereading = false;
 	return 0;
 }
 

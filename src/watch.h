@@ -56,6 +56,9 @@ struct watch {
 	uv_timer_t dir_retry;      /* the directory is gone: look again */
 	uv_timer_t start_timer;
 	uv_timer_t upgrade_timer;
+	uv_timer_t reread_timer;   /* reads the pid files while one is awaited */
+	bool rereading;            /* in its callback: a repeated warning is debug */
+	std::string last_warning;  /* the last warning about a pid file */
 	uv_process_t child;
 	bool child_running;
 	pid_t child_pid;

@@ -7,6 +7,7 @@
  *
  *   <pid> start <ppid>        <pid> ready            <pid> signal SIGUSR1
  *   <pid> upgraded <newpid>   <pid> upgrade-failed <why>
+ *   <pid> reaped <newpid> <code>  (its ready successor died first)
  *   <pid> env NAME=value      <pid> exit <code>
  *
  * Options (the upgraded child gets the same ones):
@@ -14,8 +15,11 @@
  *   --record PATH       the record file
  *   --exit-code N       exit code after TERM, INT or QUIT (default 0)
  *   --drain MS          the old process lingers this long after an upgrade
+ *   --drain-file PATH   instead, it lingers until PATH exists
  *   --ready-delay MS    wait before becoming ready (every generation)
  *   --upgrade-ready-delay MS  the same, for upgraded generations only
+ *   --upgrade-wait-file PATH  an upgraded generation becomes ready only
+ *                       once PATH exists (a test decides when)
  *   --orphan-on-term    on TERM mid-upgrade, leave the new process be
  *                       (tableflip SIGKILLs it)
  *   --upgrade-timeout MS  SIGKILL a new process not ready by then (5000)
@@ -52,7 +56,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *pid_file, *record_file, *fail_file, *env_name;
+static const char *pid_file, *record_file, *fail_file, *env_name, *wait_file, *drain_file;
 static int exit_code, drain_ms = 100, ready_delay_ms, upgrade_timeout_ms = 5000;
 static int upgrade_ready_delay_ms, orphan_on_term;
 static int torn, no_pid_file, daemonize, exit_after_ms = -1, ignore_sig, zombie;
@@ -173,6 +177,8 @@ parse_args(int argc, char **argv)
 		else if (strcmp(a, "--upgrade-ready-delay") == 0) upgrade_ready_delay_ms = atoi(v), i++;
 		else if (strcmp(a, "--upgrade-timeout") == 0) upgrade_timeout_ms = atoi(v), i++;
 		else if (strcmp(a, "--fail-upgrade-file") == 0) fail_file = v, i++;
+		else if (strcmp(a, "--upgrade-wait-file") == 0) wait_file = v, i++;
+		else if (strcmp(a, "--drain-file") == 0) drain_file = v, i++;
 		else if (strcmp(a, "--exit-after") == 0) exit_after_ms = atoi(v), i++;
 		else if (strcmp(a, "--env") == 0) env_name = v, i++;
 		else if (strcmp(a, "--ignore") == 0) ignore_sig = atoi(v), i++;
@@ -277,6 +283,9 @@ main(int argc, char **argv)
 			record("failing upgrade");
 			finish(3);
 		}
+		if (wait_file != NULL)
+			while (access(wait_file, F_OK) != 0)
+				sleep_ms(5);
 		if (upgrade_ready_delay_ms > 0)
 			sleep_ms(upgrade_ready_delay_ms);
 	}
@@ -308,8 +317,11 @@ main(int argc, char **argv)
 			finish(1);
 		now = now_ms();
 
-		if (drain_deadline && now >= drain_deadline)
-			finish(0);
+		if (drain_deadline && now >= drain_deadline) {
+			if (drain_file == NULL || access(drain_file, F_OK) == 0)
+				finish(0);
+			drain_deadline = now + 10;
+		}
 		if (exit_deadline && now >= exit_deadline)
 			finish(exit_code);
 		if (child_deadline && now >= child_deadline) {
@@ -330,7 +342,7 @@ main(int argc, char **argv)
 			child_deadline = 0;
 			if (n == 1) {
 				record("upgraded %d", (int)child);
-				drain_deadline = now + drain_ms;
+				drain_deadline = now + (drain_file != NULL ? 10 : drain_ms);
 			} else {
 				int st = 0;
 				waitpid(child, &st, 0);
@@ -346,8 +358,17 @@ main(int argc, char **argv)
 				continue;
 			int sig = (int)si.ssi_signo;
 			if (sig == SIGCHLD) {
-				/* Reap an upgraded child only once it has failed;
-				 * a ready one lives on after we exit. */
+				/* A failed child is reaped above.  A ready one
+				 * lives on after we exit; if it dies while we
+				 * drain, we reap it, as tableflip's parent waits
+				 * for its child. */
+				int st = 0;
+				if (child > 0 && child_fd < 0 && drain_deadline != 0 &&
+				    waitpid(child, &st, WNOHANG) == child) {
+					record("reaped %d %d", (int)child,
+					    WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+					child = 0;
+				}
 				continue;
 			}
 			record("signal %s", sig_name(sig, name, sizeof name));

@@ -187,7 +187,7 @@ TEST_CASE("faults: new generations crash, hang, tear the pid file, or crash afte
 	REQUIRE(wait_log(&w, {"msg=\"monitoring process\""}, DEADLINE_MS));
 
 	const char *modes[] = {"crash", "hang", "after-pid-file", "torn-kill"};
-	int failed = 0, usr1 = 0, torn_kills = 0;
+	int failed = 0, usr1 = 0, torn_kills = 0, lost = 0;
 	for (int round = 0; round < 12; round++) {
 		std::string mode = modes[round % 4];
 		CAPTURE(round);
@@ -240,16 +240,37 @@ TEST_CASE("faults: new generations crash, hang, tear the pid file, or crash afte
 		}, DEADLINE_MS));
 		CHECK(record_count(sc.record, cur, why) == whys + 1);
 		failed++;
-		if (mode == "after-pid-file") {
-			/* If it was followed (named by the pid file, alive),
-			 * its death is seen: the old generation is current
-			 * again. */
-			std::string cp = "process=" + std::to_string(child);
+		/* If it was followed (named by the pid file, alive: after
+		 * writing it, or killed just after its torn write ended), its
+		 * death is seen, and it is a failed upgrade: the old
+		 * generation, draining since, is not made current by it (a
+		 * real parent drains once its successor is ready).  The pid
+		 * file naming the old one again, as an operator would write
+		 * it, does. */
+		std::string cp = "process=" + std::to_string(child);
+		CHECK(wait_until([&] {
+			pump_for(&w, 5);
+			return !has_line(w.out, {"msg=\"following new process\"", cp}) ||
+			    has_line(w.out, {"msg=\"process exited\"", cp});
+		}, DEADLINE_MS));
+		if (has_line(w.out, {"msg=\"following new process\"", cp})) {
+			lost++;
+			CHECK(has_line(w.out, {"msg=\"upgrade failed: the new process died\"", cp}));
+			int dropped = proc_count_lines(&w, "msg=\"signal not forwarded\"");
+			send_signal(w.pid, SIGUSR1);
 			CHECK(wait_until([&] {
 				pump_for(&w, 5);
-				return !has_line(w.out, {"msg=\"following new process\"", cp}) ||
-				    has_line(w.out, {"msg=\"process exited\"", cp});
+				return proc_count_lines(&w, "msg=\"signal not forwarded\"") > dropped;
 			}, DEADLINE_MS));
+			std::string again = "msg=\"process is current\"";
+			int currents = proc_count_lines(&w, again.c_str());
+			write_file(sc.pidfile + ".new", std::to_string(cur));
+			REQUIRE(rename((sc.pidfile + ".new").c_str(), sc.pidfile.c_str()) == 0);
+			REQUIRE(wait_until([&] {
+				pump_for(&w, 5);
+				return proc_count_lines(&w, again.c_str()) > currents;
+			}, DEADLINE_MS));
+			CHECK(has_line(w.out, {again, "process=" + std::to_string(cur)}));
 		}
 		/* The old generation is still the one: it gets the signals,
 		 * and it is the only daemon; nothing is left a zombie. */
@@ -264,6 +285,7 @@ TEST_CASE("faults: new generations crash, hang, tear the pid file, or crash afte
 		    DEADLINE_MS));
 	}
 	CHECK(torn_kills >= 1);
+	MESSAGE(lost << " new generations followed, then lost");
 	CHECK(w.out.find("wrapper for process shutting down") == std::string::npos);
 
 	/* And then an upgrade that works. */

@@ -214,9 +214,14 @@ TEST_CASE("security: a recycled PID is neither adopted nor signalled")
 		REQUIRE(wait_log(&w, {"msg=\"following new process\"", "generation=2",
 		    "process=" + std::to_string(d2)}, DEADLINE_MS));
 		send_signal(ns.host_pid(d2), SIGKILL);
-		REQUIRE(wait_log(&w, {"msg=\"process is current\"", "generation=1"}, DEADLINE_MS));
+		/* A failed upgrade: generation 1, draining since generation 2
+		 * was followed, is not made current by its death; the pid
+		 * file naming it again (a rollback) does. */
+		REQUIRE(wait_log(&w, {"msg=\"upgrade failed: the new process died\"", "generation=2"},
+		    DEADLINE_MS));
 		REQUIRE(wait_until([&] { return ns.host_pid(d2) == 0; }, DEADLINE_MS));
-		REQUIRE(read_pid(sc.pidfile) == d2);  /* stale */
+		replace_with_file(sc.pidfile, std::to_string(d1), 0644);
+		REQUIRE(wait_log(&w, {"msg=\"process is current\"", "generation=1"}, DEADLINE_MS));
 
 		/* Its PID, recycled. */
 		pid_t s;

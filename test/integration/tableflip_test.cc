@@ -437,3 +437,90 @@ TEST_CASE("tableflip: a failed upgrade leaves the old process current; the next 
 		CHECK(live_mentioning(sc.dir.path).empty());
 	}
 }
+
+TEST_CASE("tableflip: the new process SIGKILLed during the old one's drain: a failed upgrade; the old one is never current again; exit 137")
+{
+	tf_scene sc;
+	proc w;
+	std::string status = sc.dir / "status.json";
+
+	write_file(sc.dir / "pidsitter.toml", "status_file = \"" + status + "\"\n");
+	proc_start(&w, sc.wrapper({"-drain", "30s", "-exit-code", "7"},
+	    {"-c", sc.dir / "pidsitter.toml"}));
+	INFO(sc.dump(&w));
+	pid_t old = first_ready(sc, &w);
+	int hups = 0;
+	pid_t cur = hup_upgrade(sc, &w, old, 2, &hups);
+	REQUIRE(proc_wait_line(&w, log_msg("process draining", log_gen(w, 1, old)).c_str(),
+	    DEADLINE_MS));
+
+	send_signal(cur, SIGKILL);
+	/* tableflip's parent waits for its child: the kernel has the status. */
+	REQUIRE(proc_wait_line(&w, log_msg("upgrade failed: the new process died",
+	    "draining=1 " + log_gen(w, 2, cur) + " signal=SIGKILL status_source=pidfd").c_str(),
+	    DEADLINE_MS));
+	REQUIRE(wait_until([&] {
+		std::string s = read_file(status);
+		return s.find("\"last_upgrade\":{\"result\":\"failed\"") != std::string::npos &&
+		    s.find("\"current\":null") != std::string::npos;
+	}, DEADLINE_MS));
+	CHECK(pid_alive(old));
+
+	/* The old one drains on (tableflip closed its listener): it is not
+	 * the service, and what goes to the current generation has no target. */
+	send_signal(w.pid, SIGUSR1);
+	REQUIRE(wait_log(&w, {"msg=\"signal not forwarded\"", "signal=SIGUSR1",
+	    "reason=\"no current process to forward to\""}, DEADLINE_MS));
+	/* A stop still reaches it; the exit status is the new one's. */
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+	CHECK(proc_code(&w) == 137);
+	CHECK(record_count(sc.record, old, "signal SIGUSR1") == 0);
+	CHECK(record_count(sc.record, old, "signal SIGTERM") == 1);
+	CHECK(record_count(sc.record, old, "exit 7") == 1);
+	CHECK(proc_count_lines(&w, "msg=\"process is current\"") == 0);
+	CHECK(proc_count_lines(&w, "msg=\"wrapper for process shutting down\" exit_code=137") == 1);
+	CHECK(read_file(status).find("\"exit_code\":137") != std::string::npos);
+	CHECK(sc.daemons().empty());
+	CHECK(live_mentioning(sc.dir.path).empty());
+}
+
+TEST_CASE("tableflip: HUP during the old one's drain is forwarded, and not tracked as an upgrade: tableflip refuses it")
+{
+	tf_scene sc;
+	proc w;
+	std::string status = sc.dir / "status.json";
+
+	write_file(sc.dir / "pidsitter.toml", "status_file = \"" + status + "\"\n");
+	proc_start(&w, sc.wrapper({"-drain", "30s", "-exit-code", "7"},
+	    {"-c", sc.dir / "pidsitter.toml"}));
+	INFO(sc.dump(&w));
+	pid_t old = first_ready(sc, &w);
+	int hups = 0;
+	pid_t cur = hup_upgrade(sc, &w, old, 2, &hups);
+	REQUIRE(proc_wait_line(&w, "msg=\"upgrade complete\"", DEADLINE_MS));
+	CHECK(proc_count_lines(&w, "msg=\"upgrade started\"") == 1);
+
+	send_signal(w.pid, SIGHUP);
+	REQUIRE(wait_log(&w, {"msg=\"upgrade not started\"",
+	    "reason=\"the daemon will refuse it: generation 1 is still draining\"",
+	    "draining_process=" + std::to_string(old), "generation=2"}, DEADLINE_MS));
+	REQUIRE(proc_wait_line(&w, forwarded(w, 2, cur, "SIGHUP").c_str(), DEADLINE_MS));
+	/* And so it does, while its parent lives. */
+	REQUIRE(record_wait(sc.record, cur, "upgrade-failed", DEADLINE_MS));
+	CHECK(record_count(sc.record, cur, "upgrade-failed parent hasn't exited") == 1);
+	/* No upgrade in progress: nothing to wait upgrade_timeout for. */
+	CHECK(proc_count_lines(&w, "msg=\"upgrade started\"") == 1);
+	std::string s = read_file(status);
+	CHECK(s.find("\"state\":\"running\"") != std::string::npos);
+	CHECK(s.find("\"current\":{\"pid\":" + std::to_string(cur) + ",\"generation\":2}") !=
+	    std::string::npos);
+
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+	CHECK(proc_code(&w) == 7);
+	CHECK(record_count(sc.record, old, "signal SIGTERM") == 1);
+	CHECK(record_count(sc.record, cur, "signal SIGTERM") == 1);
+	CHECK(sc.daemons().empty());
+	CHECK(live_mentioning(sc.dir.path).empty());
+}

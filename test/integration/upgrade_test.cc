@@ -2,9 +2,12 @@
  * upgrade_test.cc: following the daemon across upgrades with the C
  * tableflip-style fixture (issue 3): back-to-back upgrades, failed and
  * hanging upgrades, torn pid files, stop signals during a drain and in the
- * middle of an upgrade, forking daemons, successors, reaping.
+ * middle of an upgrade, forking daemons, successors, reaping; a successor
+ * that dies during the drain, a pid file change inotify lost.
  */
+#include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -268,4 +271,122 @@ TEST_CASE("a wrapper started during a drain follows the draining old process too
 	CHECK(record_count(sc.record, old, "signal SIGTERM") == 1);
 	CHECK(record_count(sc.record, cur, "signal SIGTERM") == 1);
 	CHECK(wait_until([&] { return live_matching(sc.gitaly).empty(); }, 5000));
+}
+
+TEST_CASE("a new generation that dies during the old one's drain: a failed upgrade, logged; the old one drains, never current again; the exit status is the new one's")
+{
+	scene sc;
+	proc w;
+	std::string status = sc.dir / "status.json", drained = sc.dir / "drained";
+	sc.config("status_file = \"" + status + "\"\n");
+
+	/* The old one drains until the test says (tableflip's parent drains
+	 * for its graceful timeout), and reaps its successor if that dies
+	 * first, as tableflip's parent does. */
+	proc_start(&w, sc.configured({"--drain-file", drained}));
+	INFO(proc_dump(&w));
+	pid_t old = sc.ready(5000);
+	pid_t fresh = upgrade(sc, &w, old, 2);
+	REQUIRE(record_wait(sc.record, old, "upgraded", 5000));
+	REQUIRE(wait_until([&] { return read_file(status).find("\"result\":\"complete\"") !=
+	    std::string::npos; }, 5000));
+
+	send_signal(fresh, SIGKILL);
+	const char *died = "msg=\"upgrade failed: the new process died\"";
+	REQUIRE(proc_wait_line(&w, died, 10000));
+	std::string line = proc_find_line(&w, died);
+	CHECK(log_field(line, "generation") == 2);
+	CHECK(log_field(line, "process") == fresh);
+	CHECK(log_field(line, "draining") == 1);
+	CHECK(line.find(" signal=SIGKILL ") != std::string::npos);
+	CHECK(line.find("level=error") != std::string::npos);
+	/* The status file says so: failed, nothing current, the old one
+	 * draining. */
+	std::string draining1 = "\"draining\":[{\"pid\":" + std::to_string(old) + ",\"generation\":1}]";
+	CHECK(wait_until([&] {
+		std::string s = read_file(status);
+		return s.find("\"last_upgrade\":{\"result\":\"failed\"") != std::string::npos &&
+		    s.find("\"current\":null") != std::string::npos &&
+		    s.find(draining1) != std::string::npos;
+	}, 5000));
+
+	/* The old one is leaving (it was told to when its successor was
+	 * ready): what goes to the current generation has no target. */
+	send_signal(w.pid, SIGUSR1);
+	REQUIRE(wait_log(&w, {"msg=\"signal not forwarded\"", "signal=SIGUSR1",
+	    "reason=\"no current process to forward to\""}, 5000));
+	CHECK(pid_alive(old));
+
+	/* It ends its drain; the wrapper exits with the dead generation's
+	 * status, and the supervisor restarts the service. */
+	write_file(drained, "");
+	REQUIRE(proc_wait_exit(&w, 10000));
+	CHECK(proc_code(&w) == 137);
+	CHECK(record_count(sc.record, old, "exit 0") == 1);
+	CHECK(record_count(sc.record, old, "signal SIGUSR1") == 0);
+	CHECK(proc_count_lines(&w, "msg=\"process is current\"") == 0);
+	CHECK(proc_count_lines(&w, "msg=\"wrapper for process shutting down\" exit_code=137") == 1);
+	std::string s = read_file(status);
+	CHECK(s.find("\"state\":\"exited\"") != std::string::npos);
+	CHECK(s.find("\"exit_code\":137") != std::string::npos);
+	CHECK(s.find("\"last_upgrade\":{\"result\":\"failed\"") != std::string::npos);
+	CHECK(live_matching(sc.gitaly).empty());
+}
+
+TEST_CASE("an upgrade whose pid file change inotify lost (its queue overflowed while the wrapper was stopped) is still followed")
+{
+	/* The pid file in a directory of its own, which the test floods. */
+	scene sc("run");
+	proc w;
+	std::string run = sc.dir / "run", go = sc.dir / "go";
+
+	proc_start(&w, sc.wrapper(sc.daemon({"--drain", "60000", "--upgrade-wait-file", go,
+	    "--upgrade-timeout", "60000"})));
+	INFO(proc_dump(&w));
+	pid_t old = sc.ready(5000);
+	REQUIRE(proc_wait_line(&w, "msg=\"monitoring process\"", 5000));
+	send_signal(w.pid, SIGHUP);
+	REQUIRE(proc_wait_line(&w, "msg=\"upgrade started\"", 5000));
+	REQUIRE(record_wait(sc.record, old, "upgrading", 5000));
+
+	/* Stopped, the wrapper reads nothing; more files than inotify
+	 * queues are made beside the pid file (the rest is dropped, with
+	 * one IN_Q_OVERFLOW that libuv does not pass on), and only then
+	 * the new process writes the pid file: that event is lost. */
+	send_signal(w.pid, SIGSTOP);
+	REQUIRE(wait_until([&] {
+		return read_file("/proc/" + std::to_string(w.pid) + "/stat").find(") T ") !=
+		    std::string::npos;
+	}, 5000));
+	long queued = atol(read_file("/proc/sys/fs/inotify/max_queued_events").c_str());
+	if (queued <= 0)
+		queued = 16384;
+	long made = 0;
+	for (long i = 0; i < queued + 1000; i++) {
+		std::string f = run + "/flood." + std::to_string(i);
+		int fd = open(f.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			close(fd);
+			made++;
+		}
+	}
+	REQUIRE(made == queued + 1000);
+	write_file(go, "");
+	REQUIRE(record_wait(sc.record, old, "upgraded", 10000));
+	pid_t fresh = read_pid(sc.pidfile);
+	REQUIRE(fresh != old);
+	REQUIRE(record_count(sc.record, fresh, "ready") == 1);
+	send_signal(w.pid, SIGCONT);
+
+	/* Found all the same, by the re-reading that runs while an upgrade
+	 * is awaited. */
+	REQUIRE(wait_log(&w, {"msg=\"following new process\"", log_gen(w, 2, fresh)}, 10000));
+	CHECK(proc_count_lines(&w, "msg=\"upgrade complete\"") == 1);
+	send_signal(w.pid, SIGUSR1);
+	CHECK(record_wait(sc.record, fresh, "signal SIGUSR1", 5000));
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(proc_wait_exit(&w, 10000));
+	CHECK(record_count(sc.record, old, "signal SIGTERM") == 1);
+	CHECK(record_count(sc.record, fresh, "signal SIGTERM") == 1);
+	CHECK(live_matching(sc.gitaly).empty());
 }

@@ -61,9 +61,10 @@ TEST_CASE("sitter: a stop during a drain exits with the status of the generation
 		drained(&st);
 		feed(&st, EV_SIGNAL, SIGTERM);
 		CHECK(feed(&st, EV_EXIT, 2, W_EXITCODE(7, 0), STATUS_REAP) == -1);
-		/* The draining one is made current (signals reach it)... */
-		CHECK(st.current == 1);
-		/* ...but its drain cut short is not the service's status. */
+		/* The draining one is never made current again (the stop
+		 * reaches it all the same)... */
+		CHECK(st.current == 0);
+		/* ...and its drain cut short is not the service's status. */
 		CHECK(feed(&st, EV_EXIT, 1, SIGKILL, STATUS_CHILD) == 7);
 	}
 	SUBCASE("the draining one dies first, then the current one") {
@@ -80,20 +81,22 @@ TEST_CASE("sitter: a stop during a drain exits with the status of the generation
 	}
 }
 
-TEST_CASE("sitter: with no stop, a draining generation that carries on gives the status")
+TEST_CASE("sitter: with no stop, the new generation that died gives the status, not the draining one")
 {
 	struct sitter st;
 
-	SUBCASE("the new one crashes; the old one serves on, then exits by itself") {
+	/* The old one was told to drain when its successor became ready:
+	 * the service is the new one, and its death is the news. */
+	SUBCASE("the new one crashes; the old one drains, then exits by itself") {
 		drained(&st);
 		CHECK(feed(&st, EV_EXIT, 2, W_EXITCODE(1, 0), STATUS_REAP) == -1);
-		CHECK(st.current == 1);
-		CHECK(feed(&st, EV_EXIT, 1, W_EXITCODE(4, 0), STATUS_CHILD) == 4);
+		CHECK(st.current == 0);
+		CHECK(feed(&st, EV_EXIT, 1, W_EXITCODE(4, 0), STATUS_CHILD) == 1);
 	}
-	SUBCASE("the new one crashes; the old one serves on, then is stopped") {
+	SUBCASE("the new one crashes; the old one drains, then is stopped") {
 		drained(&st);
 		CHECK(feed(&st, EV_EXIT, 2, W_EXITCODE(1, 0), STATUS_REAP) == -1);
 		feed(&st, EV_SIGNAL, SIGTERM);
-		CHECK(feed(&st, EV_EXIT, 1, W_EXITCODE(0, 0), STATUS_CHILD) == 0);
+		CHECK(feed(&st, EV_EXIT, 1, W_EXITCODE(0, 0), STATUS_CHILD) == 1);
 	}
 }

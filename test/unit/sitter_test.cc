@@ -36,7 +36,7 @@ step(struct sitter *st, int kind, long a = 0, long b = 0, long c = 0)
 	static const char *const names[] = {
 		"SIGNAL", "DROP", "FOLLOW", "IGNORE", "CURRENT", "DRAIN", "GONE", "READY",
 		"WAIT_PIDFILE", "PIDFILE_CAME", "UPGRADE_BEGIN", "UPGRADE_DONE",
-		"UPGRADE_FAILED", "EXIT",
+		"UPGRADE_FAILED", "UPGRADE_REFUSED", "SUCCESSOR_DIED", "EXIT",
 	};
 	static const char *const sources[] = {"pidfile", "oldbin", "dot2", "spawned", "child", "parent"};
 	std::vector<struct action> acts;
@@ -76,7 +76,8 @@ step(struct sitter *st, int kind, long a = 0, long b = 0, long c = 0)
 		}
 		/* What is not done says why, for the log. */
 		if (x.kind == ACT_DROP || x.kind == ACT_IGNORE || x.kind == ACT_EXIT ||
-		    x.kind == ACT_UPGRADE_FAILED)
+		    x.kind == ACT_UPGRADE_FAILED || x.kind == ACT_UPGRADE_REFUSED ||
+		    x.kind == ACT_SUCCESSOR_DIED)
 			CHECK(x.why != NULL);
 		out += out.empty() ? "" : ", ";
 		out += buf;
@@ -148,7 +149,9 @@ TEST_CASE("sitter: where each signal goes")
 		int sig;
 		const char *acts;
 	} cases[] = {
-		{SIGHUP, "SIGNAL g1 HUP, UPGRADE_BEGIN g1"},
+		/* The daemon refuses an upgrade while an old generation
+		 * drains: forwarded, not tracked. */
+		{SIGHUP, "SIGNAL g1 HUP, UPGRADE_REFUSED g2"},
 		{SIGUSR1, "SIGNAL g1 USR1"},
 		{SIGUSR2, "SIGNAL g1 USR2"},
 		{SIGALRM, "SIGNAL g1 ALRM"},
@@ -253,7 +256,7 @@ TEST_CASE("sitter: what the pid file names must be younger than the current proc
 	CHECK(st.current == 1);
 }
 
-TEST_CASE("sitter: when the current one dies, the youngest draining one carries on")
+TEST_CASE("sitter: when the current one dies, the youngest successor not yet current carries on")
 {
 	struct sitter st;
 
@@ -467,6 +470,142 @@ TEST_CASE("sitter: failed upgrades leave the old process current")
 		CHECK(step(&st, EV_EXIT, 1, EXITED(0), STATUS_REAP) ==
 		    "GONE g1, CURRENT g2, UPGRADE_DONE g2");
 		CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_PIDFILE) == "READY g2");
+	}
+}
+
+TEST_CASE("sitter: the new generation dies while the old one drains: the upgrade failed, the old one is never current again")
+{
+	struct sitter st;
+
+	start(&st);
+	CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_SPAWNED) ==
+	    "FOLLOW g1 pid=100 spawned current, CURRENT g1");
+	CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE) == "READY g1");
+	CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g1 HUP, UPGRADE_BEGIN g1");
+	CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_PIDFILE) ==
+	    "FOLLOW g2 pid=200 pidfile current, DRAIN g1, CURRENT g2, READY g2, UPGRADE_DONE g2");
+
+	/* SIGKILLed during g1's drain.  g1 was told to go (tableflip's
+	 * parent drains once its successor is ready): it is not the
+	 * service any more, whatever it does until it exits. */
+	CHECK(step(&st, EV_EXIT, 2, SIGKILL, STATUS_PIDFD) == "GONE g2, SUCCESSOR_DIED g2");
+	CHECK(st.current == 0);
+	CHECK(st.upgrading == 0);
+	REQUIRE(sitter_gen(&st, 1) != NULL);
+	CHECK(sitter_gen(&st, 1)->role == ROLE_DRAINING);
+
+	SUBCASE("the old one drains and exits: the status is the new one's") {
+		/* No current one: what goes to the current one has no target. */
+		CHECK(step(&st, EV_SIGNAL, SIGUSR1) == "DROP USR1");
+		CHECK(step(&st, EV_SIGNAL, SIGHUP) == "DROP HUP");
+		CHECK(st.upgrading == 0);
+		/* Found again (an orphan scan, .oldbin): still draining. */
+		CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_OLDBIN) == "");
+		CHECK(st.current == 0);
+		CHECK(step(&st, EV_EXIT, 1, EXITED(0), STATUS_CHILD) == "GONE g1, EXIT 137");
+	}
+	SUBCASE("a stop still reaches the old one; the status is still the new one's") {
+		CHECK(step(&st, EV_SIGNAL, SIGTERM) == "SIGNAL g1 TERM");
+		CHECK(step(&st, EV_SIGNAL, SIGCONT) == "SIGNAL g1 CONT");
+		CHECK(step(&st, EV_EXIT, 1, EXITED(4), STATUS_CHILD) == "GONE g1, EXIT 137");
+	}
+	SUBCASE("the pid file names the old one again (nginx's rollback): evidence, it is current") {
+		CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE) == "CURRENT g1, READY g1");
+		CHECK(step(&st, EV_SIGNAL, SIGUSR1) == "SIGNAL g1 USR1");
+		CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g1 HUP, UPGRADE_BEGIN g1");
+		CHECK(step(&st, EV_EXIT, 1, EXITED(5), STATUS_CHILD) == "GONE g1, EXIT 5");
+	}
+	SUBCASE("its status unknown: still not the old one's") {
+		struct sitter t;
+		start(&t);
+		step(&t, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+		step(&t, EV_FOUND, 200, 2000, FOUND_PIDFILE);
+		CHECK(step(&t, EV_EXIT, 2, 0, STATUS_NONE) == "GONE g2, SUCCESSOR_DIED g2");
+		CHECK(step(&t, EV_EXIT, 1, EXITED(3), STATUS_PIDFD) == "GONE g1, EXIT 0");
+	}
+}
+
+TEST_CASE("sitter: old generations found beside the current one never carry on after it")
+{
+	struct sitter st;
+
+	SUBCASE("an old master in .oldbin") {
+		start(&st);
+		step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+		CHECK(step(&st, EV_FOUND, 50, 500, FOUND_OLDBIN) == "FOLLOW g2 pid=50 oldbin draining");
+		CHECK(step(&st, EV_EXIT, 1, SIGSEGV, STATUS_PIDFD) == "GONE g1, SUCCESSOR_DIED g1");
+		CHECK(step(&st, EV_SIGNAL, SIGUSR1) == "DROP USR1");
+		CHECK(step(&st, EV_EXIT, 2, EXITED(0), STATUS_PIDFD) == "GONE g2, EXIT 139");
+	}
+	SUBCASE("the adopted daemon's parent, an old generation still draining") {
+		start(&st);
+		step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+		CHECK(step(&st, EV_FOUND, 50, 500, FOUND_PARENT) == "FOLLOW g2 pid=50 parent draining");
+		CHECK(step(&st, EV_EXIT, 1, EXITED(2), STATUS_PIDFD) == "GONE g1, SUCCESSOR_DIED g1");
+		CHECK(step(&st, EV_EXIT, 2, EXITED(0), STATUS_REAP) == "GONE g2, EXIT 2");
+	}
+	SUBCASE("the process asked to upgrade dies with only an older one left") {
+		start(&st);
+		step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+		step(&st, EV_FOUND, 50, 500, FOUND_OLDBIN);
+		step(&st, EV_EXIT, 2, EXITED(0), STATUS_PIDFD);
+		CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g1 HUP, UPGRADE_BEGIN g1");
+		CHECK(step(&st, EV_FOUND, 60, 600, FOUND_OLDBIN) == "FOLLOW g3 pid=60 oldbin draining");
+		CHECK(step(&st, EV_EXIT, 1, EXITED(1), STATUS_PIDFD) == "GONE g1, SUCCESSOR_DIED g1");
+		CHECK(st.upgrading == 0);
+		CHECK(step(&st, EV_UPGRADE_TIMEOUT) == "");
+	}
+}
+
+TEST_CASE("sitter: an upgrade signal while a generation drains is forwarded, not tracked")
+{
+	struct sitter st;
+
+	start(&st);
+	step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+	CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g1 HUP, UPGRADE_BEGIN g1");
+	CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_PIDFILE) ==
+	    "FOLLOW g2 pid=200 pidfile current, DRAIN g1, CURRENT g2, READY g2, UPGRADE_DONE g2");
+	/* tableflip refuses it ("parent hasn't exited"): no upgrade state,
+	 * no timer, nothing to wait for. */
+	CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g2 HUP, UPGRADE_REFUSED g1");
+	CHECK(st.upgrading == 0);
+	CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g2 HUP, UPGRADE_REFUSED g1");
+	CHECK(step(&st, EV_UPGRADE_TIMEOUT) == "");
+	/* Drained: the next one is an upgrade again. */
+	CHECK(step(&st, EV_EXIT, 1, EXITED(0), STATUS_CHILD) == "GONE g1");
+	CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g2 HUP, UPGRADE_BEGIN g2");
+	CHECK(st.upgrading == 2);
+
+	SUBCASE("a gunicorn successor in .2 counts as well") {
+		struct sitter t;
+		start(&t);
+		step(&t, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+		CHECK(step(&t, EV_FOUND, 200, 2000, FOUND_DOT2) == "FOLLOW g2 pid=200 dot2 draining");
+		CHECK(step(&t, EV_SIGNAL, SIGHUP) == "SIGNAL g1 HUP, UPGRADE_REFUSED g2");
+	}
+	SUBCASE("the nginx recipe: USR2 while the old master is still there") {
+		struct settings s;
+		struct sitter t;
+		settings_defaults(&s);
+		s.recipe = RECIPE_NGINX;
+		start(&t, &s);
+		step(&t, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+		CHECK(step(&t, EV_SIGNAL, SIGHUP) == "SIGNAL g1 USR2<HUP, UPGRADE_BEGIN g1");
+		CHECK(step(&t, EV_FOUND, 200, 2000, FOUND_PIDFILE) ==
+		    "FOLLOW g2 pid=200 pidfile current, DRAIN g1, CURRENT g2, READY g2, "
+		    "UPGRADE_DONE g2, SIGNAL g1 QUIT");
+		CHECK(step(&t, EV_SIGNAL, SIGHUP) == "SIGNAL g2 USR2<HUP, UPGRADE_REFUSED g1");
+		CHECK(t.upgrading == 0);
+		CHECK(step(&t, EV_EXIT, 1, EXITED(0), STATUS_REAP) == "GONE g1");
+		CHECK(step(&t, EV_SIGNAL, SIGHUP) == "SIGNAL g2 USR2<HUP, UPGRADE_BEGIN g2");
+	}
+	SUBCASE("an old master adopted in .oldbin") {
+		struct sitter t;
+		start(&t);
+		step(&t, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+		step(&t, EV_FOUND, 50, 500, FOUND_OLDBIN);
+		CHECK(step(&t, EV_SIGNAL, SIGHUP) == "SIGNAL g1 HUP, UPGRADE_REFUSED g2");
 	}
 }
 

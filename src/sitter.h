@@ -9,6 +9,13 @@
  * upgrade.  Stop signals reach every generation; the others only the
  * current one.  The wrapper exits when the last generation is gone and no
  * successor is known, with the status of the last current generation.
+ *
+ * A process re-parented to us (we are a child subreaper) that looks like
+ * the daemon is followed as an orphan: a candidate, not the daemon.  It
+ * becomes a generation only on evidence: a pid file names it, or it is the
+ * one process a start process left when it exited 0 (a forking start).
+ * Until then it receives nothing but a stop, and its exit status never
+ * counts: a crashed nginx master's workers are never taken for the master.
  */
 #ifndef PIDSITTER_SITTER_H
 #define PIDSITTER_SITTER_H
@@ -19,7 +26,11 @@
 
 #include "settings.h"
 
-enum gen_role { ROLE_CURRENT, ROLE_DRAINING };
+enum gen_role {
+	ROLE_CURRENT,
+	ROLE_DRAINING,
+	ROLE_ORPHAN,     /* re-parented to us, no evidence that it is the daemon */
+};
 
 /* Where a found process was named. */
 enum found_source {
@@ -27,10 +38,13 @@ enum found_source {
 	FOUND_OLDBIN,    /* <pidfile>.oldbin: nginx and unicorn's old master */
 	FOUND_DOT2,      /* <pidfile>.2: gunicorn's new master, before the rename */
 	FOUND_SPAWNED,   /* the process we spawned */
-	FOUND_CHILD,     /* an orphan re-parented to us (we are a subreaper):
-	                  * an upgrade's new process whose parent died first */
+	FOUND_CHILD,     /* re-parented to us (we are a subreaper) and named
+	                  * like the daemon: followed as an orphan (an
+	                  * upgrade's new process whose parent died first,
+	                  * or a crashed master's worker) */
 	FOUND_PARENT,    /* the adopted daemon's parent, the same daemon: an
 	                  * old generation still draining when we started */
+	FOUND_FORKED,    /* the one process a start process left (EV_EXIT) */
 };
 
 /* Where an exit status came from (the log says which). */
@@ -47,12 +61,17 @@ struct generation {
 	unsigned long long start_time;
 	int role;
 	bool spawned;
+	bool start;      /* a start process: spawned, or the one a start
+	                  * process left; until a pid file names the daemon,
+	                  * its exit 0 means it forked the daemon */
 };
 
 enum sitter_state {
 	SITTER_RUNNING,
 	SITTER_WAIT_PIDFILE,  /* a forking daemon's start process exited 0 */
 	SITTER_DONE,
+	SITTER_LEAVING,       /* the daemon is gone: the orphans left were
+	                       * told to stop; exit once they are gone */
 };
 
 struct sitter {
@@ -71,6 +90,8 @@ struct sitter {
 	bool have_status;
 	int last_status;           /* wait status of the last current to die */
 	bool status_final;         /* stopping: last_status is the one to exit with */
+	int leave_code;            /* SITTER_LEAVING: the exit code, and why */
+	const char *leave_why;
 };
 
 enum event_kind {
@@ -92,6 +113,11 @@ struct event {
 	unsigned number;
 	int wstatus;
 	int status_source; /* enum status_source */
+	/* EV_EXIT: the live children of the wrapper that are no current or
+	 * draining generation (orphans included), counted after its death;
+	 * when there is exactly one, pid and start_time are that one's (pid
+	 * 0: it could not be checked). */
+	int children;
 };
 
 enum action_kind {
@@ -109,6 +135,8 @@ enum action_kind {
 	ACT_UPGRADE_DONE,   /* disarm it: number is the new current */
 	ACT_UPGRADE_FAILED, /* timer expired: number stays current */
 	ACT_EXIT,           /* exit the wrapper with code (why) */
+	ACT_LEAVE,          /* the daemon is gone: stopping the orphans, then
+	                     * exit with code (why) */
 };
 
 struct action {

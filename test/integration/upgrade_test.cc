@@ -5,6 +5,7 @@
  * middle of an upgrade, forking daemons, successors, reaping.
  */
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -191,6 +192,41 @@ TEST_CASE("a forking daemon: the start process exits 0, the daemon it leaves is 
 	CHECK(proc_code(&w) == 6);
 	CHECK(w.out.find("exit_code=6 generation=2") != std::string::npos);
 	CHECK(w.out.find("status_source=reap") != std::string::npos);
+}
+
+TEST_CASE("the old process crashes mid-upgrade: its orphaned successor is the daemon once it writes the pid file")
+{
+	scene sc;
+	proc w;
+
+	/* The new process takes 500 ms to be ready: the old one dies before
+	 * it wrote the pid file, and it is re-parented to the wrapper. */
+	proc_start(&w, sc.wrapper(sc.daemon({"--upgrade-ready-delay", "500", "--exit-code", "3"})));
+	INFO(proc_dump(&w));
+	pid_t old = sc.ready(10000);
+	send_signal(w.pid, SIGHUP);
+	REQUIRE(record_wait(sc.record, old, "upgrading", 10000));
+	std::string text = read_file(sc.record), key = std::to_string(old) + " upgrading ";
+	pid_t fresh = (pid_t)atoi(text.c_str() + text.find(key) + key.size());
+	REQUIRE(fresh > 0);
+	send_signal(old, SIGKILL);
+	/* Not the daemon on its name alone: an orphan until the pid file
+	 * names it, and the wrapper waits for that. */
+	REQUIRE(proc_wait_line(&w, log_msg("following new process", log_gen(w, 2, fresh) +
+	    " role=orphan source=child").c_str(), 10000));
+	REQUIRE(proc_wait_line(&w, log_msg("process is current", log_gen(w, 2, fresh)).c_str(),
+	    10000));
+	REQUIRE(proc_wait_line(&w, log_msg("upgrade complete", log_gen(w, 2, fresh)).c_str(),
+	    10000));
+	CHECK(read_pid(sc.pidfile) == fresh);
+	CHECK(proc_count_lines(&w, "wrapper for process shutting down") == 0);
+	send_signal(w.pid, SIGUSR1);
+	REQUIRE(record_wait(sc.record, fresh, "signal SIGUSR1", 10000));
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(proc_wait_exit(&w, 10000));
+	CHECK(proc_code(&w) == 3);
+	CHECK(record_count(sc.record, fresh, "signal SIGTERM") == 1);
+	CHECK(live_matching(sc.gitaly).empty());
 }
 
 TEST_CASE("a successor named by <pidfile>.2 keeps the wrapper running when the current one dies")

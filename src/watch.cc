@@ -423,6 +423,52 @@ log_gone(struct gen_watch *g, const struct action *a)
 		    {"status_source", src}});
 }
 
+/* The pid file names generation g: that is the daemon running, whatever
+ * ran first under its pid (a script that exec'd it).  Its program is now
+ * the one a successor may run (match_rules).  And if the names do not
+ * match it, say so once, with the fix: its successors are still followed
+ * as the same program, but a wrapper started while it runs (the next
+ * `sv restart` of a killed wrapper) adopts only what names match, and
+ * would start a second daemon. */
+static void
+daemon_known(struct watch *w, struct gen_watch *g)
+{
+	struct match_rules names = w->rules;
+	struct proc_program prog;
+	struct identity id;
+	std::string why;
+
+	/* Once: the pid file is read again on every change and death. */
+	if (g->named)
+		return;
+	g->named = true;
+	if (proc_read_program(g->pid, &prog) == 0 &&
+	    (g->pidfd < 0 || pidfd_signal(g->pidfd, 0) == 0))
+		g->program = prog;
+	if (g->program.known && g->number == w->st.current)
+		w->rules.program = g->program;
+	if (w->names_warned)
+		return;
+	names.program = proc_program();
+	names.any_program = false;
+	int r = proc_identify(g->pid, &names, &id, &why);
+	if (r == ID_OK)
+		close(id.pidfd);
+	if (r != ID_MISMATCH)
+		return;
+	w->names_warned = true;
+	/* comm is what names match first, unless the kernel cut it. */
+	std::string name = id.comm;
+	if ((id.comm.size() >= 15 || !(w->rules.facts & MATCH_COMM)) &&
+	    (w->rules.facts & MATCH_EXE) && !id.exe.empty())
+		name = id.exe;
+	log_event(LOG_WARN, "the names do not match the daemon",
+	    {{"process", (long)g->pid}, {"generation", g->number}, {"reason", why},
+	    {"fix", "add it to names in the configuration file, names = [\"" + name +
+	    "\"] (pidsitter.toml(5)): a wrapper started while it runs adopts only what "
+	    "names match, and would start a second daemon"}});
+}
+
 static void
 run_action(struct watch *w, const struct action *a, struct identity *found)
 {
@@ -446,6 +492,12 @@ run_action(struct watch *w, const struct action *a, struct identity *found)
 			g = gen_new(w, a->number, w->child_pid, found->pidfd, found->start_time, true);
 		} else {
 			g = gen_new(w, a->number, found->pid, found->pidfd, found->start_time, false);
+			/* Named by a pid file and checked against the names or
+			 * the daemon's program.  A re-parented child may still
+			 * be a script's subshell that has yet to exec the daemon
+			 * (its program is read when the pid file names it). */
+			if (a->source != FOUND_FORKED && a->source != FOUND_CHILD)
+				g->program = found->program;
 		}
 		found->pidfd = -1;  /* the generation owns it now */
 		w->last_followed = a->number;
@@ -469,6 +521,8 @@ run_action(struct watch *w, const struct action *a, struct identity *found)
 		if (g != NULL && a->number != w->last_followed)
 			log_event(LOG_INFO, "process is current",
 			    {{"process", (long)g->pid}, {"generation", g->number}});
+		if (g != NULL && g->program.known)
+			w->rules.program = g->program;
 		break;
 	case ACT_DRAIN:
 		g = find_gen(w, a->number);
@@ -484,6 +538,9 @@ run_action(struct watch *w, const struct action *a, struct identity *found)
 		gen_release(w, g);
 		break;
 	case ACT_READY:
+		g = find_gen(w, a->number);
+		if (g != NULL)
+			daemon_known(w, g);
 		notify_ready(w);
 		break;
 	case ACT_WAIT_PIDFILE:
@@ -745,6 +802,7 @@ adopt_orphans(struct watch *w, struct identity *only)
 			only->pid = id.pid;
 			only->start_time = id.start_time;
 			only->pidfd = id.pidfd;
+			only->program = id.program;
 			id.pidfd = -1;
 		}
 		if (n == 2 && only->pidfd >= 0) {
@@ -935,6 +993,7 @@ watch_init(struct watch *w, uv_loop_t *loop, const struct settings *s)
 	w->child_running = false;
 	w->child_pid = 0;
 	w->ready_sent = false;
+	w->names_warned = false;
 	w->last_followed = 0;
 	w->upgrade_result = "none";
 	w->upgrade_at.tv_sec = 0;

@@ -199,6 +199,38 @@ proc_read_exe(pid_t pid, std::string *exe)
 }
 
 int
+proc_read_program(pid_t pid, struct proc_program *prog)
+{
+	char path[64], buf[4096];
+	struct stat st;
+	ssize_t n;
+
+	prog->known = false;
+	snprintf(path, sizeof path, "/proc/%d/exe", (int)pid);
+	n = readlink(path, buf, sizeof buf - 1);
+	if (n < 0)
+		return -errno;
+	if (stat(path, &st) < 0)
+		return -errno;
+	int r = proc_read_comm(pid, &prog->comm);
+	if (r < 0)
+		return r;
+	prog->dev = st.st_dev;
+	prog->ino = st.st_ino;
+	prog->path = exe_strip_deleted(std::string(buf, (size_t)n));
+	prog->known = true;
+	return 0;
+}
+
+bool
+program_same(const struct proc_program *a, const struct proc_program *b)
+{
+	if (!a->known || !b->known || a->comm != b->comm)
+		return false;
+	return (a->dev == b->dev && a->ino == b->ino) || a->path == b->path;
+}
+
+int
 proc_read_argv0(pid_t pid, std::string *argv0)
 {
 	char buf[4096];
@@ -452,7 +484,8 @@ proc_identify(pid_t pid, const struct match_rules *rules, struct identity *id,
 	id->exe.clear();
 	(void)proc_read_comm(pid, &id->comm);
 	/* exe is unreadable for another user's process unless we are root. */
-	(void)proc_read_exe(pid, &id->exe);
+	if (proc_read_program(pid, &id->program) == 0)
+		id->exe = path_basename(id->program.path);
 	if ((rules->facts & MATCH_COMM) && name_matches(rules, id->comm, true))
 		id->matched = "comm";
 	else if ((rules->facts & MATCH_EXE) && !id->exe.empty() &&
@@ -461,7 +494,9 @@ proc_identify(pid_t pid, const struct match_rules *rules, struct identity *id,
 	else if ((rules->facts & MATCH_ARGV0) && proc_read_argv0(pid, &argv0) == 0 &&
 	    name_matches(rules, argv0, false))
 		id->matched = "argv0";
-	if (id->matched.empty()) {
+	else if (program_same(&rules->program, &id->program))
+		id->matched = "program";
+	if (id->matched.empty() && !rules->any_program) {
 		std::string names;
 		for (const std::string &n : rules->names)
 			names += (names.empty() ? "" : ", ") + n;
@@ -477,6 +512,9 @@ proc_identify(pid_t pid, const struct match_rules *rules, struct identity *id,
 		/* Only the facts compared are named, so "comm gitaly" never
 		 * stands beside "expected gitaly" under match = ["exe"]. */
 		*why = "it is not the expected binary (" + seen + "; expected " + names + ")";
+		if (rules->program.known)
+			*why += " nor the current process's program (" + rules->program.comm +
+			    ", " + rules->program.path + ")";
 		if (fd >= 0)
 			close(fd);
 		return ID_MISMATCH;

@@ -39,6 +39,27 @@ int proc_read_uid(pid_t pid, uid_t *uid);
 /* Is a SIGKILL pending for it (it is about to die)? */
 bool proc_sigkill_pending(pid_t pid);
 
+/* The program a process runs: the device and inode of its executable
+ * (stat through /proc/PID/exe, which reaches the file even once it was
+ * replaced on disk), its path, a trailing " (deleted)" removed, and the
+ * name it runs under (comm). */
+struct proc_program {
+	bool known = false;
+	dev_t dev = 0;
+	ino_t ino = 0;
+	std::string path;
+	std::string comm;
+};
+
+/* 0 or -errno (exe is unreadable for another user's process unless we
+ * are root, and for a zombie). */
+int proc_read_program(pid_t pid, struct proc_program *prog);
+/* The same program: the same file or the same path (a binary upgrade puts
+ * a new file at the path; the old process's exe then says " (deleted)"),
+ * under the same name: one multi-call binary (busybox) is many programs.
+ * Unknown programs are never the same. */
+bool program_same(const struct proc_program *a, const struct proc_program *b);
+
 /* The part after the last '/'. */
 std::string path_basename(const std::string &path);
 /* Strip a trailing " (deleted)" (the binary was replaced on disk). */
@@ -65,6 +86,13 @@ struct match_rules {
 	unsigned facts;        /* enum match_fact bits */
 	bool owner_any;
 	uid_t owner;
+	/* The current generation's program: its successor is the daemon too
+	 * when it runs the same program, whatever names say (a daemon started
+	 * through a script that execs it). */
+	struct proc_program program;
+	/* Accept a process that matches nothing (matched stays empty): the
+	 * one a forking start left is the daemon by that fact alone. */
+	bool any_program = false;
 };
 
 /* A process that passed the checks. */
@@ -76,7 +104,9 @@ struct identity {
 	uid_t uid;
 	std::string comm;
 	std::string exe;
-	std::string matched;   /* "comm", "exe" or "argv0" */
+	struct proc_program program;
+	std::string matched;   /* "comm", "exe", "argv0", "program"; "" under
+	                        * any_program when nothing matched */
 };
 
 enum identify_result {

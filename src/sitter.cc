@@ -47,6 +47,17 @@ gen_mut(struct sitter *st, unsigned number)
 	return const_cast<struct generation *>(sitter_gen(st, number));
 }
 
+/* Is a generation of the daemon left, current or draining?  Orphans are
+ * not the daemon until evidence says so. */
+static bool
+daemon_left(const struct sitter *st)
+{
+	for (const struct generation &g : st->gens)
+		if (g.role != ROLE_ORPHAN)
+			return true;
+	return false;
+}
+
 int
 sitter_exit_code(int wstatus)
 {
@@ -178,12 +189,19 @@ on_signal(struct sitter *st, int sig, std::vector<struct action> *out)
 		 * that was under way) must get what the others got. */
 		if (st->stopping && st->replay.size() < REPLAY_MAX)
 			st->replay.push_back(target);
-		if (st->gens.empty() && st->stopping)
-			return;  /* waiting for a forking daemon: replayed later */
-		if (st->gens.empty())
-			drop(out, sig, "no process to forward to");
-		for (const struct generation &g : st->gens)
+		bool sent = false;
+		for (const struct generation &g : st->gens) {
+			/* An orphan is not the daemon, but a stop reaches it:
+			 * nothing of the service is left unsupervised. */
+			if (g.role == ROLE_ORPHAN && !st->stopping)
+				continue;
 			send(out, g.number, target, sig);
+			sent = true;
+		}
+		/* Nobody to forward to: dropped, unless it is a stop, which
+		 * a daemon not yet known (a forking start) gets replayed. */
+		if (!sent && !st->stopping)
+			drop(out, sig, "no process to forward to");
 		return;
 	}
 	if (st->current == 0) {
@@ -208,12 +226,22 @@ on_found(struct sitter *st, const struct event *ev, std::vector<struct action> *
 {
 	const struct generation *known = sitter_gen_by_pid(st, ev->pid);
 	bool named = ev->source == FOUND_PIDFILE;
-	struct generation g;
+	bool orphan = ev->source == FOUND_CHILD;
+	unsigned number;
+	int role;
 	struct action a;
 
-	if (known != NULL) {
+	if (st->state == SITTER_LEAVING) {
+		/* Too late for evidence: the orphans were told to stop, and
+		 * whatever appears now is one more, told the same. */
+		if (known != NULL)
+			return;
+		named = false;
+		orphan = true;
+	}
+	if (known != NULL && known->role != ROLE_ORPHAN) {
 		if (named) {
-			unsigned number = known->number;
+			number = known->number;
 			st->pidfile_seen = true;
 			/* A draining one named now: gunicorn's <pidfile>.2
 			 * renamed, or nginx's rollback. */
@@ -224,6 +252,11 @@ on_found(struct sitter *st, const struct event *ev, std::vector<struct action> *
 		}
 		return;
 	}
+	/* An orphan found again as one is no news; named by a pid file, it
+	 * is the daemon (below). */
+	if (known != NULL && (orphan || ev->source == FOUND_SPAWNED ||
+	    ev->source == FOUND_FORKED))
+		return;
 	if (named && st->current != 0 && ev->source != FOUND_SPAWNED) {
 		const struct generation *cur = sitter_gen(st, st->current);
 		/* A successor starts after its predecessor.  An older process
@@ -237,36 +270,149 @@ on_found(struct sitter *st, const struct event *ev, std::vector<struct action> *
 		}
 	}
 
-	g.number = st->next_number++;
-	g.pid = ev->pid;
-	g.start_time = ev->start_time;
-	g.role = ROLE_DRAINING;
-	g.spawned = ev->source == FOUND_SPAWNED;
-	/* An old master (.oldbin) and the adopted daemon's parent were
-	 * replaced before we saw them. */
-	g.superseded = ev->source == FOUND_OLDBIN || ev->source == FOUND_PARENT;
-	st->gens.push_back(g);
+	role = named || ev->source == FOUND_SPAWNED || st->current == 0 ? ROLE_CURRENT :
+	    ROLE_DRAINING;
+	if (known != NULL) {
+		/* The evidence came for an orphan: it is the daemon. */
+		number = known->number;
+		if (role == ROLE_DRAINING) {
+			gen_mut(st, number)->role = ROLE_DRAINING;
+			out->push_back(act(ACT_DRAIN, number));
+		}
+	} else {
+		struct generation g = {};
 
-	a = act(ACT_FOLLOW, g.number);
-	a.pid = g.pid;
-	a.source = ev->source;
-	a.role = named || g.spawned || st->current == 0 ? ROLE_CURRENT : ROLE_DRAINING;
-	out->push_back(a);
-	for (int sig : st->replay)
-		send(out, g.number, sig, sig);
+		g.number = st->next_number++;
+		g.pid = ev->pid;
+		g.start_time = ev->start_time;
+		g.role = orphan ? ROLE_ORPHAN : ROLE_DRAINING;
+		g.spawned = ev->source == FOUND_SPAWNED;
+		g.start = g.spawned;
+		/* An old master (.oldbin) and the adopted daemon's parent were
+		 * replaced before we saw them. */
+		g.superseded = ev->source == FOUND_OLDBIN || ev->source == FOUND_PARENT;
+		st->gens.push_back(g);
+		number = g.number;
+
+		a = act(ACT_FOLLOW, g.number);
+		a.pid = g.pid;
+		a.source = ev->source;
+		a.role = orphan ? ROLE_ORPHAN : role;
+		out->push_back(a);
+		for (int sig : st->replay)
+			send(out, g.number, sig, sig);
+		if (orphan)
+			return;
+	}
 
 	if (st->state == SITTER_WAIT_PIDFILE) {
 		st->state = SITTER_RUNNING;
-		out->push_back(act(ACT_PIDFILE_CAME, g.number));
+		out->push_back(act(ACT_PIDFILE_CAME, number));
 	}
-	if (a.role == ROLE_CURRENT)
-		make_current(st, g.number, out);
+	if (role == ROLE_CURRENT)
+		make_current(st, number, out);
 	if (named) {
 		st->pidfile_seen = true;
-		out->push_back(act(ACT_READY, g.number));
-		if (st->upgrading != 0 && st->upgrading != g.number)
-			upgrade_done(st, g.number, out);
+		out->push_back(act(ACT_READY, number));
+		if (st->upgrading != 0 && st->upgrading != number)
+			upgrade_done(st, number, out);
 	}
+}
+
+/* The daemon is gone and nothing names a successor.  What is left are
+ * orphans: a crashed master's workers, a successor that never said it was
+ * ready.  None may run on unsupervised (the next start would meet them):
+ * they are stopped as `sv down` stops a service, TERM (as rewritten) then
+ * CONT, and the wrapper exits with code once they are gone. */
+static void
+leave(struct sitter *st, int code, const char *why, std::vector<struct action> *out)
+{
+	static const int stop[] = {SIGTERM, SIGCONT};
+	struct action a;
+
+	st->state = SITTER_LEAVING;
+	st->leave_code = code;
+	st->leave_why = why;
+	st->stopping = true;
+	st->status_final = true;
+	a = act(ACT_LEAVE, 0);
+	a.code = code;
+	a.why = why;
+	out->push_back(a);
+	for (int sig : stop) {
+		int target = st->sig.rewrite[sig] != 0 ? st->sig.rewrite[sig] : sig;
+		if (st->replay.size() < REPLAY_MAX)
+			st->replay.push_back(target);
+		for (const struct generation &g : st->gens)
+			send(out, g.number, target, target);
+	}
+}
+
+/* Exit when nothing is left to follow; leave when only orphans are, and
+ * no stop nor upgrade is under way (a stop reached them already; an
+ * upgrade's successor may yet name itself in the pid file). */
+static void
+check_end(struct sitter *st, std::vector<struct action> *out)
+{
+	struct action a;
+
+	if (st->state == SITTER_LEAVING && st->gens.empty()) {
+		st->state = SITTER_DONE;
+		a = act(ACT_EXIT, 0);
+		a.code = st->leave_code;
+		a.why = st->leave_why;
+		out->push_back(a);
+		return;
+	}
+	if (st->state != SITTER_RUNNING || daemon_left(st))
+		return;
+	int code = st->have_status ? sitter_exit_code(st->last_status) : 0;
+	if (st->gens.empty()) {
+		st->state = SITTER_DONE;
+		a = act(ACT_EXIT, 0);
+		a.code = code;
+		a.why = "no process left";
+		out->push_back(a);
+	} else if (!st->stopping && st->upgrading == 0) {
+		leave(st, code, "the daemon exited and no pid file names a successor", out);
+	}
+}
+
+/* A start process exited 0 and left exactly one live process, re-parented
+ * to us: that is the daemon it forked (nginx with "daemon on", systemd's
+ * Type=forking, a script that backgrounds the daemon), whatever its name. */
+static void
+take_forked(struct sitter *st, const struct event *ev, std::vector<struct action> *out)
+{
+	const struct generation *known = sitter_gen_by_pid(st, ev->pid);
+	unsigned number;
+
+	if (known != NULL) {
+		number = known->number;
+	} else {
+		struct generation g = {};
+		struct action a;
+
+		g.number = st->next_number++;
+		g.pid = ev->pid;
+		g.start_time = ev->start_time;
+		g.role = ROLE_DRAINING;
+		g.spawned = false;
+		g.start = false;
+		st->gens.push_back(g);
+		number = g.number;
+		a = act(ACT_FOLLOW, number);
+		a.pid = g.pid;
+		a.source = FOUND_FORKED;
+		a.role = ROLE_CURRENT;
+		out->push_back(a);
+		for (int sig : st->replay)
+			send(out, number, sig, sig);
+	}
+	/* It may fork again (a double fork): until a pid file names the
+	 * daemon, its own exit 0 is read the same way. */
+	gen_mut(st, number)->start = true;
+	make_current(st, number, out);
 }
 
 static void
@@ -304,31 +450,42 @@ on_exit(struct sitter *st, const struct event *ev, std::vector<struct action> *o
 			st->status_final = st->stopping;
 		}
 		/* A start process that exits 0 before any pid file named a
-		 * live daemon is a forking daemon (nginx with "daemon on",
-		 * systemd's Type=forking): wait for its pid file. */
-		if (g.spawned && st->gens.empty() && !st->pidfile_seen && !st->stopping &&
+		 * live daemon: a forking daemon (nginx with "daemon on",
+		 * systemd's Type=forking) when it left a live process behind,
+		 * re-parented to us.  One is the daemon; with several, the pid
+		 * file must say which; with none, it was all there was to run
+		 * (/bin/true): the wrapper is done. */
+		if (g.start && !daemon_left(st) && !st->pidfile_seen &&
 		    WIFEXITED(ev->wstatus) && WEXITSTATUS(ev->wstatus) == 0 &&
-		    ev->status_source == STATUS_CHILD) {
-			st->state = SITTER_WAIT_PIDFILE;
-			out->push_back(act(ACT_WAIT_PIDFILE, 0));
-			return;
+		    (ev->status_source == STATUS_CHILD || ev->status_source == STATUS_REAP)) {
+			if (ev->children == 1 && ev->pid != 0) {
+				take_forked(st, ev, out);
+				return;
+			}
+			if (ev->children > 0 && !st->stopping) {
+				st->state = SITTER_WAIT_PIDFILE;
+				out->push_back(act(ACT_WAIT_PIDFILE, 0));
+				return;
+			}
 		}
 		/* Otherwise the youngest successor that was never current
-		 * carries on (gunicorn's .2, an upgrade's orphan).  One that
+		 * carries on (gunicorn's .2, an upgrade's new process).  One that
 		 * a newer generation superseded does not: it was told to go
 		 * (tableflip's parent drains once its successor is ready, an
 		 * nginx old master waits for QUIT), and the service is the
 		 * one that died.  It drains and exits, and the wrapper then
 		 * exits with the dead one's status, so the supervisor
 		 * restarts the service; the pid file naming it again (an
-		 * nginx rollback) makes it current, in on_found. */
+		 * nginx rollback) makes it current, in on_found.  An orphan
+		 * never carries on: it has no evidence. */
 		const struct generation *young = NULL;
 		for (const struct generation &o : st->gens)
-			if (!o.superseded && (young == NULL || o.start_time > young->start_time))
+			if (o.role != ROLE_ORPHAN && !o.superseded &&
+			    (young == NULL || o.start_time > young->start_time))
 				young = &o;
 		if (young != NULL) {
 			make_current(st, young->number, out);
-		} else if (!st->gens.empty() && !st->stopping) {
+		} else if (daemon_left(st) && !st->stopping) {
 			a = act(ACT_SUCCESSOR_DIED, g.number);
 			a.pid = g.pid;
 			a.wstatus = ev->wstatus;
@@ -340,19 +497,18 @@ on_exit(struct sitter *st, const struct event *ev, std::vector<struct action> *o
 	}
 	if (st->upgrading == g.number) {
 		/* The process asked to upgrade died first.  Its successor, if
-		 * one runs (an orphan we adopted, or one the pid file names
-		 * later), carries on; with none left the wrapper exits. */
-		st->upgrading = 0;
-		if (st->current != 0)
+		 * one runs, carries on: a draining one made current above, or
+		 * an orphan (its parent died before it was ready), which is
+		 * the daemon only once it writes the pid file: that is waited
+		 * for until upgrade_timeout. */
+		if (st->current != 0) {
+			st->upgrading = 0;
 			out->push_back(act(ACT_UPGRADE_DONE, st->current));
+		} else if (st->stopping || daemon_left(st) || st->gens.empty()) {
+			st->upgrading = 0;
+		}
 	}
-	if (st->gens.empty() && st->state == SITTER_RUNNING) {
-		st->state = SITTER_DONE;
-		a = act(ACT_EXIT, 0);
-		a.code = st->have_status ? sitter_exit_code(st->last_status) : 0;
-		a.why = "no process left";
-		out->push_back(a);
-	}
+	check_end(st, out);
 }
 
 void
@@ -375,11 +531,15 @@ sitter_step(struct sitter *st, const struct event *ev, std::vector<struct action
 	case EV_START_TIMEOUT:
 		if (st->state != SITTER_WAIT_PIDFILE)
 			break;
-		st->state = SITTER_DONE;
 		a = act(ACT_EXIT, 0);
 		a.code = 1;
 		a.why = "the start process exited and no pid file named a live daemon "
 		    "within start_timeout";
+		if (!st->gens.empty()) {
+			leave(st, a.code, a.why, out);  /* orphans */
+			break;
+		}
+		st->state = SITTER_DONE;
 		out->push_back(a);
 		break;
 	case EV_UPGRADE_TIMEOUT:
@@ -389,6 +549,7 @@ sitter_step(struct sitter *st, const struct event *ev, std::vector<struct action
 		a.why = "no new process wrote the pid file within upgrade_timeout";
 		st->upgrading = 0;
 		out->push_back(a);
+		check_end(st, out);  /* the old one died meanwhile */
 		break;
 	}
 }

@@ -11,6 +11,13 @@
  * death does not make it current again.  The wrapper exits when the last
  * generation is gone and no successor is known, with the status of the
  * last current generation.
+ *
+ * A process re-parented to us (we are a child subreaper) that looks like
+ * the daemon is followed as an orphan: a candidate, not the daemon.  It
+ * becomes a generation only on evidence: a pid file names it, or it is the
+ * one process a start process left when it exited 0 (a forking start).
+ * Until then it receives nothing but a stop, and its exit status never
+ * counts: a crashed nginx master's workers are never taken for the master.
  */
 #ifndef PIDSITTER_SITTER_H
 #define PIDSITTER_SITTER_H
@@ -21,7 +28,11 @@
 
 #include "settings.h"
 
-enum gen_role { ROLE_CURRENT, ROLE_DRAINING };
+enum gen_role {
+	ROLE_CURRENT,
+	ROLE_DRAINING,
+	ROLE_ORPHAN,     /* re-parented to us, no evidence that it is the daemon */
+};
 
 /* Where a found process was named. */
 enum found_source {
@@ -29,10 +40,13 @@ enum found_source {
 	FOUND_OLDBIN,    /* <pidfile>.oldbin: nginx and unicorn's old master */
 	FOUND_DOT2,      /* <pidfile>.2: gunicorn's new master, before the rename */
 	FOUND_SPAWNED,   /* the process we spawned */
-	FOUND_CHILD,     /* an orphan re-parented to us (we are a subreaper):
-	                  * an upgrade's new process whose parent died first */
+	FOUND_CHILD,     /* re-parented to us (we are a subreaper) and named
+	                  * like the daemon: followed as an orphan (an
+	                  * upgrade's new process whose parent died first,
+	                  * or a crashed master's worker) */
 	FOUND_PARENT,    /* the adopted daemon's parent, the same daemon: an
 	                  * old generation still draining when we started */
+	FOUND_FORKED,    /* the one process a start process left (EV_EXIT) */
 };
 
 /* Where an exit status came from (the log says which). */
@@ -52,12 +66,17 @@ struct generation {
 	bool superseded;  /* a newer one took its place (or it is an old
 	                   * master by its file): it drains, and only the pid
 	                   * file naming it makes it current again */
+	bool start;      /* a start process: spawned, or the one a start
+	                  * process left; until a pid file names the daemon,
+	                  * its exit 0 means it forked the daemon */
 };
 
 enum sitter_state {
 	SITTER_RUNNING,
 	SITTER_WAIT_PIDFILE,  /* a forking daemon's start process exited 0 */
 	SITTER_DONE,
+	SITTER_LEAVING,       /* the daemon is gone: the orphans left were
+	                       * told to stop; exit once they are gone */
 };
 
 struct sitter {
@@ -76,6 +95,8 @@ struct sitter {
 	bool have_status;
 	int last_status;           /* wait status of the last current to die */
 	bool status_final;         /* stopping: last_status is the one to exit with */
+	int leave_code;            /* SITTER_LEAVING: the exit code, and why */
+	const char *leave_why;
 };
 
 enum event_kind {
@@ -97,6 +118,11 @@ struct event {
 	unsigned number;
 	int wstatus;
 	int status_source; /* enum status_source */
+	/* EV_EXIT: the live children of the wrapper that are no current or
+	 * draining generation (orphans included), counted after its death;
+	 * when there is exactly one, pid and start_time are that one's (pid
+	 * 0: it could not be checked). */
+	int children;
 };
 
 enum action_kind {
@@ -119,6 +145,8 @@ enum action_kind {
 	                     * older ones drain (wstatus, status_source, why):
 	                     * the upgrade failed; none is current now */
 	ACT_EXIT,           /* exit the wrapper with code (why) */
+	ACT_LEAVE,          /* the daemon is gone: stopping the orphans, then
+	                     * exit with code (why) */
 };
 
 struct action {

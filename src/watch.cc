@@ -31,11 +31,13 @@
 static void dispatch(struct watch *w, const struct event *ev);
 static void reread_sync(struct watch *w);
 static void dispatch_found(struct watch *w, const struct event *ev, struct identity *found);
+static void dispatch_identity(struct watch *w, struct identity *id, int source);
 static void refresh(struct watch *w);
-static void adopt_orphans(struct watch *w);
+static int adopt_orphans(struct watch *w, struct identity *only);
 
 static const char *const source_names[] = {"pid_file", "oldbin", "dot2", "spawned", "child",
-    "parent"};
+    "parent", "forked"};
+static const char *const role_names[] = {"current", "draining", "orphan"};
 static const char *const status_names[] = {"child", "reap", "pidfd", "none"};
 
 static struct gen_watch *
@@ -98,13 +100,26 @@ gen_finish(struct gen_watch *g, int wstatus, int source)
 {
 	struct watch *w = g->w;
 	struct event ev = ev_make(EV_EXIT);
+	struct identity only;
 
 	ev.number = g->number;
 	ev.wstatus = wstatus;
 	ev.status_source = source;
 	refresh(w);
-	adopt_orphans(w);
-	dispatch(w, &ev);
+	/* What it left behind, re-parented to us: a forking start's daemon,
+	 * a successor, or workers (the sitter tells which). */
+	ev.children = adopt_orphans(w, &only);
+	ev.pid = only.pid;
+	ev.start_time = only.start_time;
+	dispatch_found(w, &ev, &only);
+	if (only.pidfd >= 0)
+		close(only.pidfd);
+	/* Now the daemon a start process left: the pid file may have named
+	 * it before we knew it for ours (and refused it, under another name
+	 * than BINARY's).  Read it again. */
+	const struct generation *cur = sitter_gen(&w->st, w->st.current);
+	if (!w->done && cur != NULL && cur->start && !cur->spawned && !w->st.pidfile_seen)
+		refresh(w);
 }
 
 static void gen_reaped_cb(uv_poll_t *p, int status, int events);
@@ -339,8 +354,10 @@ report_status(struct watch *w)
 		rs.state = "starting";
 	else
 		rs.state = "running";
+	/* Orphans are not the daemon (sitter.h): not listed. */
 	for (const struct generation &g : w->st.gens)
-		rs.gens.push_back({g.number, g.pid, g.number == w->st.current});
+		if (g.role != ROLE_ORPHAN)
+			rs.gens.push_back({g.number, g.pid, g.number == w->st.current});
 	rs.last_upgrade = w->upgrade_result;
 	rs.last_upgrade_at = w->upgrade_at;
 	rs.exit_code = w->done ? w->exit_code : -1;
@@ -432,6 +449,52 @@ log_successor_died(struct watch *w, const struct action *a)
 		    {"exit_code", WEXITSTATUS(a->wstatus)}, {"status_source", src}});
 }
 
+/* The pid file names generation g: that is the daemon running, whatever
+ * ran first under its pid (a script that exec'd it).  Its program is now
+ * the one a successor may run (match_rules).  And if the names do not
+ * match it, say so once, with the fix: its successors are still followed
+ * as the same program, but a wrapper started while it runs (the next
+ * `sv restart` of a killed wrapper) adopts only what names match, and
+ * would start a second daemon. */
+static void
+daemon_known(struct watch *w, struct gen_watch *g)
+{
+	struct match_rules names = w->rules;
+	struct proc_program prog;
+	struct identity id;
+	std::string why;
+
+	/* Once: the pid file is read again on every change and death. */
+	if (g->named)
+		return;
+	g->named = true;
+	if (proc_read_program(g->pid, &prog) == 0 &&
+	    (g->pidfd < 0 || pidfd_signal(g->pidfd, 0) == 0))
+		g->program = prog;
+	if (g->program.known && g->number == w->st.current)
+		w->rules.program = g->program;
+	if (w->names_warned)
+		return;
+	names.program = proc_program();
+	names.any_program = false;
+	int r = proc_identify(g->pid, &names, &id, &why);
+	if (r == ID_OK)
+		close(id.pidfd);
+	if (r != ID_MISMATCH)
+		return;
+	w->names_warned = true;
+	/* comm is what names match first, unless the kernel cut it. */
+	std::string name = id.comm;
+	if ((id.comm.size() >= 15 || !(w->rules.facts & MATCH_COMM)) &&
+	    (w->rules.facts & MATCH_EXE) && !id.exe.empty())
+		name = id.exe;
+	log_event(LOG_WARN, "the names do not match the daemon",
+	    {{"process", (long)g->pid}, {"generation", g->number}, {"reason", why},
+	    {"fix", "add it to names in the configuration file, names = [\"" + name +
+	    "\"] (pidsitter.toml(5)): a wrapper started while it runs adopts only what "
+	    "names match, and would start a second daemon"}});
+}
+
 static void
 run_action(struct watch *w, const struct action *a, struct identity *found)
 {
@@ -455,6 +518,12 @@ run_action(struct watch *w, const struct action *a, struct identity *found)
 			g = gen_new(w, a->number, w->child_pid, found->pidfd, found->start_time, true);
 		} else {
 			g = gen_new(w, a->number, found->pid, found->pidfd, found->start_time, false);
+			/* Named by a pid file and checked against the names or
+			 * the daemon's program.  A re-parented child may still
+			 * be a script's subshell that has yet to exec the daemon
+			 * (its program is read when the pid file names it). */
+			if (a->source != FOUND_FORKED && a->source != FOUND_CHILD)
+				g->program = found->program;
 		}
 		found->pidfd = -1;  /* the generation owns it now */
 		w->last_followed = a->number;
@@ -464,8 +533,7 @@ run_action(struct watch *w, const struct action *a, struct identity *found)
 		else
 			log_event(LOG_INFO, "following new process",
 			    {{"process", (long)g->pid}, {"generation", g->number},
-			    {"source", source_names[a->source]},
-			    {"role", a->role == ROLE_CURRENT ? "current" : "draining"}});
+			    {"source", source_names[a->source]}, {"role", role_names[a->role]}});
 		if (w->ready_sent && a->role == ROLE_CURRENT)
 			sd_notify_msg(w, sd_status(w));
 		break;
@@ -479,6 +547,8 @@ run_action(struct watch *w, const struct action *a, struct identity *found)
 		if (g != NULL && a->number != w->last_followed)
 			log_event(LOG_INFO, "process is current",
 			    {{"process", (long)g->pid}, {"generation", g->number}});
+		if (g != NULL && g->program.known)
+			w->rules.program = g->program;
 		break;
 	case ACT_DRAIN:
 		g = find_gen(w, a->number);
@@ -494,6 +564,9 @@ run_action(struct watch *w, const struct action *a, struct identity *found)
 		gen_release(w, g);
 		break;
 	case ACT_READY:
+		g = find_gen(w, a->number);
+		if (g != NULL)
+			daemon_known(w, g);
 		notify_ready(w);
 		break;
 	case ACT_WAIT_PIDFILE:
@@ -565,6 +638,11 @@ run_action(struct watch *w, const struct action *a, struct identity *found)
 			    {{"reason", a->why}, {"process", (long)(g ? g->pid : 0)},
 			    {"generation", w->st.current}});
 		upgrade_ended(w, "failed");
+		break;
+	case ACT_LEAVE:
+		log_event(LOG_WARN, "the daemon is gone; stopping the processes it left",
+		    {{"reason", a->why}, {"processes", (unsigned long long)w->gens.size()},
+		    {"exit_code", a->code}});
 		break;
 	case ACT_EXIT:
 		w->done = true;
@@ -764,27 +842,68 @@ reread_sync(struct watch *w)
 		uv_timer_stop(&w->reread_timer);
 }
 
-/* Our live children that are the daemon but no generation: an upgrade's
- * new process whose parent died before it wrote the pid file was just
- * re-parented to us.  Without this, a stop during an upgrade would leave
- * it running unsupervised (REFERENCE.md §1). */
-static void
-adopt_orphans(struct watch *w)
+/* Our live children that are no generation of the daemon, re-parented to
+ * us (a child subreaper) when their parent died.  Those that look like the
+ * daemon (its names, or the current generation's program) are followed as
+ * orphans: an upgrade's new process whose parent died before it wrote the
+ * pid file, a crashed master's workers.  Which of them is the daemon, if
+ * any, only evidence tells (sitter.h); meanwhile a stop reaches them, so
+ * that none runs on unsupervised.  Returns how many there are, orphans or
+ * not.  When there is exactly one, *only is it (pid 0: it could not be
+ * checked), its pidfd (if any) the caller's to close: what a start process
+ * that exited 0 left is the daemon it forked, whatever its name. */
+static int
+adopt_orphans(struct watch *w, struct identity *only)
 {
+	struct match_rules any = w->rules;
+	int n = 0;
+
+	any.any_program = true;
+	only->pid = 0;
+	only->pidfd = -1;
+	only->start_time = 0;
 	for (pid_t pid : proc_children(getpid(), false)) {
+		const struct generation *known = sitter_gen_by_pid(&w->st, pid);
 		struct identity id;
 		std::string why;
+		int r;
 
 		if (w->done)
-			return;
-		if (find_gen_pid(w, pid) != NULL || (w->child_running && pid == w->child_pid))
+			break;
+		if ((known != NULL && known->role != ROLE_ORPHAN) ||
+		    (w->child_running && pid == w->child_pid))
 			continue;
-		if (proc_identify(pid, &w->rules, &id, &why) != ID_OK)
-			continue;
-		dispatch_identity(w, &id, FOUND_CHILD);
-		if (id.pidfd >= 0)
+		if (known != NULL) {
+			id.pid = pid;
+			id.pidfd = -1;
+			id.start_time = known->start_time;
+			r = ID_OK;
+		} else {
+			r = proc_identify(pid, &any, &id, &why);
+			if (r == ID_DEAD)
+				continue;
+			if (r == ID_OK && !id.matched.empty())
+				dispatch_identity(w, &id, FOUND_CHILD);
+		}
+		if (++n == 1 && r == ID_OK) {
+			only->pid = id.pid;
+			only->start_time = id.start_time;
+			only->pidfd = id.pidfd;
+			only->program = id.program;
+			id.pidfd = -1;
+		}
+		if (n == 2 && only->pidfd >= 0) {
+			close(only->pidfd);
+			only->pidfd = -1;
+		}
+		if (r == ID_OK && id.pidfd >= 0)
 			close(id.pidfd);
 	}
+	if (n != 1) {
+		only->pid = 0;
+		only->start_time = 0;
+	}
+	return n;
 }
 
 static void dir_retry_cb(uv_timer_t *t);
@@ -968,6 +1087,7 @@ watch_init(struct watch *w, uv_loop_t *loop, const struct settings *s)
 	w->child_running = false;
 	w->child_pid = 0;
 	w->ready_sent = false;
+	w->names_warned = false;
 	w->last_followed = 0;
 	w->upgrade_result = "none";
 	w->upgrade_at.tv_sec = 0;

@@ -31,6 +31,8 @@ struct gen_watch {
 	pid_t pid;
 	int pidfd;                 /* -1: no pidfd, liveness by timer */
 	unsigned long long start_time;
+	struct proc_program program; /* once known to be the daemon's */
+	bool named;                /* a pid file has named it */
 	bool spawned;
 	bool exited;               /* its death is being or was handled */
 	uv_poll_t poll;            /* pidfd: readable at exit, HUP when reaped */
@@ -72,6 +74,7 @@ struct watch {
 
 	unsigned last_followed;    /* the newest generation */
 	bool ready_sent;
+	bool names_warned;         /* names do not match the daemon: said once */
 
 	/* Reporting (report.cc): systemd's socket, the status file. */
 	std::string notify_socket; /* $NOTIFY_SOCKET; empty: none */

@@ -123,16 +123,55 @@ start_without_pidfd(proc *p, const std::vector<std::string> &argv)
 	proc_start_hooked(p, argv, clean_env, refuse_pidfd_open);
 }
 
-/* A forking daemon's start process that exits 0 at once (sc.dir/bin/gitaly). */
+/* A forking daemon's start process whose daemon never came up
+ * (sc.dir/bin/start-gitaly, run with names = ["gitaly"]): it exits 0 at
+ * once and leaves two helpers behind, re-parented to the wrapper, neither
+ * of them called like the daemon (nor the shells that run them before
+ * they exec).  With one process left the wrapper would take it for the
+ * daemon; with none it would be done: with two, only the pid file can say
+ * which is the daemon.  The helpers' pids go to sc.dir/helpers (see
+ * left_behind). */
 std::string
 exiting_starter(const scene &sc)
 {
-	std::string bin = sc.dir / "bin";
+	std::string bin = sc.dir / "bin", helpers = sc.dir / "helpers";
 
 	REQUIRE(mkdir(bin.c_str(), 0755) == 0);
-	write_file(bin + "/gitaly", "#!/bin/sh\nexit 0\n", 0755);
-	return bin + "/gitaly";
+	REQUIRE(symlink("/bin/sleep", (bin + "/helper").c_str()) == 0);
+	std::string one = bin + "/helper 600 </dev/null >/dev/null 2>&1 & echo $! >>" + helpers + "\n";
+	write_file(bin + "/start-gitaly", "#!/bin/sh\n" + one + one + "exit 0\n", 0755);
+	return bin + "/start-gitaly";
 }
+
+/* The helpers exiting_starter leaves, killed when the test ends: before
+ * its scene, which checks that nothing runs from its directory. */
+struct left_behind {
+	const scene &sc;
+
+	explicit left_behind(const scene &s) : sc(s) {}
+	~left_behind()
+	{
+		std::vector<pid_t> pids;
+		std::string text = read_file(sc.dir / "helpers");
+
+		for (size_t at = 0; at < text.size(); at = text.find('\n', at) + 1) {
+			pid_t pid = (pid_t)atoi(text.c_str() + at);
+			/* Not reaped by us: alive, its pid is its own. */
+			if (pid > 0 && cmdline_of(pid).find(sc.dir.path) != std::string::npos) {
+				kill(pid, SIGKILL);
+				pids.push_back(pid);
+			}
+			if (text.find('\n', at) == std::string::npos)
+				break;
+		}
+		wait_until([&] {
+			for (pid_t pid : pids)
+				if (pid_alive(pid))
+					return false;
+			return true;
+		}, DEADLINE_MS);
+	}
+};
 
 /* Start the wrapper of sc, its pid file's directory polled every 100 ms;
  * the daemon drains for a minute, so that the new one can only be
@@ -178,10 +217,11 @@ TEST_CASE("start_timeout: a start process that exits 0 and no pid file: exit 1 o
 	scene sc;
 	proc w;
 	/* A forking daemon whose background half never came up: its start
-	 * process exits 0 and leaves nothing behind (no orphan to follow,
-	 * no pid file). */
+	 * process exits 0 and leaves no daemon behind (helpers only, and no
+	 * pid file). */
 	std::string starter = exiting_starter(sc);
-	sc.config("start_timeout = \"300ms\"\n");
+	left_behind helpers(sc);
+	sc.config("start_timeout = \"300ms\"\nnames = [\"gitaly\"]\n");
 
 	auto t0 = std::chrono::steady_clock::now();
 	proc_start(&w, {build_path("pidsitter"), "-c", sc.conf, "--", starter}, clean_env);
@@ -204,7 +244,8 @@ TEST_CASE("start_timeout: a pid file that names the daemon within it is followed
 	scene sc;
 	proc w;
 	std::string starter = exiting_starter(sc);
-	sc.config("start_timeout = \"30s\"\n" SLOW_REAP_OK);
+	left_behind helpers(sc);
+	sc.config("start_timeout = \"30s\"\nnames = [\"gitaly\"]\n" SLOW_REAP_OK);
 
 	proc_start(&w, {build_path("pidsitter"), "-c", sc.conf, "--", starter}, clean_env);
 	INFO(proc_dump(&w));

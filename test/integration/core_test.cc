@@ -51,6 +51,25 @@ TEST_CASE("spawns the daemon with GITALY_UPGRADES_ENABLED, forwards signals, exi
 	CHECK_FALSE(pid_alive(daemon));
 }
 
+TEST_CASE("a start process that exits 0 and leaves nothing behind: the wrapper exits 0 at once, as gitaly-wrapper")
+{
+	scene sc;
+	proc w;
+
+	/* Not a forking daemon: nothing was left to wait for a pid file of
+	 * (the default start_timeout, 10 s, is for those). */
+	proc_start(&w, {build_path("pidsitter"), "-p", sc.pidfile, "--", "/bin/true"}, clean_env);
+	REQUIRE(proc_wait_exit(&w, 20000));
+	INFO(proc_dump(&w));
+	CHECK(proc_code(&w) == 0);
+	CHECK(proc_count_lines(&w, "waiting for the daemon's pid file") == 0);
+	CHECK(proc_count_lines(&w, log_msg("process exited", "exit_code=0 " +
+	    log_gen(w, 1, (pid_t)log_field(proc_find_line(&w, "msg=\"monitoring process\""),
+	    "process")) + " status_source=child").c_str()) == 1);
+	CHECK(proc_count_lines(&w, log_msg("wrapper for process shutting down",
+	    "exit_code=0").c_str()) == 1);
+}
+
 TEST_CASE("a daemon killed by signal N gives exit status 128+N")
 {
 	scene sc;

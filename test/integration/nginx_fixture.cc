@@ -3,6 +3,7 @@
  */
 #include "nginx_fixture.h"
 
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -67,7 +68,12 @@ nginx_prefix::write_conf()
 {
 	std::string d = dir.path;
 
-	write_file(conf,
+	std::string user;
+	struct passwd *pw = getpwuid(geteuid());
+
+	if (workers_as_wrapper_user && geteuid() == 0 && pw != NULL)
+		user = std::string("user ") + pw->pw_name + ";\n";
+	write_file(conf, user +
 	    "daemon on;\n"
 	    "master_process on;\n"
 	    "worker_processes 1;\n"

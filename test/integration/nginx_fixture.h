@@ -35,6 +35,9 @@ struct nginx_prefix {
 	std::string conf, pidfile, oldbin, errlog;
 	std::string binary = NGINX;    /* what pidsitter spawns */
 	int port = 0;
+	/* Workers run as the wrapper's user, not nobody ("user" in
+	 * nginx.conf; nginx ignores it unless run as root). */
+	bool workers_as_wrapper_user = false;
 	std::vector<pinned> seen;      /* every nginx process the test met */
 	std::unique_ptr<proc> w;       /* destroyed first: the wrapper */
 

@@ -196,6 +196,84 @@ TEST_CASE("a forking daemon: the start process exits 0, the daemon it leaves is 
 	CHECK(w.out.find("status_source=reap") != std::string::npos);
 }
 
+TEST_CASE("a daemon started through a script: its successor runs the same program and is followed")
+{
+	bool background = false;
+	SUBCASE("the script execs the daemon") {}
+	SUBCASE("the script starts the daemon in the background and exits 0") { background = true; }
+	scene sc;
+	proc w;
+	/* BINARY is the script: names are "run-gitaly.sh", which the
+	 * daemon (comm gitaly, exe fixture-daemon) never matches. */
+	std::string script = sc.dir / "run-gitaly.sh";
+	write_file(script, "#!/bin/sh\n" + (background ? sc.gitaly + " \"$@\" &\nexit 0\n" :
+	    "exec " + sc.gitaly + " \"$@\"\n"), 0755);
+	proc_start(&w, {build_path("pidsitter"), "-p", sc.pidfile, "--", script, "--pid-file",
+	    sc.pidfile, "--record", sc.record, "--drain", "50", "--exit-code", "7"}, clean_env);
+	INFO(proc_dump(&w));
+	pid_t d1 = sc.ready(10000);
+	/* Generation 1 is the script; in the background, it exits 0 and
+	 * leaves the daemon, generation 2. */
+	unsigned gen = background ? 2 : 1;
+
+	/* HUP: the successor is the same program (by exe), not a stranger. */
+	pid_t d2 = hup_successor(sc, &w, d1, 10000);
+	REQUIRE(proc_wait_line(&w, log_msg("following new process", log_gen(w, gen + 1, d2) +
+	    " role=current source=pid_file").c_str(), 10000));
+	CHECK(proc_count_lines(&w, "not following process") == 0);
+	REQUIRE(record_wait(sc.record, d1, "exit 0", 10000));
+	send_signal(w.pid, SIGUSR1);
+	REQUIRE(record_wait(sc.record, d2, "signal SIGUSR1", 10000));
+	CHECK(pid_alive(w.pid));
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(proc_wait_exit(&w, 10000));
+	CHECK(proc_code(&w) == 7);
+	CHECK(record_count(sc.record, d2, "signal SIGTERM") == 1);
+	CHECK(live_matching(sc.gitaly).empty());
+
+	/* When the pid file first named it, the wrapper said that names do
+	 * not match the daemon, once, with the fix. */
+	CHECK(proc_count_lines(&w, "msg=\"the names do not match the daemon\"") == 1);
+	CHECK(has_line(w.out, {"msg=\"the names do not match the daemon\"", log_gen(w, gen, d1),
+	    "comm gitaly", "expected run-gitaly.sh",
+	    "fix=\"add it to names in the configuration file, names = [\\\"gitaly\\\"]"}));
+}
+
+TEST_CASE("the old process crashes mid-upgrade: its orphaned successor is the daemon once it writes the pid file")
+{
+	scene sc;
+	proc w;
+
+	/* The new process takes 500 ms to be ready: the old one dies before
+	 * it wrote the pid file, and it is re-parented to the wrapper. */
+	proc_start(&w, sc.wrapper(sc.daemon({"--upgrade-ready-delay", "500", "--exit-code", "3"})));
+	INFO(proc_dump(&w));
+	pid_t old = sc.ready(10000);
+	send_signal(w.pid, SIGHUP);
+	REQUIRE(record_wait(sc.record, old, "upgrading", 10000));
+	std::string text = read_file(sc.record), key = std::to_string(old) + " upgrading ";
+	pid_t fresh = (pid_t)atoi(text.c_str() + text.find(key) + key.size());
+	REQUIRE(fresh > 0);
+	send_signal(old, SIGKILL);
+	/* Not the daemon on its name alone: an orphan until the pid file
+	 * names it, and the wrapper waits for that. */
+	REQUIRE(proc_wait_line(&w, log_msg("following new process", log_gen(w, 2, fresh) +
+	    " role=orphan source=child").c_str(), 10000));
+	REQUIRE(proc_wait_line(&w, log_msg("process is current", log_gen(w, 2, fresh)).c_str(),
+	    10000));
+	REQUIRE(proc_wait_line(&w, log_msg("upgrade complete", log_gen(w, 2, fresh)).c_str(),
+	    10000));
+	CHECK(read_pid(sc.pidfile) == fresh);
+	CHECK(proc_count_lines(&w, "wrapper for process shutting down") == 0);
+	send_signal(w.pid, SIGUSR1);
+	REQUIRE(record_wait(sc.record, fresh, "signal SIGUSR1", 10000));
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(proc_wait_exit(&w, 10000));
+	CHECK(proc_code(&w) == 3);
+	CHECK(record_count(sc.record, fresh, "signal SIGTERM") == 1);
+	CHECK(live_matching(sc.gitaly).empty());
+}
+
 TEST_CASE("a successor named by <pidfile>.2 keeps the wrapper running when the current one dies")
 {
 	scene sc;

@@ -601,3 +601,125 @@ TEST_CASE("proc: proc_identify")
 		CHECK(nftw(tmpl, rm_cb, 16, FTW_DEPTH | FTW_PHYS) == 0);
 	}
 }
+
+/* Copy /bin/sleep to path, through a temporary renamed over it: a binary
+ * upgrade, which leaves a running copy's exe " (deleted)". */
+static void
+install_sleep(const std::string &path)
+{
+	std::string tmp = path + ".new";
+	int in = open("/bin/sleep", O_RDONLY | O_CLOEXEC);
+	int out = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+	char buf[65536];
+	ssize_t n;
+
+	REQUIRE(in >= 0);
+	REQUIRE(out >= 0);
+	while ((n = read(in, buf, sizeof buf)) > 0)
+		REQUIRE(write(out, buf, (size_t)n) == n);
+	close(in);
+	close(out);
+	REQUIRE(rename(tmp.c_str(), path.c_str()) == 0);
+}
+
+TEST_CASE("proc: a successor is the daemon when it runs the current process's program, whatever its name")
+{
+	static const char *const sleep_argv[] = {"sleep", "30", NULL};
+	char tmpl[] = "/tmp/pidsitter-proc-XXXXXX";
+	struct match_rules rules;
+	struct proc_program cur, other;
+	struct identity id;
+	std::string why;
+
+	REQUIRE(mkdtemp(tmpl) != NULL);
+	REQUIRE(chmod(tmpl, 0755) == 0);  /* another user runs it too */
+	std::string d = tmpl, daemon = d + "/daemon";
+	install_sleep(daemon);
+	REQUIRE(symlink(daemon.c_str(), (d + "/alias").c_str()) == 0);
+	/* BINARY was a script that exec'd the daemon: names say its name. */
+	rules.names = {"run-daemon.sh"};
+	rules.facts = MATCH_COMM | MATCH_EXE;
+	rules.owner_any = false;
+	rules.owner = (uid_t)-1;
+
+	pid_t first = start(daemon.c_str(), sleep_argv, (uid_t)-1);
+	REQUIRE(first > 0);
+	REQUIRE(proc_read_program(first, &cur) == 0);
+	CHECK(cur.known);
+	CHECK(cur.path == daemon);
+	CHECK(cur.comm == "daemon");
+	REQUIRE(proc_read_program(getpid(), &other) == 0);
+	CHECK_FALSE(program_same(&cur, &other));
+	CHECK(program_same(&cur, &cur));
+
+	SUBCASE("without the current program, names alone decide") {
+		pid_t next = start(daemon.c_str(), sleep_argv, (uid_t)-1);
+		REQUIRE(next > 0);
+		CHECK(proc_identify(next, &rules, &id, &why) == ID_MISMATCH);
+		CHECK(why.find("expected run-daemon.sh)") != std::string::npos);
+		finish(next);
+	}
+	SUBCASE("the same file, reached by another path") {
+		rules.program = cur;
+		REQUIRE(mkdir((d + "/sub").c_str(), 0755) == 0);
+		REQUIRE(symlink(daemon.c_str(), (d + "/sub/daemon").c_str()) == 0);
+		pid_t next = start((d + "/sub/daemon").c_str(), sleep_argv, (uid_t)-1);
+		REQUIRE(next > 0);
+		REQUIRE(proc_identify(next, &rules, &id, &why) == ID_OK);
+		CHECK(id.matched == "program");
+		CHECK(id.comm == "daemon");
+		close(id.pidfd);
+		finish(next);
+	}
+	SUBCASE("the same file under another name is another program (a multi-call binary)") {
+		rules.program = cur;
+		pid_t next = start((d + "/alias").c_str(), sleep_argv, (uid_t)-1);
+		REQUIRE(next > 0);
+		CHECK(proc_identify(next, &rules, &id, &why) == ID_MISMATCH);
+		CHECK(why.find("nor the current process's program (daemon, " + daemon + ")") !=
+		    std::string::npos);
+		finish(next);
+	}
+	SUBCASE("the same path after a binary upgrade: another file") {
+		install_sleep(daemon);
+		/* The running one's exe now says " (deleted)": the path rule
+		 * holds either way round. */
+		struct proc_program old;
+		REQUIRE(proc_read_program(first, &old) == 0);
+		CHECK(old.path == daemon);
+		CHECK(old.ino == cur.ino);
+		rules.program = old;
+		pid_t next = start(daemon.c_str(), sleep_argv, (uid_t)-1);
+		REQUIRE(next > 0);
+		REQUIRE(proc_identify(next, &rules, &id, &why) == ID_OK);
+		CHECK(id.matched == "program");
+		CHECK(id.program.ino != old.ino);
+		CHECK(id.program.path == daemon);
+		close(id.pidfd);
+		finish(next);
+	}
+	SUBCASE("another program is still refused, and the reason names the program") {
+		rules.program = cur;
+		pid_t next = start("/bin/sleep", sleep_argv, (uid_t)-1);
+		REQUIRE(next > 0);
+		CHECK(proc_identify(next, &rules, &id, &why) == ID_MISMATCH);
+		CHECK(why.find("nor the current process's program (daemon, " + daemon + ")") !=
+		    std::string::npos);
+		CHECK(id.pidfd == -1);
+		/* Unless any program will do (what a forking start left). */
+		rules.any_program = true;
+		REQUIRE(proc_identify(next, &rules, &id, &why) == ID_OK);
+		CHECK(id.matched == "");
+		close(id.pidfd);
+		finish(next);
+	}
+	SUBCASE("the owner rule still holds") {
+		rules.program = cur;
+		pid_t next = start(daemon.c_str(), sleep_argv, 12345);
+		REQUIRE(next > 0);
+		CHECK(proc_identify(next, &rules, &id, &why) == ID_OWNER);
+		finish(next);
+	}
+	finish(first);
+	CHECK(nftw(tmpl, rm_cb, 16, FTW_DEPTH | FTW_PHYS) == 0);
+}

@@ -33,4 +33,19 @@ sitter_event(int kind, long a, long b, long c)
 	return ev;
 }
 
+/* EV_EXIT of generation number, and what it left: children live children
+ * of the wrapper that are no current or draining generation; when there
+ * is one, its pid and start time. */
+static inline struct event
+sitter_exit_event(unsigned number, int wstatus, int status_source, int children,
+    pid_t pid = 0, unsigned long long start_time = 0)
+{
+	struct event ev = sitter_event(EV_EXIT, (long)number, wstatus, status_source);
+
+	ev.children = children;
+	ev.pid = pid;
+	ev.start_time = start_time;
+	return ev;
+}
+
 #endif

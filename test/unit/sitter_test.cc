@@ -31,20 +31,21 @@
  * EV_EXIT: generation number, wait status, enum status_source.
  */
 static std::string
-step(struct sitter *st, int kind, long a = 0, long b = 0, long c = 0)
+apply(struct sitter *st, const struct event *ev)
 {
 	static const char *const names[] = {
 		"SIGNAL", "DROP", "FOLLOW", "IGNORE", "CURRENT", "DRAIN", "GONE", "READY",
 		"WAIT_PIDFILE", "PIDFILE_CAME", "UPGRADE_BEGIN", "UPGRADE_DONE",
-		"UPGRADE_FAILED", "UPGRADE_REFUSED", "SUCCESSOR_DIED", "EXIT",
+		"UPGRADE_FAILED", "UPGRADE_REFUSED", "SUCCESSOR_DIED", "EXIT", "LEAVE",
 	};
-	static const char *const sources[] = {"pidfile", "oldbin", "dot2", "spawned", "child", "parent"};
+	static const char *const sources[] = {"pidfile", "oldbin", "dot2", "spawned", "child", "parent",
+	    "forked"};
+	static const char *const roles[] = {"current", "draining", "orphan"};
 	std::vector<struct action> acts;
 	std::string out;
 	char buf[128], s1[16], s2[16];
 
-	struct event ev = sitter_event(kind, a, b, c);
-	sitter_step(st, &ev, &acts);
+	sitter_step(st, ev, &acts);
 
 	for (const struct action &x : acts) {
 		signal_name(x.sig, s1, sizeof s1);
@@ -59,7 +60,7 @@ step(struct sitter *st, int kind, long a = 0, long b = 0, long c = 0)
 			break;
 		case ACT_FOLLOW:
 			snprintf(buf, sizeof buf, "FOLLOW g%u pid=%d %s %s", x.number, (int)x.pid,
-			    sources[x.source], x.role == ROLE_CURRENT ? "current" : "draining");
+			    sources[x.source], roles[x.role]);
 			break;
 		case ACT_IGNORE:
 			snprintf(buf, sizeof buf, "IGNORE pid=%d", (int)x.pid);
@@ -70,6 +71,9 @@ step(struct sitter *st, int kind, long a = 0, long b = 0, long c = 0)
 		case ACT_EXIT:
 			snprintf(buf, sizeof buf, "EXIT %d", x.code);
 			break;
+		case ACT_LEAVE:
+			snprintf(buf, sizeof buf, "LEAVE %d", x.code);
+			break;
 		default:
 			snprintf(buf, sizeof buf, "%s g%u", names[x.kind], x.number);
 			break;
@@ -77,12 +81,28 @@ step(struct sitter *st, int kind, long a = 0, long b = 0, long c = 0)
 		/* What is not done says why, for the log. */
 		if (x.kind == ACT_DROP || x.kind == ACT_IGNORE || x.kind == ACT_EXIT ||
 		    x.kind == ACT_UPGRADE_FAILED || x.kind == ACT_UPGRADE_REFUSED ||
-		    x.kind == ACT_SUCCESSOR_DIED)
+		    x.kind == ACT_SUCCESSOR_DIED || x.kind == ACT_LEAVE)
 			CHECK(x.why != NULL);
 		out += out.empty() ? "" : ", ";
 		out += buf;
 	}
 	return out;
+}
+
+static std::string
+step(struct sitter *st, int kind, long a = 0, long b = 0, long c = 0)
+{
+	struct event ev = sitter_event(kind, a, b, c);
+	return apply(st, &ev);
+}
+
+/* The death of generation number, and what it left (sitter_exit_event). */
+static std::string
+step_exit(struct sitter *st, unsigned number, int wstatus, int source, int children,
+    pid_t pid = 0, unsigned long long start_time = 0)
+{
+	struct event ev = sitter_exit_event(number, wstatus, source, children, pid, start_time);
+	return apply(st, &ev);
 }
 
 /* A sitter on the default settings (or s). */
@@ -396,8 +416,42 @@ TEST_CASE("sitter: a forking daemon (the spawned process exits 0 before any pid 
 	CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_SPAWNED) ==
 	    "FOLLOW g1 pid=100 spawned current, CURRENT g1");
 
-	SUBCASE("the pid file comes") {
-		CHECK(step(&st, EV_EXIT, 1, EXITED(0), STATUS_CHILD) == "GONE g1, WAIT_PIDFILE");
+	SUBCASE("it left nothing behind (/bin/true): that is the end, at once") {
+		CHECK(step_exit(&st, 1, EXITED(0), STATUS_CHILD, 0) == "GONE g1, EXIT 0");
+		CHECK(st.state == SITTER_DONE);
+	}
+	SUBCASE("it left one process: that is the daemon, whatever its name") {
+		CHECK(step_exit(&st, 1, EXITED(0), STATUS_CHILD, 1, 300, 3000) ==
+		    "GONE g1, FOLLOW g2 pid=300 forked current, CURRENT g2");
+		CHECK(st.state == SITTER_RUNNING);
+		CHECK(step(&st, EV_SIGNAL, SIGUSR1) == "SIGNAL g2 USR1");
+		CHECK(step(&st, EV_FOUND, 300, 3000, FOUND_PIDFILE) == "READY g2");
+		CHECK(step(&st, EV_START_TIMEOUT) == "");
+		CHECK(step_exit(&st, 2, EXITED(6), STATUS_REAP, 0) == "GONE g2, EXIT 6");
+	}
+	SUBCASE("the one it left looked like the daemon: followed as an orphan first") {
+		CHECK(step(&st, EV_FOUND, 300, 3000, FOUND_CHILD) == "FOLLOW g2 pid=300 child orphan");
+		CHECK(step_exit(&st, 1, EXITED(0), STATUS_CHILD, 1, 300, 3000) ==
+		    "GONE g1, CURRENT g2");
+		CHECK(sitter_gen(&st, 2)->role == ROLE_CURRENT);
+		CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g2 HUP, UPGRADE_BEGIN g2");
+	}
+	SUBCASE("a double fork: the one it left exits 0 too, leaving the daemon") {
+		CHECK(step_exit(&st, 1, EXITED(0), STATUS_CHILD, 1, 200, 2000) ==
+		    "GONE g1, FOLLOW g2 pid=200 forked current, CURRENT g2");
+		CHECK(step(&st, EV_FOUND, 300, 3000, FOUND_CHILD) == "FOLLOW g3 pid=300 child orphan");
+		CHECK(step_exit(&st, 2, EXITED(0), STATUS_REAP, 1, 300, 3000) ==
+		    "GONE g2, CURRENT g3");
+		CHECK(step(&st, EV_FOUND, 300, 3000, FOUND_PIDFILE) == "READY g3");
+		/* Named by the pid file: its exit 0 is the end. */
+		CHECK(step_exit(&st, 3, EXITED(0), STATUS_REAP, 1, 400, 4000) == "GONE g3, EXIT 0");
+	}
+	SUBCASE("one it left that cannot be checked: the pid file must name the daemon") {
+		CHECK(step_exit(&st, 1, EXITED(0), STATUS_CHILD, 1, 0, 0) == "GONE g1, WAIT_PIDFILE");
+		CHECK(step(&st, EV_START_TIMEOUT) == "EXIT 1");
+	}
+	SUBCASE("several left: the pid file comes") {
+		CHECK(step_exit(&st, 1, EXITED(0), STATUS_CHILD, 2) == "GONE g1, WAIT_PIDFILE");
 		CHECK(st.state == SITTER_WAIT_PIDFILE);
 		CHECK(step(&st, EV_SIGNAL, SIGUSR1) == "DROP USR1");
 		CHECK(step(&st, EV_FOUND, 300, 3000, FOUND_PIDFILE) ==
@@ -406,38 +460,61 @@ TEST_CASE("sitter: a forking daemon (the spawned process exits 0 before any pid 
 		CHECK(step(&st, EV_START_TIMEOUT) == "");
 		CHECK(step(&st, EV_EXIT, 2, EXITED(0), STATUS_PIDFD) == "GONE g2, EXIT 0");
 	}
+	SUBCASE("several left, two of them orphans: the pid file names one, the other is stopped with the daemon") {
+		CHECK(step(&st, EV_FOUND, 300, 3000, FOUND_CHILD) == "FOLLOW g2 pid=300 child orphan");
+		CHECK(step(&st, EV_FOUND, 301, 3001, FOUND_CHILD) == "FOLLOW g3 pid=301 child orphan");
+		CHECK(step_exit(&st, 1, EXITED(0), STATUS_CHILD, 2) == "GONE g1, WAIT_PIDFILE");
+		CHECK(step(&st, EV_FOUND, 301, 3001, FOUND_PIDFILE) ==
+		    "PIDFILE_CAME g3, CURRENT g3, READY g3");
+		CHECK(step_exit(&st, 3, SIGKILL, STATUS_REAP, 1, 300, 3000) ==
+		    "GONE g3, LEAVE 137, SIGNAL g2 TERM, SIGNAL g2 CONT");
+		CHECK(step_exit(&st, 2, EXITED(0), STATUS_REAP, 0) == "GONE g2, EXIT 137");
+	}
 	SUBCASE("a stop while waiting is kept for the daemon") {
-		CHECK(step(&st, EV_EXIT, 1, EXITED(0), STATUS_CHILD) == "GONE g1, WAIT_PIDFILE");
+		CHECK(step_exit(&st, 1, EXITED(0), STATUS_CHILD, 2) == "GONE g1, WAIT_PIDFILE");
 		CHECK(step(&st, EV_SIGNAL, SIGTERM) == "");
 		CHECK(step(&st, EV_FOUND, 300, 3000, FOUND_PIDFILE) ==
 		    "FOLLOW g2 pid=300 pidfile current, SIGNAL g2 TERM, PIDFILE_CAME g2, "
 		    "CURRENT g2, READY g2");
 	}
 	SUBCASE("no pid file in time") {
-		CHECK(step(&st, EV_EXIT, 1, EXITED(0), STATUS_CHILD) == "GONE g1, WAIT_PIDFILE");
+		CHECK(step_exit(&st, 1, EXITED(0), STATUS_CHILD, 2) == "GONE g1, WAIT_PIDFILE");
 		CHECK(step(&st, EV_START_TIMEOUT) == "EXIT 1");
 		CHECK(st.state == SITTER_DONE);
 		CHECK(step(&st, EV_FOUND, 300, 3000, FOUND_PIDFILE) == "");
 	}
+	SUBCASE("no pid file in time, orphans left: they are stopped, then exit 1") {
+		CHECK(step(&st, EV_FOUND, 300, 3000, FOUND_CHILD) == "FOLLOW g2 pid=300 child orphan");
+		CHECK(step_exit(&st, 1, EXITED(0), STATUS_CHILD, 2) == "GONE g1, WAIT_PIDFILE");
+		CHECK(step(&st, EV_START_TIMEOUT) == "LEAVE 1, SIGNAL g2 TERM, SIGNAL g2 CONT");
+		CHECK(st.state == SITTER_LEAVING);
+		CHECK(step_exit(&st, 2, SIGTERM, STATUS_REAP, 0) == "GONE g2, EXIT 1");
+	}
 	SUBCASE("nginx with daemon on: the master's pid file before the start process exits") {
 		CHECK(step(&st, EV_FOUND, 101, 1001, FOUND_PIDFILE) ==
 		    "FOLLOW g2 pid=101 pidfile current, DRAIN g1, CURRENT g2, READY g2");
-		CHECK(step(&st, EV_EXIT, 1, EXITED(0), STATUS_CHILD) == "GONE g1");
+		CHECK(step_exit(&st, 1, EXITED(0), STATUS_CHILD, 0) == "GONE g1");
 		CHECK(st.state == SITTER_RUNNING);
 	}
 	SUBCASE("it exits 0 after the pid file named it: that is the end") {
 		CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE) == "READY g1");
-		CHECK(step(&st, EV_EXIT, 1, EXITED(0), STATUS_CHILD) == "GONE g1, EXIT 0");
+		CHECK(step_exit(&st, 1, EXITED(0), STATUS_CHILD, 1, 300, 3000) == "GONE g1, EXIT 0");
 	}
 	SUBCASE("it exits non-zero: that is the end") {
-		CHECK(step(&st, EV_EXIT, 1, EXITED(3), STATUS_CHILD) == "GONE g1, EXIT 3");
+		CHECK(step_exit(&st, 1, EXITED(3), STATUS_CHILD, 1, 300, 3000) == "GONE g1, EXIT 3");
 	}
 	SUBCASE("it is killed: that is the end") {
-		CHECK(step(&st, EV_EXIT, 1, SIGKILL, STATUS_CHILD) == "GONE g1, EXIT 137");
+		CHECK(step_exit(&st, 1, SIGKILL, STATUS_CHILD, 1, 300, 3000) == "GONE g1, EXIT 137");
 	}
-	SUBCASE("it exits 0 after a stop: that is the end") {
+	SUBCASE("it exits 0 after a stop, leaving nothing: that is the end") {
 		CHECK(step(&st, EV_SIGNAL, SIGTERM) == "SIGNAL g1 TERM");
-		CHECK(step(&st, EV_EXIT, 1, EXITED(0), STATUS_CHILD) == "GONE g1, EXIT 0");
+		CHECK(step_exit(&st, 1, EXITED(0), STATUS_CHILD, 0) == "GONE g1, EXIT 0");
+	}
+	SUBCASE("it exits 0 after a stop, leaving the daemon: the stop reaches it") {
+		CHECK(step(&st, EV_SIGNAL, SIGTERM) == "SIGNAL g1 TERM");
+		CHECK(step_exit(&st, 1, EXITED(0), STATUS_CHILD, 1, 300, 3000) ==
+		    "GONE g1, FOLLOW g2 pid=300 forked current, SIGNAL g2 TERM, CURRENT g2");
+		CHECK(step_exit(&st, 2, SIGTERM, STATUS_REAP, 0) == "GONE g2, EXIT 0");
 	}
 }
 
@@ -463,14 +540,121 @@ TEST_CASE("sitter: failed upgrades leave the old process current")
 		CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g1 HUP, UPGRADE_BEGIN g1");
 		CHECK(step(&st, EV_EXIT, 1, EXITED(1), STATUS_PIDFD) == "GONE g1, EXIT 1");
 	}
-	SUBCASE("the old process dies first, its orphaned successor carries on") {
+	SUBCASE("the old process dies first, its orphaned successor carries on once it writes the pid file") {
 		CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g1 HUP, UPGRADE_BEGIN g1");
 		CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_CHILD) ==
-		    "FOLLOW g2 pid=200 child draining");
-		CHECK(step(&st, EV_EXIT, 1, EXITED(0), STATUS_REAP) ==
-		    "GONE g1, CURRENT g2, UPGRADE_DONE g2");
-		CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_PIDFILE) == "READY g2");
+		    "FOLLOW g2 pid=200 child orphan");
+		/* Not yet the daemon: the wrapper waits for its pid file. */
+		CHECK(step_exit(&st, 1, SIGKILL, STATUS_REAP, 1, 200, 2000) == "GONE g1");
+		CHECK(st.state == SITTER_RUNNING);
+		CHECK(st.current == 0);
+		CHECK(step(&st, EV_SIGNAL, SIGUSR1) == "DROP USR1");
+		CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_PIDFILE) ==
+		    "CURRENT g2, READY g2, UPGRADE_DONE g2");
+		CHECK(step(&st, EV_SIGNAL, SIGUSR1) == "SIGNAL g2 USR1");
+		CHECK(step_exit(&st, 2, EXITED(4), STATUS_REAP, 0) == "GONE g2, EXIT 4");
 	}
+	SUBCASE("the old process dies first, its orphan never writes the pid file: stopped at upgrade_timeout") {
+		CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g1 HUP, UPGRADE_BEGIN g1");
+		CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_CHILD) ==
+		    "FOLLOW g2 pid=200 child orphan");
+		CHECK(step_exit(&st, 1, SIGKILL, STATUS_REAP, 1, 200, 2000) == "GONE g1");
+		CHECK(step(&st, EV_UPGRADE_TIMEOUT) ==
+		    "UPGRADE_FAILED g1, LEAVE 137, SIGNAL g2 TERM, SIGNAL g2 CONT");
+		CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_PIDFILE) == "");
+		CHECK(step_exit(&st, 2, SIGTERM, STATUS_REAP, 0) == "GONE g2, EXIT 137");
+	}
+	SUBCASE("the old process dies first, its orphan dies too: the old one's status") {
+		CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g1 HUP, UPGRADE_BEGIN g1");
+		CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_CHILD) ==
+		    "FOLLOW g2 pid=200 child orphan");
+		CHECK(step_exit(&st, 1, SIGKILL, STATUS_REAP, 1, 200, 2000) == "GONE g1");
+		CHECK(step_exit(&st, 2, EXITED(1), STATUS_REAP, 0) == "GONE g2, EXIT 137");
+	}
+}
+
+TEST_CASE("sitter: a crashed master's workers are orphans, never the daemon")
+{
+	struct settings s;
+	struct sitter st;
+
+	/* examples/nginx.toml: the nginx recipe, TERM rewritten to QUIT. */
+	settings_defaults(&s);
+	s.recipe = RECIPE_NGINX;
+	s.sig.rewrite[SIGTERM] = SIGQUIT;
+	start(&st, &s);
+	CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE) ==
+	    "FOLLOW g1 pid=100 pidfile current, CURRENT g1, READY g1");
+
+	SUBCASE("the master SIGKILLed: its re-parented workers are stopped, the exit status is its 137") {
+		CHECK(step(&st, EV_FOUND, 101, 1001, FOUND_CHILD) == "FOLLOW g2 pid=101 child orphan");
+		CHECK(step(&st, EV_FOUND, 102, 1001, FOUND_CHILD) == "FOLLOW g3 pid=102 child orphan");
+		CHECK(step(&st, EV_FOUND, 101, 1001, FOUND_CHILD) == "");
+		CHECK(step_exit(&st, 1, SIGKILL, STATUS_REAP, 2) ==
+		    "GONE g1, LEAVE 137, SIGNAL g2 QUIT, SIGNAL g3 QUIT, SIGNAL g2 CONT, SIGNAL g3 CONT");
+		CHECK(st.current == 0);
+		CHECK(st.state == SITTER_LEAVING);
+		/* sv hup: no worker is upgraded, nor made current. */
+		CHECK(step(&st, EV_SIGNAL, SIGHUP) == "DROP HUP");
+		CHECK(step(&st, EV_SIGNAL, SIGUSR2) == "DROP USR2");
+		/* Whatever appears now is told to stop too, and is no daemon. */
+		CHECK(step(&st, EV_FOUND, 103, 1001, FOUND_PIDFILE) ==
+		    "FOLLOW g4 pid=103 pidfile orphan, SIGNAL g4 QUIT, SIGNAL g4 CONT");
+		CHECK(step(&st, EV_FOUND, 102, 1001, FOUND_PIDFILE) == "");
+		CHECK(step_exit(&st, 2, EXITED(0), STATUS_REAP, 1) == "GONE g2");
+		CHECK(step_exit(&st, 4, EXITED(0), STATUS_REAP, 1) == "GONE g4");
+		CHECK(step_exit(&st, 3, EXITED(0), STATUS_REAP, 0) == "GONE g3, EXIT 137");
+		CHECK(st.state == SITTER_DONE);
+	}
+	SUBCASE("orphans while the master lives get nothing but a stop") {
+		CHECK(step(&st, EV_FOUND, 101, 1001, FOUND_CHILD) == "FOLLOW g2 pid=101 child orphan");
+		CHECK(step(&st, EV_SIGNAL, SIGUSR1) == "SIGNAL g1 USR1");
+		CHECK(step(&st, EV_SIGNAL, SIGCONT) == "SIGNAL g1 CONT");
+		/* Named by the pid file but older than the master: a stale
+		 * pid file, not a successor. */
+		CHECK(step(&st, EV_FOUND, 101, 999, FOUND_PIDFILE) == "IGNORE pid=101");
+		CHECK(step_exit(&st, 2, EXITED(0), STATUS_REAP, 0) == "GONE g2");
+		CHECK(step(&st, EV_FOUND, 102, 1001, FOUND_CHILD) == "FOLLOW g3 pid=102 child orphan");
+		CHECK(step(&st, EV_SIGNAL, SIGTERM) == "SIGNAL g1 QUIT<TERM, SIGNAL g3 QUIT<TERM");
+		CHECK(step_exit(&st, 1, EXITED(0), STATUS_REAP, 1) == "GONE g1");
+		CHECK(step_exit(&st, 3, EXITED(0), STATUS_REAP, 0) == "GONE g3, EXIT 0");
+	}
+	SUBCASE("the new master, orphaned mid-upgrade, is the daemon once it writes the pid file") {
+		CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g1 USR2<HUP, UPGRADE_BEGIN g1");
+		CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_OLDBIN) == "");
+		CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_CHILD) == "FOLLOW g2 pid=200 child orphan");
+		CHECK(step(&st, EV_FOUND, 101, 1001, FOUND_CHILD) == "FOLLOW g3 pid=101 child orphan");
+		CHECK(step_exit(&st, 1, SIGKILL, STATUS_REAP, 2) == "GONE g1");
+		CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_PIDFILE) ==
+		    "CURRENT g2, READY g2, UPGRADE_DONE g2");
+		/* The old master's worker stays an orphan. */
+		CHECK(step(&st, EV_SIGNAL, SIGUSR1) == "SIGNAL g2 USR1");
+		CHECK(step_exit(&st, 3, EXITED(0), STATUS_REAP, 0) == "GONE g3");
+		CHECK(step_exit(&st, 2, EXITED(0), STATUS_REAP, 0) == "GONE g2, EXIT 0");
+	}
+	SUBCASE("an orphan named by .oldbin drains") {
+		CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_CHILD) == "FOLLOW g2 pid=200 child orphan");
+		CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_OLDBIN) == "DRAIN g2");
+		CHECK(step(&st, EV_SIGNAL, SIGTERM) == "SIGNAL g1 QUIT<TERM, SIGNAL g2 QUIT<TERM");
+	}
+}
+
+TEST_CASE("sitter: a stop in the middle of an upgrade reaches the orphaned successor, and waits for it")
+{
+	struct sitter st;
+
+	start(&st);
+	step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+	CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g1 HUP, UPGRADE_BEGIN g1");
+	CHECK(step(&st, EV_SIGNAL, SIGTERM) == "SIGNAL g1 TERM");
+	CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_CHILD) ==
+	    "FOLLOW g2 pid=200 child orphan, SIGNAL g2 TERM");
+	CHECK(step(&st, EV_SIGNAL, SIGCONT) == "SIGNAL g1 CONT, SIGNAL g2 CONT");
+	CHECK(step_exit(&st, 1, EXITED(0), STATUS_CHILD, 1, 200, 2000) == "GONE g1");
+	CHECK(st.state == SITTER_RUNNING);
+	/* Its SIGKILL (tableflip kills a successor not ready at a stop) is
+	 * not the service's status. */
+	CHECK(step_exit(&st, 2, SIGKILL, STATUS_REAP, 0) == "GONE g2, EXIT 0");
 }
 
 TEST_CASE("sitter: the new generation dies while the old one drains: the upgrade failed, the old one is never current again")

@@ -18,7 +18,6 @@
 
 #include "log.h"
 #include "options.h"
-#include "pidfile.h"
 #include "proc.h"
 #include "reap.h"
 #include "signals.h"
@@ -90,16 +89,11 @@ enum { EXIT_FAILURE_OWN = 1, EXIT_USAGE = 2 };
 static int
 find_daemon(struct watch *w, const struct settings *s)
 {
-	struct match_rules rules;
 	struct identity id;
 	std::string why;
 	pid_t pid, last = 0;
 	int r;
 
-	rules.names = s->names;
-	rules.facts = s->match_facts;
-	rules.owner_any = s->owner_any;
-	rules.owner = s->owner;
 	log_event(LOG_INFO, "finding process", {{"pid_file", s->pid_file}});
 	/* Read again while the file names another pid each time: started in
 	 * the middle of an upgrade, we may read the old pid just before it
@@ -107,8 +101,7 @@ find_daemon(struct watch *w, const struct settings *s)
 	 * the pid file before the old process may go).  Spawning on the
 	 * first read would start a duplicate beside the successor. */
 	for (int round = 0; round < 8; round++) {
-		r = pidfile_read(s->pid_file.c_str(), pidfile_pid_max(),
-		    s->owner_any ? (uid_t)-1 : s->owner, &pid, &why);
+		r = watch_lookup(w, s->pid_file, &pid, &id, &why);
 		if (r == -ENOENT || r == -EINVAL) {
 			/* gitaly-wrapper's message for a missing or
 			 * unparsable file. */
@@ -123,10 +116,11 @@ find_daemon(struct watch *w, const struct settings *s)
 			    {{"pid_file", s->pid_file}, {"error", why}});
 			return -1;
 		}
+		if (r == ID_OK && pid == last)
+			close(id.pidfd);
 		if (pid == last)
 			break;  /* the same dead pid twice: nothing newer */
 		last = pid;
-		r = proc_identify(pid, &rules, &id, &why);
 		if (r == ID_ERROR) {
 			/* A daemon may be alive there: spawning could
 			 * duplicate it. */
@@ -286,8 +280,12 @@ main(int argc, char **argv)
 		log_event(LOG_WARN, "cannot become a child subreaper",
 		    {{"error", strerror(-r)}});
 
-	uv_loop_init(&loop);
-	watch_init(&w, &loop, &s);
+	if ((r = uv_loop_init(&loop)) != 0 || (r = watch_init(&w, &loop, &s)) != 0) {
+		/* Nothing runs yet: better no wrapper than one deaf to the
+		 * daemon's death. */
+		log_event(LOG_FATAL, "cannot set up the event loop", {{"error", uv_strerror(r)}});
+		return EXIT_FAILURE_OWN;
+	}
 
 	r = find_daemon(&w, &s);
 	if (r == 0)

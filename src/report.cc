@@ -181,3 +181,163 @@ report_notify(const char *socket_path, const std::string &msg)
 	close(fd);
 	return r;
 }
+
+/* ---- the reporter ---- */
+
+void
+report_init(struct reporter *r, const struct settings *s, const char *notify_socket)
+{
+	r->status_file = s->status_file;
+	r->notify_socket = notify_socket != NULL ? notify_socket : "";
+	r->notify_fd = s->notify_fd;
+	r->last_json.clear();
+	r->told = PHASE_STARTING;
+	r->upgrade_result = "none";
+	r->upgrade_at.tv_sec = 0;
+	r->upgrade_at.tv_nsec = 0;
+	r->ready_sent = false;
+	r->reloading = false;
+	r->exit_code = -1;
+}
+
+/* systemd's notification socket, when we run under it. */
+static void
+notify(struct reporter *r, const std::string &msg)
+{
+	int e;
+
+	if (r->notify_socket.empty())
+		return;
+	e = report_notify(r->notify_socket.c_str(), msg);
+	if (e < 0)
+		log_event(LOG_WARN, "cannot notify the service manager",
+		    {{"socket", r->notify_socket}, {"error", strerror(-e)}});
+}
+
+static std::string
+status_line(const struct sitter *st)
+{
+	const struct generation *g = sitter_gen(st, st->current);
+	size_t n = 0;
+	char buf[128];
+
+	if (g == NULL)
+		return "STATUS=no current process";
+	for (const struct generation &o : st->gens)
+		if (o.role != ROLE_ORPHAN)
+			n++;
+	snprintf(buf, sizeof buf, "STATUS=current pid %d, generation %u, %zu generation(s)",
+	    (int)g->pid, g->number, n);
+	return buf;
+}
+
+static const char *const phase_names[] = {"starting", "running", "upgrading", "stopping",
+    "exited"};
+
+/* The status file, rewritten when what it says changes. */
+static void
+write_status(struct reporter *r, const struct sitter *st)
+{
+	struct report_state rs;
+	int e;
+
+	if (r->status_file.empty())
+		return;
+	rs.state = phase_names[sitter_phase(st)];
+	/* Orphans are not the daemon (sitter.h): not listed. */
+	for (const struct generation &g : st->gens)
+		if (g.role != ROLE_ORPHAN)
+			rs.gens.push_back({g.number, g.pid, g.number == st->current});
+	rs.last_upgrade = r->upgrade_result;
+	rs.last_upgrade_at = r->upgrade_at;
+	rs.exit_code = sitter_phase(st) == PHASE_EXITED ? r->exit_code : -1;
+	std::string json = report_status_json(&rs, (long)getpid());
+	if (json == r->last_json)
+		return;
+	e = report_write_atomic(r->status_file.c_str(), json);
+	if (e < 0) {
+		log_event(LOG_WARN, "cannot write the status file",
+		    {{"status_file", r->status_file}, {"error", strerror(-e)}});
+		return;
+	}
+	r->last_json = json;
+}
+
+void
+report_sync(struct reporter *r, const struct sitter *st)
+{
+	enum sitter_phase now = sitter_phase(st);
+
+	if (now == PHASE_EXITED)
+		return;  /* report_exit said it */
+	write_status(r, st);
+	if (now == PHASE_STOPPING && r->told != PHASE_STOPPING)
+		notify(r, "STOPPING=1");
+	r->told = now;
+}
+
+void
+report_ready(struct reporter *r, const struct sitter *st)
+{
+	if (r->ready_sent)
+		return;
+	r->ready_sent = true;
+	/* The file first: whoever the message wakes reads it. */
+	write_status(r, st);
+	notify(r, "READY=1\n" + status_line(st));
+	if (r->notify_fd >= 0) {
+		/* s6's notification-fd: one newline, then close it. */
+		ssize_t n;
+		do
+			n = write(r->notify_fd, "\n", 1);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			log_event(LOG_WARN, "cannot write the readiness notification",
+			    {{"fd", r->notify_fd}, {"error", strerror(errno)}});
+		close(r->notify_fd);
+		r->notify_fd = -1;
+	}
+}
+
+void
+report_current(struct reporter *r, const struct sitter *st)
+{
+	if (r->ready_sent)
+		notify(r, status_line(st));
+}
+
+void
+report_upgrade_begin(struct reporter *r)
+{
+	struct timespec now;
+	char buf[64];
+
+	if (r->notify_socket.empty())
+		return;
+	/* systemd 253+ wants the time with RELOADING=1. */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	snprintf(buf, sizeof buf, "\nMONOTONIC_USEC=%llu",
+	    (unsigned long long)now.tv_sec * 1000000ULL +
+	    (unsigned long long)now.tv_nsec / 1000);
+	notify(r, std::string("RELOADING=1") + buf + "\nSTATUS=upgrading");
+	r->reloading = true;
+}
+
+void
+report_upgrade_end(struct reporter *r, const struct sitter *st, const char *result)
+{
+	r->upgrade_result = result;
+	clock_gettime(CLOCK_REALTIME, &r->upgrade_at);
+	write_status(r, st);
+	/* An upgrade systemd was told of ends with READY=1 (after
+	 * RELOADING=1); otherwise only the status changes. */
+	notify(r, (r->reloading ? "READY=1\n" : "") + status_line(st));
+	r->reloading = false;
+}
+
+void
+report_exit(struct reporter *r, const struct sitter *st, int code)
+{
+	r->exit_code = code;
+	write_status(r, st);
+}

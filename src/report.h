@@ -12,6 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "settings.h"
+#include "sitter.h"
+
 struct report_gen {
 	unsigned number;
 	pid_t pid;
@@ -39,5 +42,43 @@ int report_write_atomic(const char *path, const std::string &text);
 /* Send one datagram to systemd's NOTIFY_SOCKET (a path, or "@name" for
  * the abstract namespace).  0 or -errno. */
 int report_notify(const char *socket_path, const std::string &msg);
+
+/*
+ * The reporter: what the supervisor and monitoring are told, from the
+ * sitter's state (read only) and the actions the glue carries out.  Each
+ * function does its own I/O and logs its own failure; none is fatal.
+ */
+struct reporter {
+	std::string status_file;     /* empty: none */
+	std::string notify_socket;   /* $NOTIFY_SOCKET; empty: none */
+	int notify_fd;               /* s6's notification fd; -1: none or used */
+	std::string last_json;       /* what the status file holds now */
+	enum sitter_phase told;      /* the phase the world was last told */
+	const char *upgrade_result;  /* "none", "complete", "failed" */
+	struct timespec upgrade_at;
+	bool ready_sent;             /* READY=1 (and the notification fd) */
+	bool reloading;              /* RELOADING=1 sent, READY=1 not yet */
+	int exit_code;               /* once the sitter is done */
+};
+
+void report_init(struct reporter *r, const struct settings *s, const char *notify_socket);
+
+/* After every event: rewrite the status file when what it says changed,
+ * and tell systemd STOPPING=1 when the stop has begun. */
+void report_sync(struct reporter *r, const struct sitter *st);
+
+/* The pid file named the daemon: READY=1 and the notification fd, once. */
+void report_ready(struct reporter *r, const struct sitter *st);
+
+/* The current generation changed (STATUS=, once ready). */
+void report_current(struct reporter *r, const struct sitter *st);
+
+/* An upgrade began (RELOADING=1), or ended: result "complete" or "failed"
+ * (READY=1 again where RELOADING=1 was said). */
+void report_upgrade_begin(struct reporter *r);
+void report_upgrade_end(struct reporter *r, const struct sitter *st, const char *result);
+
+/* The wrapper exits with code: the status file says so at once. */
+void report_exit(struct reporter *r, const struct sitter *st, int code);
 
 #endif

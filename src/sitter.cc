@@ -58,6 +58,27 @@ daemon_left(const struct sitter *st)
 	return false;
 }
 
+enum sitter_phase
+sitter_phase(const struct sitter *st)
+{
+	if (st->state == SITTER_DONE)
+		return PHASE_EXITED;
+	if (st->stopping)
+		return PHASE_STOPPING;
+	if (st->upgrading != 0)
+		return PHASE_UPGRADING;
+	if (st->state == SITTER_WAIT_PIDFILE || !st->pidfile_seen)
+		return PHASE_STARTING;
+	return PHASE_RUNNING;
+}
+
+bool
+sitter_awaits_pidfile(const struct sitter *st)
+{
+	return st->state != SITTER_DONE &&
+	    (st->upgrading != 0 || st->state == SITTER_WAIT_PIDFILE);
+}
+
 int
 sitter_exit_code(int wstatus)
 {
@@ -69,7 +90,7 @@ sitter_exit_code(int wstatus)
 }
 
 static struct action
-act(int kind, unsigned number)
+act(enum action_kind kind, unsigned number)
 {
 	struct action a;
 
@@ -221,6 +242,28 @@ on_signal(struct sitter *st, int sig, std::vector<struct action> *out)
 	}
 }
 
+/* A pid file names generation number: it is the daemon.  The first time,
+ * what it runs now is its program (a script that exec'd the daemon is the
+ * daemon by now). */
+static void
+pidfile_names(struct sitter *st, unsigned number, const struct event *ev,
+    std::vector<struct action> *out)
+{
+	struct generation *g = gen_mut(st, number);
+	struct action a = act(ACT_READY, number);
+
+	st->pidfile_seen = true;
+	if (!g->named) {
+		g->named = true;
+		a.first = true;
+		if (ev->program.known)
+			g->program = ev->program;
+	}
+	out->push_back(a);
+	if (st->upgrading != 0 && st->upgrading != number)
+		upgrade_done(st, number, out);
+}
+
 static void
 on_found(struct sitter *st, const struct event *ev, std::vector<struct action> *out)
 {
@@ -228,7 +271,7 @@ on_found(struct sitter *st, const struct event *ev, std::vector<struct action> *
 	bool named = ev->source == FOUND_PIDFILE;
 	bool orphan = ev->source == FOUND_CHILD;
 	unsigned number;
-	int role;
+	enum gen_role role;
 	struct action a;
 
 	if (st->state == SITTER_LEAVING) {
@@ -241,14 +284,10 @@ on_found(struct sitter *st, const struct event *ev, std::vector<struct action> *
 	}
 	if (known != NULL && known->role != ROLE_ORPHAN) {
 		if (named) {
-			number = known->number;
-			st->pidfile_seen = true;
 			/* A draining one named now: gunicorn's <pidfile>.2
 			 * renamed, or nginx's rollback. */
-			make_current(st, number, out);
-			out->push_back(act(ACT_READY, number));
-			if (st->upgrading != 0 && st->upgrading != number)
-				upgrade_done(st, number, out);
+			make_current(st, known->number, out);
+			pidfile_names(st, known->number, ev, out);
 		}
 		return;
 	}
@@ -260,8 +299,11 @@ on_found(struct sitter *st, const struct event *ev, std::vector<struct action> *
 	if (named && st->current != 0 && ev->source != FOUND_SPAWNED) {
 		const struct generation *cur = sitter_gen(st, st->current);
 		/* A successor starts after its predecessor.  An older process
-		 * is what a torn or stale pid file names, not an upgrade. */
-		if (ev->start_time < cur->start_time) {
+		 * is what a torn or stale pid file names, not an upgrade.
+		 * Start times are in clock ticks: in the same tick, the
+		 * pidfds' order tells (pidfd_born_before in proc.h). */
+		if (ev->start_time < cur->start_time ||
+		    (ev->start_time == cur->start_time && ev->born_before_current)) {
 			a = act(ACT_IGNORE, 0);
 			a.pid = ev->pid;
 			a.why = "it started before the current process";
@@ -291,11 +333,18 @@ on_found(struct sitter *st, const struct event *ev, std::vector<struct action> *
 		/* An old master (.oldbin) and the adopted daemon's parent were
 		 * replaced before we saw them. */
 		g.superseded = ev->source == FOUND_OLDBIN || ev->source == FOUND_PARENT;
+		/* What it runs, checked against the names or the daemon's
+		 * program.  Not for what was spawned or re-parented: that may
+		 * still be a script that has yet to exec the daemon (the
+		 * program is taken when a pid file names it). */
+		if (!g.spawned && !orphan)
+			g.program = ev->program;
 		st->gens.push_back(g);
 		number = g.number;
 
 		a = act(ACT_FOLLOW, g.number);
 		a.pid = g.pid;
+		a.pidfd = ev->pidfd;
 		a.source = ev->source;
 		a.role = orphan ? ROLE_ORPHAN : role;
 		out->push_back(a);
@@ -311,12 +360,8 @@ on_found(struct sitter *st, const struct event *ev, std::vector<struct action> *
 	}
 	if (role == ROLE_CURRENT)
 		make_current(st, number, out);
-	if (named) {
-		st->pidfile_seen = true;
-		out->push_back(act(ACT_READY, number));
-		if (st->upgrading != 0 && st->upgrading != number)
-			upgrade_done(st, number, out);
-	}
+	if (named)
+		pidfile_names(st, number, ev, out);
 }
 
 /* The daemon is gone and nothing names a successor.  What is left are
@@ -403,6 +448,7 @@ take_forked(struct sitter *st, const struct event *ev, std::vector<struct action
 		number = g.number;
 		a = act(ACT_FOLLOW, number);
 		a.pid = g.pid;
+		a.pidfd = ev->pidfd;
 		a.source = FOUND_FORKED;
 		a.role = ROLE_CURRENT;
 		out->push_back(a);
@@ -547,6 +593,9 @@ sitter_step(struct sitter *st, const struct event *ev, std::vector<struct action
 			break;
 		a = act(ACT_UPGRADE_FAILED, st->upgrading);
 		a.why = "no new process wrote the pid file within upgrade_timeout";
+		/* tableflip's upgrade signal (HUP) may well be a mere reload:
+		 * no new process is then no failure. */
+		a.maybe_reload = st->recipe == RECIPE_TABLEFLIP;
 		st->upgrading = 0;
 		out->push_back(a);
 		check_end(st, out);  /* the old one died meanwhile */

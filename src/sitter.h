@@ -26,6 +26,7 @@
 
 #include <vector>
 
+#include "proc.h"
 #include "settings.h"
 
 enum gen_role {
@@ -57,12 +58,18 @@ enum status_source {
 	STATUS_NONE,     /* unknown: reported as 0, as gitaly-wrapper does */
 };
 
+/* What a generation is.  The glue (watch.cc) keeps only its handles and
+ * its pidfd, under the same number. */
 struct generation {
 	unsigned number;
 	pid_t pid;
 	unsigned long long start_time;
-	int role;
+	enum gen_role role;
 	bool spawned;
+	bool named;       /* a pid file has named it: the daemon, whatever
+	                   * ran first under its pid (a script that exec'd it) */
+	struct proc_program program;  /* what it runs, once known: a successor
+	                   * running the same is the daemon too (proc.h) */
 	bool superseded;  /* a newer one took its place (or it is an old
 	                   * master by its file): it drains, and only the pid
 	                   * file naming it makes it current again */
@@ -81,10 +88,10 @@ enum sitter_state {
 
 struct sitter {
 	struct sigpolicy sig;
-	int recipe;
+	int recipe;                /* enum upgrade_recipe */
 	int upgrade_signal;
 
-	int state;
+	enum sitter_state state;
 	std::vector<struct generation> gens;  /* the live ones */
 	unsigned next_number;
 	unsigned current;          /* its number; 0: none */
@@ -108,20 +115,25 @@ enum event_kind {
 };
 
 struct event {
-	int kind;
+	enum event_kind kind;
 	int sig;
 	/* EV_FOUND */
 	pid_t pid;
 	unsigned long long start_time;
-	int source;        /* enum found_source */
+	enum found_source source;
+	bool born_before_current;  /* started in the same clock tick as the
+	                   * current generation, and its pidfd says before it */
+	int pidfd;         /* the glue's descriptor of pid, -1: none; handed
+	                    * back in ACT_FOLLOW, never used here */
+	struct proc_program program;  /* what it runs, where known */
 	/* EV_EXIT */
 	unsigned number;
 	int wstatus;
-	int status_source; /* enum status_source */
+	enum status_source status_source;
 	/* EV_EXIT: the live children of the wrapper that are no current or
 	 * draining generation (orphans included), counted after its death;
 	 * when there is exactly one, pid and start_time are that one's (pid
-	 * 0: it could not be checked). */
+	 * 0: it could not be checked), and so are pidfd and program. */
 	int children;
 };
 
@@ -133,12 +145,15 @@ enum action_kind {
 	ACT_CURRENT,        /* generation number is now the current one */
 	ACT_DRAIN,          /* generation number is now draining */
 	ACT_GONE,           /* generation number died (wstatus, status_source) */
-	ACT_READY,          /* the pid file names the current generation */
+	ACT_READY,          /* the pid file names the current generation
+	                     * (first: for the first time) */
 	ACT_WAIT_PIDFILE,   /* arm the start timer */
 	ACT_PIDFILE_CAME,   /* disarm it */
 	ACT_UPGRADE_BEGIN,  /* arm the upgrade timer (number: the old one) */
 	ACT_UPGRADE_DONE,   /* disarm it: number is the new current */
-	ACT_UPGRADE_FAILED, /* timer expired: number stays current */
+	ACT_UPGRADE_FAILED, /* timer expired: number (0: none) stays current;
+	                     * maybe_reload: the upgrade signal may have been a
+	                     * mere reload (tableflip's HUP), no failure */
 	ACT_UPGRADE_REFUSED,/* upgrade signal forwarded, not tracked: number
 	                     * is still draining and the daemon refuses it */
 	ACT_SUCCESSOR_DIED, /* number, the newest current one, died while
@@ -150,16 +165,19 @@ enum action_kind {
 };
 
 struct action {
-	int kind;
+	enum action_kind kind;
 	unsigned number;
 	pid_t pid;
+	int pidfd;         /* ACT_FOLLOW: the event's pidfd, now the glue's */
 	int sig;
 	int orig;
-	int role;
-	int source;
+	enum gen_role role;
+	enum found_source source;
 	int wstatus;
-	int status_source;
+	enum status_source status_source;
 	int code;
+	bool first;        /* ACT_READY: the pid file names it for the first time */
+	bool maybe_reload; /* ACT_UPGRADE_FAILED (see above) */
 	const char *why;
 };
 
@@ -172,6 +190,20 @@ void sitter_step(struct sitter *st, const struct event *ev, std::vector<struct a
 const struct generation *sitter_gen(const struct sitter *st, unsigned number);
 /* The live generation with this pid, or NULL. */
 const struct generation *sitter_gen_by_pid(const struct sitter *st, pid_t pid);
+
+/* What the service is doing, as the status file says it. */
+enum sitter_phase {
+	PHASE_STARTING,   /* no pid file has named the daemon yet */
+	PHASE_RUNNING,
+	PHASE_UPGRADING,  /* an upgrade was asked for; no successor yet */
+	PHASE_STOPPING,   /* a stop signal went out */
+	PHASE_EXITED,
+};
+enum sitter_phase sitter_phase(const struct sitter *st);
+
+/* Is a new pid file awaited (an upgrade, a forking start)?  Then the glue
+ * also reads the pid files on a timer: inotify may have lost a change. */
+bool sitter_awaits_pidfile(const struct sitter *st);
 
 /* Exit code for a wait status: the code, or 128+N for signal N. */
 int sitter_exit_code(int wstatus);

@@ -28,10 +28,9 @@
 #include "signals.h"
 #include "spawn.h"
 
-static void dispatch(struct watch *w, const struct event *ev);
+static void dispatch(struct watch *w, struct event *ev);
+static void dispatch_identity(struct watch *w, struct identity *id, enum found_source source);
 static void reread_sync(struct watch *w);
-static void dispatch_found(struct watch *w, const struct event *ev, struct identity *found);
-static void dispatch_identity(struct watch *w, struct identity *id, int source);
 static void refresh(struct watch *w);
 static int adopt_orphans(struct watch *w, struct identity *only);
 
@@ -52,18 +51,25 @@ find_gen(struct watch *w, unsigned number)
 static struct gen_watch *
 find_gen_pid(struct watch *w, pid_t pid)
 {
-	for (struct gen_watch *g : w->gens)
-		if (g->pid == pid)
-			return g;
-	return NULL;
+	const struct generation *gen = sitter_gen_by_pid(&w->st, pid);
+
+	return gen != NULL ? find_gen(w, gen->number) : NULL;
+}
+
+/* What the sitter knows of g (it knows every generation we watch). */
+static const struct generation *
+gen_of(const struct gen_watch *g)
+{
+	return sitter_gen(&g->w->st, g->number);
 }
 
 static struct event
-ev_make(int kind)
+ev_make(enum event_kind kind)
 {
-	struct event ev;
-	memset(&ev, 0, sizeof ev);
+	struct event ev = {};
+
 	ev.kind = kind;
+	ev.pidfd = -1;
 	return ev;
 }
 
@@ -89,14 +95,14 @@ gen_release(struct watch *w, struct gen_watch *g)
 			w->gens.erase(w->gens.begin() + (long)i);
 	if (g->poll_init && !uv_is_closing((uv_handle_t *)&g->poll))
 		uv_close((uv_handle_t *)&g->poll, gen_close_cb);
-	if (g->timer_init && !uv_is_closing((uv_handle_t *)&g->timer))
+	if (!uv_is_closing((uv_handle_t *)&g->timer))
 		uv_close((uv_handle_t *)&g->timer, gen_close_cb);
 }
 
 /* The generation is dead and its status known (or known to be unknown):
  * look for a successor first, so the sitter decides with all it knows. */
 static void
-gen_finish(struct gen_watch *g, int wstatus, int source)
+gen_finish(struct gen_watch *g, int wstatus, enum status_source source)
 {
 	struct watch *w = g->w;
 	struct event ev = ev_make(EV_EXIT);
@@ -111,9 +117,9 @@ gen_finish(struct gen_watch *g, int wstatus, int source)
 	ev.children = adopt_orphans(w, &only);
 	ev.pid = only.pid;
 	ev.start_time = only.start_time;
-	dispatch_found(w, &ev, &only);
-	if (only.pidfd >= 0)
-		close(only.pidfd);
+	ev.pidfd = only.pidfd;
+	ev.program = only.program;
+	dispatch(w, &ev);
 	/* Now the daemon a start process left: the pid file may have named
 	 * it before we knew it for ours (and refused it, under another name
 	 * than BINARY's).  Read it again. */
@@ -122,22 +128,31 @@ gen_finish(struct gen_watch *g, int wstatus, int source)
 		refresh(w);
 }
 
+/* Its parent has reaped it, or never did: the kernel's record of its
+ * status is what there is (PIDFD_INFO_EXIT, proc.h). */
+static void
+gen_finish_pidfd(struct gen_watch *g)
+{
+	int wstatus;
+
+	if (pidfd_exit_status(g->pidfd, &wstatus) == 0)
+		gen_finish(g, wstatus, STATUS_PIDFD);
+	else
+		gen_finish(g, 0, STATUS_NONE);
+}
+
 static void gen_reaped_cb(uv_poll_t *p, int status, int events);
 
 static void
 gen_reap_timeout_cb(uv_timer_t *t)
 {
 	struct gen_watch *g = (struct gen_watch *)t->data;
-	int wstatus;
 
 	if (g->poll_init)
 		uv_poll_stop(&g->poll);
-	/* Its parent never reaped it (REFERENCE.md §1: a zombie adopted
-	 * daemon must not keep the wrapper waiting forever). */
-	if (pidfd_exit_status(g->pidfd, &wstatus) == 0)
-		gen_finish(g, wstatus, STATUS_PIDFD);
-	else
-		gen_finish(g, 0, STATUS_NONE);
+	/* Its parent never reaped it: a zombie adopted daemon must not keep
+	 * the wrapper waiting for ever (reap_timeout, pidsitter.toml(5)). */
+	gen_finish_pidfd(g);
 }
 
 /* The process exited: get its status the most exact way there is. */
@@ -174,16 +189,12 @@ static void
 gen_reaped_cb(uv_poll_t *p, int status, int events)
 {
 	struct gen_watch *g = (struct gen_watch *)p->data;
-	int wstatus;
 
 	(void)status;
 	(void)events;
 	uv_poll_stop(&g->poll);
 	uv_timer_stop(&g->timer);
-	if (pidfd_exit_status(g->pidfd, &wstatus) == 0)
-		gen_finish(g, wstatus, STATUS_PIDFD);
-	else
-		gen_finish(g, 0, STATUS_NONE);
+	gen_finish_pidfd(g);
 }
 
 static void
@@ -193,7 +204,7 @@ gen_poll_cb(uv_poll_t *p, int status, int events)
 
 	if (g->exited)
 		return;
-	if (g->spawned) {
+	if (gen_of(g)->spawned) {
 		/* Our own child exited: libuv reaps it when its SIGCHLD
 		 * handler runs, then calls child_exit_cb.  But libuv drops
 		 * a signal that finds its signal pipe full (a flood of
@@ -213,33 +224,30 @@ static void
 gen_liveness_cb(uv_timer_t *t)
 {
 	struct gen_watch *g = (struct gen_watch *)t->data;
+	const struct generation *gen = gen_of(g);
 	struct proc_stat st;
 
 	if (g->exited)
 		return;
-	if (proc_read_stat(g->pid, &st) == 0 && st.state != 'Z' && st.state != 'X' &&
-	    st.start_time == g->start_time)
+	if (proc_read_stat(gen->pid, &st) == 0 && st.state != 'Z' && st.state != 'X' &&
+	    st.start_time == gen->start_time)
 		return;
 	g->exited = true;
 	uv_timer_stop(&g->timer);
 	gen_finish(g, 0, STATUS_NONE);
 }
 
+/* The handles of a generation the sitter now follows; it takes pidfd. */
 static struct gen_watch *
-gen_new(struct watch *w, unsigned number, pid_t pid, int pidfd,
-    unsigned long long start_time, bool spawned)
+gen_new(struct watch *w, unsigned number, int pidfd, bool spawned)
 {
 	struct gen_watch *g = new gen_watch();
 
 	g->w = w;
 	g->number = number;
-	g->pid = pid;
 	g->pidfd = pidfd;
-	g->start_time = start_time;
-	g->spawned = spawned;
 	uv_timer_init(w->loop, &g->timer);
 	g->timer.data = g;
-	g->timer_init = true;
 	g->open_handles = 1;
 	/* Our own child too: libuv's exit callback tells us, but see
 	 * gen_poll_cb. */
@@ -262,18 +270,22 @@ static void
 signal_gen(struct watch *w, const struct action *a)
 {
 	struct gen_watch *g = find_gen(w, a->number);
+	const struct generation *gen;
 	char name[16], orig[16];
+	long pid;
 	int r;
 
 	if (g == NULL || g->exited)
 		return;
+	gen = gen_of(g);
+	pid = (long)gen->pid;
 	if (g->pidfd >= 0) {
 		r = pidfd_signal(g->pidfd, a->sig);
 	} else {
 		struct proc_stat st;
 		/* Best effort without a pidfd: the start time still matches. */
-		if (proc_read_stat(g->pid, &st) == 0 && st.start_time == g->start_time)
-			r = kill(g->pid, a->sig) < 0 ? -errno : 0;
+		if (proc_read_stat(gen->pid, &st) == 0 && st.start_time == gen->start_time)
+			r = kill(gen->pid, a->sig) < 0 ? -errno : 0;
 		else
 			r = -ESRCH;
 	}
@@ -281,16 +293,16 @@ signal_gen(struct watch *w, const struct action *a)
 	signal_name(a->orig, orig, sizeof orig);
 	if (r == 0 && a->sig == a->orig)
 		log_event(LOG_WARN | LOG_VOLATILE, "forwarding signal", {{"signal", name},
-		    {"process", (long)g->pid}, {"generation", g->number}});
+		    {"process", pid}, {"generation", g->number}});
 	else if (r == 0)
 		log_event(LOG_WARN | LOG_VOLATILE, "forwarding signal", {{"signal", name},
-		    {"received", orig}, {"process", (long)g->pid}, {"generation", g->number}});
+		    {"received", orig}, {"process", pid}, {"generation", g->number}});
 	else if (r == -ESRCH)
 		log_event(LOG_INFO | LOG_VOLATILE, "signal not delivered: the process has exited",
-		    {{"signal", name}, {"process", (long)g->pid}, {"generation", g->number}});
+		    {{"signal", name}, {"process", pid}, {"generation", g->number}});
 	else
 		log_event(LOG_ERROR | LOG_VOLATILE, "can't forward the signal", {{"signal", name},
-		    {"process", (long)g->pid}, {"generation", g->number},
+		    {"process", pid}, {"generation", g->number},
 		    {"error", strerror(-r)}});
 }
 
@@ -308,176 +320,53 @@ upgrade_timeout_cb(uv_timer_t *t)
 	dispatch((struct watch *)t->data, &ev);
 }
 
-/* systemd's notification socket, when we run under it. */
+/* A generation's death: msg, with its status as far as it is known, and
+ * (draining >= 0) how many generations still drain. */
 static void
-sd_notify_msg(struct watch *w, const std::string &msg)
+log_exit(int level, const char *msg, const struct action *a, long draining)
 {
-	int r;
+	const char *src = status_names[a->status_source];
+	char name[16];
+	log_field how = WIFSIGNALED(a->wstatus) ?
+	    log_field("signal", signal_name(WTERMSIG(a->wstatus), name, sizeof name)) :
+	    log_field("exit_code", WEXITSTATUS(a->wstatus));
+	log_field proc("process", (long)a->pid), gen("generation", a->number);
 
-	if (w->notify_socket.empty())
-		return;
-	r = report_notify(w->notify_socket.c_str(), msg);
-	if (r < 0)
-		log_event(LOG_WARN, "cannot notify the service manager",
-		    {{"socket", w->notify_socket}, {"error", strerror(-r)}});
-}
-
-static std::string
-sd_status(struct watch *w)
-{
-	struct gen_watch *g = find_gen(w, w->st.current);
-	char buf[128];
-
-	if (g == NULL)
-		return "STATUS=no current process";
-	snprintf(buf, sizeof buf, "STATUS=current pid %d, generation %u, %zu generation(s)",
-	    (int)g->pid, g->number, w->gens.size());
-	return buf;
-}
-
-/* The status file, rewritten when what it says changes. */
-static void
-report_status(struct watch *w)
-{
-	struct report_state rs;
-	int r;
-
-	if (w->s->status_file.empty())
-		return;
-	if (w->done)
-		rs.state = "exited";
-	else if (w->st.stopping)
-		rs.state = "stopping";
-	else if (w->st.upgrading != 0)
-		rs.state = "upgrading";
-	else if (w->st.state == SITTER_WAIT_PIDFILE || !w->ready_sent)
-		rs.state = "starting";
+	if (a->status_source == STATUS_NONE && draining < 0)
+		log_event(level, msg, {proc, gen, {"status_source", src}});
+	else if (a->status_source == STATUS_NONE)
+		log_event(level, msg, {proc, gen, {"draining", draining}, {"status_source", src}});
+	else if (draining < 0)
+		log_event(level, msg, {proc, gen, how, {"status_source", src}});
 	else
-		rs.state = "running";
-	/* Orphans are not the daemon (sitter.h): not listed. */
-	for (const struct generation &g : w->st.gens)
-		if (g.role != ROLE_ORPHAN)
-			rs.gens.push_back({g.number, g.pid, g.number == w->st.current});
-	rs.last_upgrade = w->upgrade_result;
-	rs.last_upgrade_at = w->upgrade_at;
-	rs.exit_code = w->done ? w->exit_code : -1;
-	std::string json = report_status_json(&rs, (long)getpid());
-	if (json == w->last_status)
-		return;
-	r = report_write_atomic(w->s->status_file.c_str(), json);
-	if (r < 0) {
-		log_event(LOG_WARN, "cannot write the status file",
-		    {{"status_file", w->s->status_file}, {"error", strerror(-r)}});
-		return;
-	}
-	w->last_status = json;
-}
-
-static void
-upgrade_ended(struct watch *w, const char *result)
-{
-	w->upgrade_result = result;
-	clock_gettime(CLOCK_REALTIME, &w->upgrade_at);
-	/* The file first: whoever the message wakes reads it. */
-	report_status(w);
-	sd_notify_msg(w, "READY=1\n" + sd_status(w));
-}
-
-static void
-notify_ready(struct watch *w)
-{
-	if (w->ready_sent)
-		return;
-	w->ready_sent = true;
-	report_status(w);
-	sd_notify_msg(w, "READY=1\n" + sd_status(w));
-	if (w->s->notify_fd >= 0) {
-		/* s6's notification-fd: one newline, then close it. */
-		ssize_t n;
-		do
-			n = write(w->s->notify_fd, "\n", 1);
-		while (n < 0 && errno == EINTR);
-		if (n < 0)
-			log_event(LOG_WARN, "cannot write the readiness notification",
-			    {{"fd", w->s->notify_fd}, {"error", strerror(errno)}});
-		close(w->s->notify_fd);
-	}
-}
-
-static void
-log_gone(struct gen_watch *g, const struct action *a)
-{
-	const char *src = status_names[a->status_source];
-	int level = a->role == ROLE_CURRENT ? LOG_WARN : LOG_INFO;
-
-	if (a->status_source == STATUS_NONE)
-		log_event(level, "process exited", {{"process", (long)g->pid},
-		    {"generation", g->number}, {"status_source", src}});
-	else if (WIFSIGNALED(a->wstatus)) {
-		char name[16];
-		log_event(level, "process exited", {{"process", (long)g->pid},
-		    {"generation", g->number},
-		    {"signal", signal_name(WTERMSIG(a->wstatus), name, sizeof name)},
-		    {"status_source", src}});
-	} else
-		log_event(level, "process exited", {{"process", (long)g->pid},
-		    {"generation", g->number}, {"exit_code", WEXITSTATUS(a->wstatus)},
+		log_event(level, msg, {proc, gen, how, {"draining", draining},
 		    {"status_source", src}});
 }
 
-/* The newest generation died while older ones drain: the upgrade failed,
- * and the log says so, with the status, instead of a quiet exit line. */
+/* A pid file named generation number for the first time: it is the
+ * daemon, and (current) its program is the one a successor may run
+ * (match_rules).  If the names do not match it, say so once, with the
+ * fix: its successors are still followed as the same program, but a
+ * wrapper started while it runs (the next `sv restart` of a killed
+ * wrapper) adopts only what names match, and would start a second daemon. */
 static void
-log_successor_died(struct watch *w, const struct action *a)
+daemon_named(struct watch *w, unsigned number)
 {
-	const char *src = status_names[a->status_source];
-	std::string msg = std::string("upgrade failed: ") + a->why;
-	size_t left = w->st.gens.size();
-
-	if (a->status_source == STATUS_NONE)
-		log_event(LOG_ERROR, msg.c_str(), {{"process", (long)a->pid},
-		    {"generation", a->number}, {"draining", left}, {"status_source", src}});
-	else if (WIFSIGNALED(a->wstatus)) {
-		char name[16];
-		log_event(LOG_ERROR, msg.c_str(), {{"process", (long)a->pid},
-		    {"generation", a->number}, {"draining", left},
-		    {"signal", signal_name(WTERMSIG(a->wstatus), name, sizeof name)},
-		    {"status_source", src}});
-	} else
-		log_event(LOG_ERROR, msg.c_str(), {{"process", (long)a->pid},
-		    {"generation", a->number}, {"draining", left},
-		    {"exit_code", WEXITSTATUS(a->wstatus)}, {"status_source", src}});
-}
-
-/* The pid file names generation g: that is the daemon running, whatever
- * ran first under its pid (a script that exec'd it).  Its program is now
- * the one a successor may run (match_rules).  And if the names do not
- * match it, say so once, with the fix: its successors are still followed
- * as the same program, but a wrapper started while it runs (the next
- * `sv restart` of a killed wrapper) adopts only what names match, and
- * would start a second daemon. */
-static void
-daemon_known(struct watch *w, struct gen_watch *g)
-{
+	const struct generation *gen = sitter_gen(&w->st, number);
 	struct match_rules names = w->rules;
-	struct proc_program prog;
 	struct identity id;
 	std::string why;
+	int r;
 
-	/* Once: the pid file is read again on every change and death. */
-	if (g->named)
+	if (gen == NULL)
 		return;
-	g->named = true;
-	if (proc_read_program(g->pid, &prog) == 0 &&
-	    (g->pidfd < 0 || pidfd_signal(g->pidfd, 0) == 0))
-		g->program = prog;
-	if (g->program.known && g->number == w->st.current)
-		w->rules.program = g->program;
+	if (gen->program.known && number == w->st.current)
+		w->rules.program = gen->program;
 	if (w->names_warned)
 		return;
 	names.program = proc_program();
 	names.any_program = false;
-	int r = proc_identify(g->pid, &names, &id, &why);
+	r = proc_identify(gen->pid, &names, &id, &why);
 	if (r == ID_OK)
 		close(id.pidfd);
 	if (r != ID_MISMATCH)
@@ -489,85 +378,79 @@ daemon_known(struct watch *w, struct gen_watch *g)
 	    (w->rules.facts & MATCH_EXE) && !id.exe.empty())
 		name = id.exe;
 	log_event(LOG_WARN, "the names do not match the daemon",
-	    {{"process", (long)g->pid}, {"generation", g->number}, {"reason", why},
+	    {{"process", (long)gen->pid}, {"generation", number}, {"reason", why},
 	    {"fix", "add it to names in the configuration file, names = [\"" + name +
 	    "\"] (pidsitter.toml(5)): a wrapper started while it runs adopts only what "
 	    "names match, and would start a second daemon"}});
 }
 
-static void
-run_action(struct watch *w, const struct action *a, struct identity *found)
+/* The current generation's pid, for a log line (0: none). */
+static long
+current_pid(const struct watch *w)
 {
+	const struct generation *cur = sitter_gen(&w->st, w->st.current);
+
+	return cur != NULL ? (long)cur->pid : 0;
+}
+
+static void
+run_action(struct watch *w, const struct action *a)
+{
+	const struct generation *gen;
 	struct gen_watch *g;
 	char name[16];
 
 	switch (a->kind) {
 	case ACT_SIGNAL:
 		signal_gen(w, a);
-		if (w->st.stopping && !w->stopping_sent) {
-			w->stopping_sent = true;
-			sd_notify_msg(w, "STOPPING=1");
-		}
 		break;
 	case ACT_DROP:
 		log_event(LOG_INFO | LOG_VOLATILE, "signal not forwarded",
 		    {{"signal", signal_name(a->orig, name, sizeof name)}, {"reason", a->why}});
 		break;
 	case ACT_FOLLOW:
-		if (a->source == FOUND_SPAWNED) {
-			g = gen_new(w, a->number, w->child_pid, found->pidfd, found->start_time, true);
-		} else {
-			g = gen_new(w, a->number, found->pid, found->pidfd, found->start_time, false);
-			/* Named by a pid file and checked against the names or
-			 * the daemon's program.  A re-parented child may still
-			 * be a script's subshell that has yet to exec the daemon
-			 * (its program is read when the pid file names it). */
-			if (a->source != FOUND_FORKED && a->source != FOUND_CHILD)
-				g->program = found->program;
-		}
-		found->pidfd = -1;  /* the generation owns it now */
+		gen_new(w, a->number, a->pidfd, a->source == FOUND_SPAWNED);
 		w->last_followed = a->number;
 		if (a->number == 1)
 			log_event(LOG_INFO, "monitoring process",
-			    {{"process", (long)g->pid}, {"generation", g->number}});
+			    {{"process", (long)a->pid}, {"generation", a->number}});
 		else
 			log_event(LOG_INFO, "following new process",
-			    {{"process", (long)g->pid}, {"generation", g->number},
+			    {{"process", (long)a->pid}, {"generation", a->number},
 			    {"source", source_names[a->source]}, {"role", role_names[a->role]}});
-		if (w->ready_sent && a->role == ROLE_CURRENT)
-			sd_notify_msg(w, sd_status(w));
+		if (a->role == ROLE_CURRENT)
+			report_current(&w->report, &w->st);
 		break;
 	case ACT_IGNORE:
 		log_event(LOG_WARN, "not following process",
 		    {{"process", (long)a->pid}, {"reason", a->why}});
 		break;
 	case ACT_CURRENT:
-		g = find_gen(w, a->number);
+		gen = sitter_gen(&w->st, a->number);
 		/* A new generation's FOLLOW line already said it is current. */
-		if (g != NULL && a->number != w->last_followed)
+		if (gen != NULL && a->number != w->last_followed)
 			log_event(LOG_INFO, "process is current",
-			    {{"process", (long)g->pid}, {"generation", g->number}});
-		if (g != NULL && g->program.known)
-			w->rules.program = g->program;
+			    {{"process", (long)gen->pid}, {"generation", a->number}});
+		if (gen != NULL && gen->program.known)
+			w->rules.program = gen->program;
 		break;
 	case ACT_DRAIN:
-		g = find_gen(w, a->number);
-		if (g != NULL)
+		gen = sitter_gen(&w->st, a->number);
+		if (gen != NULL)
 			log_event(LOG_INFO, "process draining",
-			    {{"process", (long)g->pid}, {"generation", g->number}});
+			    {{"process", (long)gen->pid}, {"generation", a->number}});
 		break;
 	case ACT_GONE:
 		g = find_gen(w, a->number);
 		if (g == NULL)
 			break;
-		log_gone(g, a);
+		log_exit(a->role == ROLE_CURRENT ? LOG_WARN : LOG_INFO, "process exited", a, -1);
 		gen_release(w, g);
 		break;
 	case ACT_READY:
-		g = find_gen(w, a->number);
-		if (g != NULL)
-			daemon_known(w, g);
-		notify_ready(w);
+		if (a->first)
+			daemon_named(w, a->number);
+		report_ready(&w->report, &w->st);
 		break;
 	case ACT_WAIT_PIDFILE:
 		log_event(LOG_INFO, "start process exited; waiting for the daemon's pid file",
@@ -579,65 +462,41 @@ run_action(struct watch *w, const struct action *a, struct identity *found)
 		uv_timer_stop(&w->start_timer);
 		break;
 	case ACT_UPGRADE_BEGIN:
-		g = find_gen(w, a->number);
+		gen = sitter_gen(&w->st, a->number);
 		log_event(LOG_INFO, "upgrade started",
-		    {{"process", (long)(g ? g->pid : 0)}, {"generation", a->number}});
+		    {{"process", (long)(gen ? gen->pid : 0)}, {"generation", a->number}});
 		uv_timer_start(&w->upgrade_timer, upgrade_timeout_cb, w->s->upgrade_timeout_ms, 0);
-		if (!w->notify_socket.empty()) {
-			/* systemd 253+ wants the time with RELOADING=1. */
-			struct timespec now;
-			char buf[64];
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			snprintf(buf, sizeof buf, "\nMONOTONIC_USEC=%llu",
-			    (unsigned long long)now.tv_sec * 1000000ULL +
-			    (unsigned long long)now.tv_nsec / 1000);
-			sd_notify_msg(w, std::string("RELOADING=1") + buf + "\nSTATUS=upgrading");
-		}
+		report_upgrade_begin(&w->report);
 		break;
 	case ACT_UPGRADE_DONE:
 		uv_timer_stop(&w->upgrade_timer);
-		g = find_gen(w, a->number);
+		gen = sitter_gen(&w->st, a->number);
 		log_event(LOG_INFO, "upgrade complete",
-		    {{"process", (long)(g ? g->pid : 0)}, {"generation", a->number}});
-		upgrade_ended(w, "complete");
+		    {{"process", (long)(gen ? gen->pid : 0)}, {"generation", a->number}});
+		report_upgrade_end(&w->report, &w->st, "complete");
 		break;
-	case ACT_UPGRADE_REFUSED: {
-		g = find_gen(w, a->number);
-		std::string why = std::string(a->why) + ": generation " +
-		    std::to_string(a->number) + " is still draining";
-		log_event(LOG_WARN, "upgrade not started", {{"reason", why},
-		    {"draining_process", (long)(g ? g->pid : a->pid)},
-		    {"generation", w->st.current}});
+	case ACT_UPGRADE_REFUSED:
+		log_event(LOG_WARN, "upgrade not started", {{"reason", std::string(a->why) +
+		    ": generation " + std::to_string(a->number) + " is still draining"},
+		    {"draining_process", (long)a->pid}, {"generation", w->st.current}});
 		break;
-	}
 	case ACT_SUCCESSOR_DIED:
-		log_successor_died(w, a);
-		w->upgrade_result = "failed";
-		clock_gettime(CLOCK_REALTIME, &w->upgrade_at);
-		report_status(w);
-		/* An upgrade systemd was told of ends here (READY=1 after
-		 * RELOADING=1); otherwise only the status changes. */
-		if (uv_is_active((uv_handle_t *)&w->upgrade_timer)) {
-			uv_timer_stop(&w->upgrade_timer);
-			sd_notify_msg(w, "READY=1\n" + sd_status(w));
-		} else {
-			sd_notify_msg(w, sd_status(w));
-		}
+		uv_timer_stop(&w->upgrade_timer);
+		log_exit(LOG_ERROR, (std::string("upgrade failed: ") + a->why).c_str(), a,
+		    (long)w->st.gens.size());
+		report_upgrade_end(&w->report, &w->st, "failed");
 		break;
 	case ACT_UPGRADE_FAILED:
 		uv_timer_stop(&w->upgrade_timer);
-		g = find_gen(w, w->st.current);
-		/* With the tableflip recipe the upgrade signal may well be a
-		 * mere reload (HUP): no new process is then no failure. */
-		if (w->s->recipe == RECIPE_TABLEFLIP && a->number != 0)
+		if (a->maybe_reload)
 			log_event(LOG_INFO, "no new process after the upgrade signal; the current process stays",
-			    {{"reason", a->why}, {"process", (long)(g ? g->pid : 0)},
+			    {{"reason", a->why}, {"process", current_pid(w)},
 			    {"generation", w->st.current}});
 		else
 			log_event(LOG_WARN, "upgrade failed; the current process stays",
-			    {{"reason", a->why}, {"process", (long)(g ? g->pid : 0)},
+			    {{"reason", a->why}, {"process", current_pid(w)},
 			    {"generation", w->st.current}});
-		upgrade_ended(w, "failed");
+		report_upgrade_end(&w->report, &w->st, "failed");
 		break;
 	case ACT_LEAVE:
 		log_event(LOG_WARN, "the daemon is gone; stopping the processes it left",
@@ -649,7 +508,7 @@ run_action(struct watch *w, const struct action *a, struct identity *found)
 		w->exit_code = a->code;
 		log_event(LOG_ERROR, "wrapper for process shutting down",
 		    {{"exit_code", a->code}, {"reason", a->why}});
-		report_status(w);
+		report_exit(&w->report, &w->st, a->code);
 		/* Not watch_close(): closing some forty signal handles costs
 		 * more than all the rest of the exit, and death-to-exit is
 		 * what a supervisor waits for.  main() returns at once and
@@ -659,40 +518,43 @@ run_action(struct watch *w, const struct action *a, struct identity *found)
 	}
 }
 
+/* The one way into the sitter: step, carry out each action, report.  It
+ * consumes ev->pidfd: an ACT_FOLLOW hands it to the new generation,
+ * otherwise it is closed here. */
 static void
-dispatch_found(struct watch *w, const struct event *ev, struct identity *found)
+dispatch(struct watch *w, struct event *ev)
 {
 	std::vector<struct action> acts;
+	bool taken = false;
 
 	sitter_step(&w->st, ev, &acts);
-	for (const struct action &a : acts)
-		run_action(w, &a, found);
+	for (const struct action &a : acts) {
+		run_action(w, &a);
+		taken |= a.kind == ACT_FOLLOW && a.pidfd >= 0 && a.pidfd == ev->pidfd;
+	}
+	if (!taken && ev->pidfd >= 0)
+		close(ev->pidfd);
+	ev->pidfd = -1;
 	w->last_followed = 0;
-	if (!acts.empty() && !w->done)
-		report_status(w);
+	if (!acts.empty())
+		report_sync(&w->report, &w->st);
 	reread_sync(w);
 }
 
-static void
-dispatch(struct watch *w, const struct event *ev)
-{
-	struct identity none;
-
-	none.pidfd = -1;
-	dispatch_found(w, ev, &none);
-}
-
 /* Tell the sitter of a process whose identity was checked, found at
- * source (enum found_source).  The caller still owns id->pidfd. */
+ * source; id->pidfd goes with it (dispatch). */
 static void
-dispatch_identity(struct watch *w, struct identity *id, int source)
+dispatch_identity(struct watch *w, struct identity *id, enum found_source source)
 {
 	struct event ev = ev_make(EV_FOUND);
 
 	ev.pid = id->pid;
 	ev.start_time = id->start_time;
 	ev.source = source;
-	dispatch_found(w, &ev, id);
+	ev.pidfd = id->pidfd;
+	ev.program = id->program;
+	id->pidfd = -1;
+	dispatch(w, &ev);
 }
 
 /* ---- the pid file ---- */
@@ -726,16 +588,47 @@ remember_refusal(struct watch *w, pid_t pid)
 	w->refused.push_back({pid, st.start_time});
 }
 
-static void
-check_one(struct watch *w, const std::string &path, int source)
+/* The pid file's number, by the trust rules (pidfile.h). */
+static int
+read_pidfile(struct watch *w, const std::string &path, pid_t *pid, std::string *why)
 {
+	return pidfile_read(path.c_str(), w->pid_max, w->s->owner_any ? (uid_t)-1 : w->s->owner,
+	    pid, why);
+}
+
+int
+watch_lookup(struct watch *w, const std::string &path, pid_t *pid, struct identity *id,
+    std::string *why)
+{
+	int r = read_pidfile(w, path, pid, why);
+
+	return r < 0 ? r : proc_identify(*pid, &w->rules, id, why);
+}
+
+/* What a known generation runs now, when a pid file names it for the
+ * first time (a script may have exec'd the daemon since it was found). */
+static void
+read_program(struct watch *w, const struct generation *gen, struct proc_program *prog)
+{
+	struct gen_watch *g = find_gen(w, gen->number);
+	struct proc_program p;
+
+	/* Read, then checked through the pidfd: still the same process. */
+	if (proc_read_program(gen->pid, &p) == 0 &&
+	    (g == NULL || g->pidfd < 0 || pidfd_signal(g->pidfd, 0) == 0))
+		*prog = p;
+}
+
+static void
+check_one(struct watch *w, const std::string &path, enum found_source source)
+{
+	const struct generation *gen, *cur;
 	struct identity id;
 	std::string why;
 	pid_t pid;
 	int r;
 
-	r = pidfile_read(path.c_str(), w->pid_max, w->s->owner_any ? (uid_t)-1 : w->s->owner,
-	    &pid, &why);
+	r = read_pidfile(w, path, &pid, &why);
 	if (r == -ENOENT)
 		return;
 	if (r < 0) {
@@ -749,30 +642,32 @@ check_one(struct watch *w, const std::string &path, int source)
 		    {{"pid_file", path}, {"error", why}});
 		return;
 	}
-	struct gen_watch *g = find_gen_pid(w, pid);
-	if (g != NULL) {
+	gen = sitter_gen_by_pid(&w->st, pid);
+	if (gen != NULL) {
 		struct event ev = ev_make(EV_FOUND);
 		ev.pid = pid;
-		ev.start_time = g->start_time;
+		ev.start_time = gen->start_time;
 		ev.source = source;
+		if (source == FOUND_PIDFILE && !gen->named)
+			read_program(w, gen, &ev.program);
 		dispatch(w, &ev);
 		return;
 	}
 	if (was_refused(w, pid))
 		return;
 	r = proc_identify(pid, &w->rules, &id, &why);
+	if (r == ID_ERROR) {
+		/* Not refused for good: the next change tries again. */
+		log_event(LOG_WARN, "cannot check the process the pid file names",
+		    {{"pid_file", path}, {"process", (long)pid}, {"error", why}});
+		return;
+	}
+	if (r == ID_DEAD) {
+		log_event(LOG_DEBUG, "pid file names no live process",
+		    {{"pid_file", path}, {"process", (long)pid}, {"reason", why}});
+		return;
+	}
 	if (r != ID_OK) {
-		if (r == ID_ERROR) {
-			/* Not refused for good: the next change tries again. */
-			log_event(LOG_WARN, "cannot check the process the pid file names",
-			    {{"pid_file", path}, {"process", (long)pid}, {"error", why}});
-			return;
-		}
-		if (r == ID_DEAD) {
-			log_event(LOG_DEBUG, "pid file names no live process",
-			    {{"pid_file", path}, {"process", (long)pid}, {"reason", why}});
-			return;
-		}
 		remember_refusal(w, pid);
 		log_event(LOG_WARN, "not following process",
 		    {{"pid_file", path}, {"process", (long)pid}, {"reason", why}});
@@ -781,18 +676,16 @@ check_one(struct watch *w, const std::string &path, int source)
 	struct event ev = ev_make(EV_FOUND);
 	ev.pid = pid;
 	ev.start_time = id.start_time;
-	/* Start times are in clock ticks (10 ms): started in the same tick
-	 * as the current generation, a process is still older when its
-	 * pidfd says so, and is reported a tick earlier for the sitter's
-	 * "started before the current process" rule. */
-	g = find_gen(w, w->st.current);
-	if (g != NULL && g->start_time == id.start_time && id.start_time > 0 &&
-	    pidfd_born_before(id.pidfd, g->pidfd))
-		ev.start_time--;
 	ev.source = source;
-	dispatch_found(w, &ev, &id);
-	if (id.pidfd >= 0)
-		close(id.pidfd);
+	ev.pidfd = id.pidfd;
+	ev.program = id.program;
+	/* Start times are in clock ticks (10 ms): in the same tick as the
+	 * current generation, the pidfds' order says which came first. */
+	cur = sitter_gen(&w->st, w->st.current);
+	struct gen_watch *cg = cur != NULL ? find_gen(w, cur->number) : NULL;
+	ev.born_before_current = cg != NULL && cur->start_time == id.start_time &&
+	    id.start_time > 0 && pidfd_born_before(id.pidfd, cg->pidfd);
+	dispatch(w, &ev);
 }
 
 /* Read the pid file and its upgrade siblings; report what they name. */
@@ -888,7 +781,7 @@ adopt_orphans(struct watch *w, struct identity *only)
 		if (++n == 1 && r == ID_OK) {
 			only->pid = id.pid;
 			only->start_time = id.start_time;
-			only->pidfd = id.pidfd;
+			only->pidfd = id.pidfd;  /* -1 once a dispatch took it */
 			only->program = id.program;
 			id.pidfd = -1;
 		}
@@ -1027,7 +920,7 @@ reap_decide(void *arg, pid_t pid)
 	if (w->child_running && pid == w->child_pid)
 		return REAP_SKIP;
 	g = find_gen_pid(w, pid);
-	if (g != NULL && !g->exited && !g->spawned && g->pidfd >= 0 &&
+	if (g != NULL && !g->exited && !gen_of(g)->spawned && g->pidfd >= 0 &&
 	    reap_pidfd(g->pidfd, &wstatus) == 0) {
 		g->exited = true;
 		if (g->poll_init)
@@ -1062,7 +955,7 @@ child_exit_cb(uv_process_t *p, int64_t exit_status, int term_signal)
 
 	w->child_running = false;
 	uv_close((uv_handle_t *)p, NULL);
-	if (g == NULL || !g->spawned || g->exited)
+	if (g == NULL || !gen_of(g)->spawned || g->exited)
 		return;
 	g->exited = true;
 	gen_finish(g, wstatus, STATUS_CHILD);
@@ -1072,29 +965,25 @@ int
 watch_init(struct watch *w, uv_loop_t *loop, const struct settings *s)
 {
 	int sigs[SIG_LIMIT];
+	char name[16];
 	size_t n;
 	int r;
 
 	w->loop = loop;
 	w->s = s;
 	sitter_init(&w->st, s);
+	report_init(&w->report, s, getenv("NOTIFY_SOCKET"));
 	w->rules.names = s->names;
 	w->rules.facts = s->match_facts;
 	w->rules.owner_any = s->owner_any;
 	w->rules.owner = s->owner;
 	w->pid_max = pidfile_pid_max();
 	w->dir_watching = false;
+	w->rereading = false;
 	w->child_running = false;
 	w->child_pid = 0;
-	w->ready_sent = false;
-	w->names_warned = false;
 	w->last_followed = 0;
-	w->upgrade_result = "none";
-	w->upgrade_at.tv_sec = 0;
-	w->upgrade_at.tv_nsec = 0;
-	w->stopping_sent = false;
-	const char *ns = getenv("NOTIFY_SOCKET");
-	w->notify_socket = ns != NULL ? ns : "";
+	w->names_warned = false;
 	w->done = false;
 	w->exit_code = 0;
 
@@ -1107,23 +996,25 @@ watch_init(struct watch *w, uv_loop_t *loop, const struct settings *s)
 		w->base = s->pid_file.substr(slash + 1);
 	}
 
+	/* SIGCHLD first: without it a re-parented generation would stay a
+	 * zombie, and the wrapper would never see it die. */
+	uv_signal_init(loop, &w->sigchld);
+	w->sigchld.data = w;
+	if ((r = uv_signal_start(&w->sigchld, sigchld_cb, SIGCHLD)) != 0)
+		return r;
 	n = signals_forwarded(sigs);
+	w->nsignals = 0;
 	for (size_t i = 0; i < n; i++) {
-		uv_signal_t *h = new uv_signal_t;
+		uv_signal_t *h = &w->signals[w->nsignals++];
 		uv_signal_init(loop, h);
 		h->data = w;
-		r = uv_signal_start(h, signal_cb, sigs[i]);
-		if (r != 0) {
-			char name[16];
+		/* One signal we cannot catch is not worth failing for: it
+		 * is logged, and the rest are forwarded. */
+		if ((r = uv_signal_start(h, signal_cb, sigs[i])) != 0)
 			log_event(LOG_WARN, "cannot catch signal",
 			    {{"signal", signal_name(sigs[i], name, sizeof name)},
 			    {"error", uv_strerror(r)}});
-		}
-		w->signals.push_back(h);
 	}
-	uv_signal_init(loop, &w->sigchld);
-	w->sigchld.data = w;
-	uv_signal_start(&w->sigchld, sigchld_cb, SIGCHLD);
 	uv_fs_event_init(loop, &w->dir_event);
 	w->dir_event.data = w;
 	uv_timer_init(loop, &w->dir_retry);
@@ -1134,7 +1025,6 @@ watch_init(struct watch *w, uv_loop_t *loop, const struct settings *s)
 	w->upgrade_timer.data = w;
 	uv_timer_init(loop, &w->reread_timer);
 	w->reread_timer.data = w;
-	w->rereading = false;
 	return 0;
 }
 
@@ -1155,8 +1045,6 @@ watch_adopt(struct watch *w, struct identity *id)
 	if (ppid <= 1 || proc_identify(ppid, &w->rules, &parent, &why) != ID_OK)
 		return;
 	dispatch_identity(w, &parent, FOUND_PARENT);
-	if (parent.pidfd >= 0)
-		close(parent.pidfd);
 }
 
 int
@@ -1178,8 +1066,6 @@ watch_spawn(struct watch *w)
 	id.pidfd = pidfd_open_pid(w->child_pid);
 	id.start_time = proc_read_stat(w->child_pid, &st) == 0 ? st.start_time : 0;
 	dispatch_identity(w, &id, FOUND_SPAWNED);
-	if (id.pidfd >= 0)
-		close(id.pidfd);
 	return 0;
 }
 
@@ -1191,12 +1077,6 @@ close_walk_cb(uv_handle_t *h, void *arg)
 		uv_close(h, NULL);
 }
 
-static void
-signal_close_cb(uv_handle_t *h)
-{
-	delete (uv_signal_t *)h;
-}
-
 void
 watch_close(struct watch *w)
 {
@@ -1205,9 +1085,6 @@ watch_close(struct watch *w)
 	w->done = true;
 	for (struct gen_watch *g : gens)
 		gen_release(w, g);
-	for (uv_signal_t *h : w->signals)
-		uv_close((uv_handle_t *)h, signal_close_cb);
-	w->signals.clear();
 	/* What is left is embedded in struct watch. */
 	uv_walk(w->loop, close_walk_cb, NULL);
 }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "proc.h"
+#include "report.h"
 #include "settings.h"
 #include "sitter.h"
 
@@ -24,20 +25,16 @@ struct refusal {
 	unsigned long long start_time;
 };
 
-/* One followed generation's handles. */
+/* One followed generation's handles.  What the generation is (pid, start
+ * time, program) the sitter owns: sitter_gen(&w->st, number). */
 struct gen_watch {
 	struct watch *w;
 	unsigned number;
-	pid_t pid;
 	int pidfd;                 /* -1: no pidfd, liveness by timer */
-	unsigned long long start_time;
-	struct proc_program program; /* once known to be the daemon's */
-	bool named;                /* a pid file has named it */
-	bool spawned;
 	bool exited;               /* its death is being or was handled */
 	uv_poll_t poll;            /* pidfd: readable at exit, HUP when reaped */
 	uv_timer_t timer;          /* no pidfd: liveness poll; else reap wait */
-	bool poll_init, timer_init;
+	bool poll_init;
 	int open_handles;
 };
 
@@ -45,13 +42,15 @@ struct watch {
 	uv_loop_t *loop;
 	const struct settings *s;
 	struct sitter st;
-	struct match_rules rules;
+	struct reporter report;
+	struct match_rules rules;  /* the names, and the current daemon's program */
 	long pid_max;
 
 	std::string dir;           /* the pid file's directory */
 	std::string base;          /* and its name, .oldbin and .2 beside it */
 
-	std::vector<uv_signal_t *> signals;
+	uv_signal_t signals[SIG_LIMIT];  /* what we forward */
+	size_t nsignals;
 	uv_signal_t sigchld;
 	uv_fs_event_t dir_event;
 	bool dir_watching;
@@ -66,22 +65,12 @@ struct watch {
 	pid_t child_pid;
 
 	std::vector<struct gen_watch *> gens;
-	/* Found processes whose pidfd the sitter has not taken yet. */
-	std::vector<struct identity> pending;
 	/* Processes already refused, so a pid file that keeps naming a
 	 * stranger is logged once and not on every change. */
 	std::vector<struct refusal> refused;
 
-	unsigned last_followed;    /* the newest generation */
-	bool ready_sent;
+	unsigned last_followed;    /* the newest generation, while dispatching */
 	bool names_warned;         /* names do not match the daemon: said once */
-
-	/* Reporting (report.cc): systemd's socket, the status file. */
-	std::string notify_socket; /* $NOTIFY_SOCKET; empty: none */
-	std::string last_status;   /* what the status file holds now */
-	const char *upgrade_result;/* "none", "complete", "failed" */
-	struct timespec upgrade_at;
-	bool stopping_sent;
 	bool done;
 	int exit_code;
 };
@@ -89,6 +78,13 @@ struct watch {
 /* Install the signal handlers and SIGCHLD reaping (before anything is
  * spawned, so no signal is lost or kills us in between).  0 or -errno. */
 int watch_init(struct watch *w, uv_loop_t *loop, const struct settings *s);
+
+/* Read the pid file at path and check the process it names against the
+ * names and the daemon's program.  Returns what pidfile_read() returned
+ * when it failed (-errno, *why set), else what proc_identify() returned
+ * (enum identify_result; ID_OK: *id filled, id->pidfd the caller's). */
+int watch_lookup(struct watch *w, const std::string &path, pid_t *pid,
+    struct identity *id, std::string *why);
 
 /* Follow an adopted process (id->pidfd is taken over). */
 void watch_adopt(struct watch *w, struct identity *id);

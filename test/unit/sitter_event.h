@@ -15,20 +15,20 @@
 static inline struct event
 sitter_event(int kind, long a, long b, long c)
 {
-	struct event ev;
+	struct event ev = {};
 
-	memset(&ev, 0, sizeof ev);
-	ev.kind = kind;
+	ev.kind = (enum event_kind)kind;
+	ev.pidfd = -1;
 	if (kind == EV_SIGNAL) {
 		ev.sig = (int)a;
 	} else if (kind == EV_FOUND) {
 		ev.pid = (pid_t)a;
 		ev.start_time = (unsigned long long)b;
-		ev.source = (int)c;
+		ev.source = (enum found_source)c;
 	} else {
 		ev.number = (unsigned)a;
 		ev.wstatus = (int)b;
-		ev.status_source = (int)c;
+		ev.status_source = (enum status_source)c;
 	}
 	return ev;
 }

@@ -1,5 +1,8 @@
 /*
- * watch.cc: libuv glue around the sitter.
+ * watch.cc: libuv glue around the sitter: the generations' handles,
+ * signals and children, and carrying out the sitter's actions.  The pid
+ * file side (its directory's watch, reading what the files name, the
+ * re-parented children) is pidwatch.cc.
  *
  * Events come from: uv_signal handles (what to forward), SIGCHLD (reaping
  * subreaped children), a uv_fs_event on the pid file's directory (a new
@@ -28,19 +31,14 @@
 #include "signals.h"
 #include "spawn.h"
 
-static void dispatch(struct watch *w, struct event *ev);
-static void dispatch_identity(struct watch *w, struct identity *id, enum found_source source);
-static void reread_sync(struct watch *w);
-static void refresh(struct watch *w);
-static int adopt_orphans(struct watch *w, struct identity *only);
 
 static const char *const source_names[] = {"pid_file", "oldbin", "dot2", "spawned", "child",
     "parent", "forked"};
 static const char *const role_names[] = {"current", "draining", "orphan"};
 static const char *const status_names[] = {"child", "reap", "pidfd", "none"};
 
-static struct gen_watch *
-find_gen(struct watch *w, unsigned number)
+struct gen_watch *
+watch_gen(struct watch *w, unsigned number)
 {
 	for (struct gen_watch *g : w->gens)
 		if (g->number == number)
@@ -53,7 +51,7 @@ find_gen_pid(struct watch *w, pid_t pid)
 {
 	const struct generation *gen = sitter_gen_by_pid(&w->st, pid);
 
-	return gen != NULL ? find_gen(w, gen->number) : NULL;
+	return gen != NULL ? watch_gen(w, gen->number) : NULL;
 }
 
 /* What the sitter knows of g (it knows every generation we watch). */
@@ -63,8 +61,8 @@ gen_of(const struct gen_watch *g)
 	return sitter_gen(&g->w->st, g->number);
 }
 
-static struct event
-ev_make(enum event_kind kind)
+struct event
+watch_event(enum event_kind kind)
 {
 	struct event ev = {};
 
@@ -105,27 +103,27 @@ static void
 gen_finish(struct gen_watch *g, int wstatus, enum status_source source)
 {
 	struct watch *w = g->w;
-	struct event ev = ev_make(EV_EXIT);
+	struct event ev = watch_event(EV_EXIT);
 	struct identity only;
 
 	ev.number = g->number;
 	ev.wstatus = wstatus;
 	ev.status_source = source;
-	refresh(w);
+	pidwatch_refresh(w);
 	/* What it left behind, re-parented to us: a forking start's daemon,
 	 * a successor, or workers (the sitter tells which). */
-	ev.children = adopt_orphans(w, &only);
+	ev.children = pidwatch_orphans(w, &only);
 	ev.pid = only.pid;
 	ev.start_time = only.start_time;
 	ev.pidfd = only.pidfd;
 	ev.program = only.program;
-	dispatch(w, &ev);
+	watch_dispatch(w, &ev);
 	/* Now the daemon a start process left: the pid file may have named
 	 * it before we knew it for ours (and refused it, under another name
 	 * than BINARY's).  Read it again. */
 	const struct generation *cur = sitter_gen(&w->st, w->st.current);
 	if (!w->done && cur != NULL && cur->start && !cur->spawned && !w->st.pidfile_seen)
-		refresh(w);
+		pidwatch_refresh(w);
 }
 
 /* Its parent has reaped it, or never did: the kernel's record of its
@@ -269,7 +267,7 @@ gen_new(struct watch *w, unsigned number, int pidfd, bool spawned)
 static void
 signal_gen(struct watch *w, const struct action *a)
 {
-	struct gen_watch *g = find_gen(w, a->number);
+	struct gen_watch *g = watch_gen(w, a->number);
 	const struct generation *gen;
 	char name[16], orig[16];
 	long pid;
@@ -309,15 +307,15 @@ signal_gen(struct watch *w, const struct action *a)
 static void
 start_timeout_cb(uv_timer_t *t)
 {
-	struct event ev = ev_make(EV_START_TIMEOUT);
-	dispatch((struct watch *)t->data, &ev);
+	struct event ev = watch_event(EV_START_TIMEOUT);
+	watch_dispatch((struct watch *)t->data, &ev);
 }
 
 static void
 upgrade_timeout_cb(uv_timer_t *t)
 {
-	struct event ev = ev_make(EV_UPGRADE_TIMEOUT);
-	dispatch((struct watch *)t->data, &ev);
+	struct event ev = watch_event(EV_UPGRADE_TIMEOUT);
+	watch_dispatch((struct watch *)t->data, &ev);
 }
 
 /* A generation's death: msg, with its status as far as it is known, and
@@ -441,7 +439,7 @@ run_action(struct watch *w, const struct action *a)
 			    {{"process", (long)gen->pid}, {"generation", a->number}});
 		break;
 	case ACT_GONE:
-		g = find_gen(w, a->number);
+		g = watch_gen(w, a->number);
 		if (g == NULL)
 			break;
 		log_exit(a->role == ROLE_CURRENT ? LOG_WARN : LOG_INFO, "process exited", a, -1);
@@ -521,8 +519,8 @@ run_action(struct watch *w, const struct action *a)
 /* The one way into the sitter: step, carry out each action, report.  It
  * consumes ev->pidfd: an ACT_FOLLOW hands it to the new generation,
  * otherwise it is closed here. */
-static void
-dispatch(struct watch *w, struct event *ev)
+void
+watch_dispatch(struct watch *w, struct event *ev)
 {
 	std::vector<struct action> acts;
 	bool taken = false;
@@ -538,15 +536,15 @@ dispatch(struct watch *w, struct event *ev)
 	w->last_followed = 0;
 	if (!acts.empty())
 		report_sync(&w->report, &w->st);
-	reread_sync(w);
+	pidwatch_sync(w);
 }
 
 /* Tell the sitter of a process whose identity was checked, found at
  * source; id->pidfd goes with it (dispatch). */
-static void
-dispatch_identity(struct watch *w, struct identity *id, enum found_source source)
+void
+watch_dispatch_identity(struct watch *w, struct identity *id, enum found_source source)
 {
-	struct event ev = ev_make(EV_FOUND);
+	struct event ev = watch_event(EV_FOUND);
 
 	ev.pid = id->pid;
 	ev.start_time = id->start_time;
@@ -554,348 +552,7 @@ dispatch_identity(struct watch *w, struct identity *id, enum found_source source
 	ev.pidfd = id->pidfd;
 	ev.program = id->program;
 	id->pidfd = -1;
-	dispatch(w, &ev);
-}
-
-/* ---- the pid file ---- */
-
-/* Refused before, and still the same process?  A process is its pid and
- * its start time: the pid alone may have gone to a daemon since. */
-static bool
-was_refused(struct watch *w, pid_t pid)
-{
-	struct proc_stat st;
-
-	if (proc_read_stat(pid, &st) < 0)
-		return false;
-	for (const struct refusal &r : w->refused)
-		if (r.pid == pid && r.start_time == st.start_time)
-			return true;
-	return false;
-}
-
-static void
-remember_refusal(struct watch *w, pid_t pid)
-{
-	struct proc_stat st;
-
-	if (proc_read_stat(pid, &st) < 0)
-		return;
-	/* Bounded: a pid file rewritten with ever new strangers must not
-	 * grow the wrapper; the oldest is forgotten (and logged again). */
-	if (w->refused.size() >= 64)
-		w->refused.erase(w->refused.begin());
-	w->refused.push_back({pid, st.start_time});
-}
-
-/* The pid file's number, by the trust rules (pidfile.h). */
-static int
-read_pidfile(struct watch *w, const std::string &path, pid_t *pid, std::string *why)
-{
-	return pidfile_read(path.c_str(), w->pid_max, w->s->owner_any ? (uid_t)-1 : w->s->owner,
-	    pid, why);
-}
-
-int
-watch_lookup(struct watch *w, const std::string &path, pid_t *pid, struct identity *id,
-    std::string *why)
-{
-	int r = read_pidfile(w, path, pid, why);
-
-	return r < 0 ? r : proc_identify(*pid, &w->rules, id, why);
-}
-
-/* What a known generation runs now, when a pid file names it for the
- * first time (a script may have exec'd the daemon since it was found). */
-static void
-read_program(struct watch *w, const struct generation *gen, struct proc_program *prog)
-{
-	struct gen_watch *g = find_gen(w, gen->number);
-	struct proc_program p;
-
-	/* Read, then checked through the pidfd: still the same process. */
-	if (proc_read_program(gen->pid, &p) == 0 &&
-	    (g == NULL || g->pidfd < 0 || pidfd_signal(g->pidfd, 0) == 0))
-		*prog = p;
-}
-
-static void
-check_one(struct watch *w, const std::string &path, enum found_source source)
-{
-	const struct generation *gen, *cur;
-	struct identity id;
-	std::string why;
-	pid_t pid;
-	int r;
-
-	r = read_pidfile(w, path, &pid, &why);
-	if (r == -ENOENT)
-		return;
-	if (r < 0) {
-		/* A torn write is read again on the next change.  What the
-		 * timed re-read finds again was said already. */
-		std::string said = path + ": " + why;
-		bool again = w->rereading && said == w->last_warning;
-		if (r != -EINVAL)
-			w->last_warning = said;
-		log_event(r == -EINVAL || again ? LOG_DEBUG : LOG_WARN, "cannot use pid file",
-		    {{"pid_file", path}, {"error", why}});
-		return;
-	}
-	gen = sitter_gen_by_pid(&w->st, pid);
-	if (gen != NULL) {
-		struct event ev = ev_make(EV_FOUND);
-		ev.pid = pid;
-		ev.start_time = gen->start_time;
-		ev.source = source;
-		if (source == FOUND_PIDFILE && !gen->named)
-			read_program(w, gen, &ev.program);
-		dispatch(w, &ev);
-		return;
-	}
-	if (was_refused(w, pid))
-		return;
-	r = proc_identify(pid, &w->rules, &id, &why);
-	if (r == ID_ERROR) {
-		/* Not refused for good: the next change tries again. */
-		log_event(LOG_WARN, "cannot check the process the pid file names",
-		    {{"pid_file", path}, {"process", (long)pid}, {"error", why}});
-		return;
-	}
-	if (r == ID_DEAD) {
-		log_event(LOG_DEBUG, "pid file names no live process",
-		    {{"pid_file", path}, {"process", (long)pid}, {"reason", why}});
-		return;
-	}
-	if (r != ID_OK) {
-		remember_refusal(w, pid);
-		log_event(LOG_WARN, "not following process",
-		    {{"pid_file", path}, {"process", (long)pid}, {"reason", why}});
-		return;
-	}
-	struct event ev = ev_make(EV_FOUND);
-	ev.pid = pid;
-	ev.start_time = id.start_time;
-	ev.source = source;
-	ev.pidfd = id.pidfd;
-	ev.program = id.program;
-	/* Start times are in clock ticks (10 ms): in the same tick as the
-	 * current generation, the pidfds' order says which came first. */
-	cur = sitter_gen(&w->st, w->st.current);
-	struct gen_watch *cg = cur != NULL ? find_gen(w, cur->number) : NULL;
-	ev.born_before_current = cg != NULL && cur->start_time == id.start_time &&
-	    id.start_time > 0 && pidfd_born_before(id.pidfd, cg->pidfd);
-	dispatch(w, &ev);
-}
-
-/* Read the pid file and its upgrade siblings; report what they name. */
-static void
-refresh(struct watch *w)
-{
-	if (w->done)
-		return;
-	check_one(w, w->s->pid_file, FOUND_PIDFILE);
-	if (w->done)
-		return;
-	check_one(w, w->s->pid_file + ".oldbin", FOUND_OLDBIN);
-	if (w->done)
-		return;
-	check_one(w, w->s->pid_file + ".2", FOUND_DOT2);
-}
-
-/* inotify drops what comes after its queue overflows (a wrapper stopped
- * or starved while thousands of files are made in the directory), and
- * libuv does not even pass the overflow on: an event whose watch
- * descriptor matches no watcher, as IN_Q_OVERFLOW's (-1), is skipped
- * (libuv src/unix/linux-inotify.c, uv__inotify_read; inotify(7)).  A lost
- * rename of the pid file cannot be told from no rename.  So while a new
- * pid file is awaited (an upgrade, a forking daemon's start) the files are
- * also read every poll_interval: a lost event costs at most that.  The
- * rest of the time the timer is off, and an idle wrapper never wakes. */
-static void
-reread_cb(uv_timer_t *t)
-{
-	struct watch *w = (struct watch *)t->data;
-
-	w->rereading = true;
-	refresh(w);
-	w->rereading = false;
-}
-
-static void
-reread_sync(struct watch *w)
-{
-	bool want = !w->done && (w->st.upgrading != 0 || w->st.state == SITTER_WAIT_PIDFILE);
-	bool on = uv_is_active((uv_handle_t *)&w->reread_timer) != 0;
-
-	if (want && !on)
-		uv_timer_start(&w->reread_timer, reread_cb, w->s->poll_interval_ms,
-		    w->s->poll_interval_ms);
-	else if (!want && on)
-		uv_timer_stop(&w->reread_timer);
-}
-
-/* Our live children that are no generation of the daemon, re-parented to
- * us (a child subreaper) when their parent died.  Those that look like the
- * daemon (its names, or the current generation's program) are followed as
- * orphans: an upgrade's new process whose parent died before it wrote the
- * pid file, a crashed master's workers.  Which of them is the daemon, if
- * any, only evidence tells (sitter.h); meanwhile a stop reaches them, so
- * that none runs on unsupervised.  Returns how many there are, orphans or
- * not.  When there is exactly one, *only is it (pid 0: it could not be
- * checked), its pidfd (if any) the caller's to close: what a start process
- * that exited 0 left is the daemon it forked, whatever its name. */
-static int
-adopt_orphans(struct watch *w, struct identity *only)
-{
-	struct match_rules any = w->rules;
-	int n = 0;
-
-	any.any_program = true;
-	only->pid = 0;
-	only->pidfd = -1;
-	only->start_time = 0;
-	for (pid_t pid : proc_children(getpid(), false)) {
-		const struct generation *known = sitter_gen_by_pid(&w->st, pid);
-		struct identity id;
-		std::string why;
-		int r;
-
-		if (w->done)
-			break;
-		if ((known != NULL && known->role != ROLE_ORPHAN) ||
-		    (w->child_running && pid == w->child_pid))
-			continue;
-		if (known != NULL) {
-			id.pid = pid;
-			id.pidfd = -1;
-			id.start_time = known->start_time;
-			r = ID_OK;
-		} else {
-			r = proc_identify(pid, &any, &id, &why);
-			if (r == ID_DEAD)
-				continue;
-			if (r == ID_OK && !id.matched.empty())
-				dispatch_identity(w, &id, FOUND_CHILD);
-		}
-		if (++n == 1 && r == ID_OK) {
-			only->pid = id.pid;
-			only->start_time = id.start_time;
-			only->pidfd = id.pidfd;  /* -1 once a dispatch took it */
-			only->program = id.program;
-			id.pidfd = -1;
-		}
-		if (n == 2 && only->pidfd >= 0) {
-			close(only->pidfd);
-			only->pidfd = -1;
-		}
-		if (r == ID_OK && id.pidfd >= 0)
-			close(id.pidfd);
-	}
-	if (n != 1) {
-		only->pid = 0;
-		only->start_time = 0;
-	}
-	return n;
-}
-
-static void dir_retry_cb(uv_timer_t *t);
-static int dir_watch_start(struct watch *w);
-
-static void
-dir_lost(struct watch *w)
-{
-	if (w->dir_watching) {
-		uv_fs_event_stop(&w->dir_event);
-		w->dir_watching = false;
-	}
-	log_event(LOG_WARN, "pid file directory is gone; looking for it again",
-	    {{"directory", w->dir}, {"interval_ms", (unsigned long long)w->s->poll_interval_ms}});
-	uv_timer_start(&w->dir_retry, dir_retry_cb, w->s->poll_interval_ms, w->s->poll_interval_ms);
-}
-
-static void
-dir_event_cb(uv_fs_event_t *h, const char *filename, int events, int status)
-{
-	struct watch *w = (struct watch *)h->data;
-	struct stat st;
-
-	(void)events;
-	if (w->done)
-		return;
-	if (status < 0) {
-		log_event(LOG_WARN, "watching the pid file's directory failed",
-		    {{"directory", w->dir}, {"error", uv_strerror(status)}});
-		dir_lost(w);
-		return;
-	}
-	if (filename == NULL || w->base == filename ||
-	    w->base + ".oldbin" == filename || w->base + ".2" == filename) {
-		refresh(w);
-		return;
-	}
-	/* Events about the directory itself (deleted, moved) carry its own
-	 * name; inotify drops the watch then, or follows the inode where it
-	 * was moved. */
-	if (stat(w->dir.c_str(), &st) < 0) {
-		dir_lost(w);
-		return;
-	}
-	/* The name is a directory's again: made anew before we looked (rm
-	 * -rf, mkdir), even with the same inode number, it is not the one
-	 * watched.  Watch the name afresh and catch up. */
-	if (path_basename(w->dir) == filename) {
-		uv_fs_event_stop(&w->dir_event);
-		w->dir_watching = false;
-		if (dir_watch_start(w) != 0) {
-			dir_lost(w);
-			return;
-		}
-		log_event(LOG_INFO, "watching the pid file's directory again", {{"directory", w->dir}});
-		refresh(w);
-	}
-}
-
-static int
-dir_watch_start(struct watch *w)
-{
-	int r = uv_fs_event_start(&w->dir_event, dir_event_cb, w->dir.c_str(), 0);
-	w->dir_watching = r == 0;
-	return r;
-}
-
-static void
-dir_retry_cb(uv_timer_t *t)
-{
-	struct watch *w = (struct watch *)t->data;
-
-	if (dir_watch_start(w) != 0) {
-		/* No watch (the directory is gone, or inotify refuses one:
-		 * ENOSPC once max_user_watches is reached): this timer is
-		 * all that sees a new pid file meanwhile. */
-		w->rereading = true;
-		refresh(w);
-		w->rereading = false;
-		return;
-	}
-	uv_timer_stop(&w->dir_retry);
-	log_event(LOG_INFO, "watching the pid file's directory again", {{"directory", w->dir}});
-	refresh(w);
-}
-
-void
-watch_pidfile(struct watch *w)
-{
-	int r = dir_watch_start(w);
-
-	if (r != 0) {
-		log_event(LOG_WARN, "cannot watch the pid file's directory",
-		    {{"directory", w->dir}, {"error", uv_strerror(r)}});
-		uv_timer_start(&w->dir_retry, dir_retry_cb, w->s->poll_interval_ms,
-		    w->s->poll_interval_ms);
-	}
-	/* The daemon may have written it before the watch began. */
-	refresh(w);
+	watch_dispatch(w, &ev);
 }
 
 /* ---- signals and children ---- */
@@ -904,10 +561,10 @@ static void
 signal_cb(uv_signal_t *h, int signum)
 {
 	struct watch *w = (struct watch *)h->data;
-	struct event ev = ev_make(EV_SIGNAL);
+	struct event ev = watch_event(EV_SIGNAL);
 
 	ev.sig = signum;
-	dispatch(w, &ev);
+	watch_dispatch(w, &ev);
 }
 
 static int
@@ -1035,7 +692,7 @@ watch_adopt(struct watch *w, struct identity *id)
 	std::string why;
 	pid_t ppid = id->ppid;
 
-	dispatch_identity(w, id, FOUND_PIDFILE);
+	watch_dispatch_identity(w, id, FOUND_PIDFILE);
 
 	/* A wrapper started during a drain (the previous one was killed):
 	 * the daemon's successor is the child of the old process until that
@@ -1044,7 +701,7 @@ watch_adopt(struct watch *w, struct identity *id)
 	 * reaches it as well. */
 	if (ppid <= 1 || proc_identify(ppid, &w->rules, &parent, &why) != ID_OK)
 		return;
-	dispatch_identity(w, &parent, FOUND_PARENT);
+	watch_dispatch_identity(w, &parent, FOUND_PARENT);
 }
 
 int
@@ -1065,7 +722,7 @@ watch_spawn(struct watch *w)
 	id.pid = w->child_pid;
 	id.pidfd = pidfd_open_pid(w->child_pid);
 	id.start_time = proc_read_stat(w->child_pid, &st) == 0 ? st.start_time : 0;
-	dispatch_identity(w, &id, FOUND_SPAWNED);
+	watch_dispatch_identity(w, &id, FOUND_SPAWNED);
 	return 0;
 }
 

@@ -1,8 +1,8 @@
 /*
- * watch.h: the libuv side of the sitter.  It owns the handles (signals,
- * SIGCHLD, the pid file's directory, pidfd polls, timers, the spawned
- * child), turns what happens into sitter events and carries out the
- * actions the sitter returns.
+ * watch.h: the libuv side of the sitter (watch.cc, pidwatch.cc).  It owns
+ * the handles (signals, SIGCHLD, the pid file's directory, pidfd polls,
+ * timers, the spawned child), turns what happens into sitter events and
+ * carries out the actions the sitter returns.
  */
 #ifndef PIDSITTER_WATCH_H
 #define PIDSITTER_WATCH_H
@@ -98,5 +98,31 @@ void watch_pidfile(struct watch *w);
 /* Close every handle (the loop then runs out).  Used on exit and when
  * starting failed. */
 void watch_close(struct watch *w);
+
+/*
+ * Shared by the glue's two halves (watch.cc, pidwatch.cc); not for main.
+ */
+
+/* The handles of generation number, or NULL. */
+struct gen_watch *watch_gen(struct watch *w, unsigned number);
+/* An event of this kind, nothing else set (no pidfd). */
+struct event watch_event(enum event_kind kind);
+/* The one way into the sitter: step, carry out each action, report.  It
+ * consumes ev->pidfd: ACT_FOLLOW hands it to the new generation,
+ * otherwise it is closed. */
+void watch_dispatch(struct watch *w, struct event *ev);
+/* EV_FOUND for a process whose identity was checked, found at source;
+ * id->pidfd goes with it. */
+void watch_dispatch_identity(struct watch *w, struct identity *id, enum found_source source);
+
+/* pidwatch.cc: read the pid file and its upgrade siblings and tell the
+ * sitter what they name. */
+void pidwatch_refresh(struct watch *w);
+/* Start or stop the timed re-reading, as the sitter awaits a pid file. */
+void pidwatch_sync(struct watch *w);
+/* Follow the re-parented children that look like the daemon as orphans;
+ * how many children there are, and (exactly one) *only (sitter.h,
+ * EV_EXIT). */
+int pidwatch_orphans(struct watch *w, struct identity *only);
 
 #endif

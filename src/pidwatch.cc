@@ -1,0 +1,358 @@
+/*
+ * pidwatch.cc: the pid file side of the glue.  The pid file's directory is
+ * watched (uv_fs_event, inotify); on every change, every death and, while
+ * a new pid file is awaited, on a timer, the pid file and its upgrade
+ * siblings (.oldbin, .2) are read and what they name is checked, and the
+ * sitter hears of it as EV_FOUND.  The wrapper's re-parented children are
+ * looked at here too.  doc/DESIGN.md, "The data path", tells the order.
+ */
+#include "watch.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "pidfile.h"
+
+/* Refused before, and still the same process?  A process is its pid and
+ * its start time: the pid alone may have gone to a daemon since. */
+static bool
+was_refused(struct watch *w, pid_t pid)
+{
+	struct proc_stat st;
+
+	if (proc_read_stat(pid, &st) < 0)
+		return false;
+	for (const struct refusal &r : w->refused)
+		if (r.pid == pid && r.start_time == st.start_time)
+			return true;
+	return false;
+}
+
+static void
+remember_refusal(struct watch *w, pid_t pid)
+{
+	struct proc_stat st;
+
+	if (proc_read_stat(pid, &st) < 0)
+		return;
+	/* Bounded: a pid file rewritten with ever new strangers must not
+	 * grow the wrapper; the oldest is forgotten (and logged again). */
+	if (w->refused.size() >= 64)
+		w->refused.erase(w->refused.begin());
+	w->refused.push_back({pid, st.start_time});
+}
+
+/* The pid file's number, by the trust rules (pidfile.h). */
+static int
+read_pidfile(struct watch *w, const std::string &path, pid_t *pid, std::string *why)
+{
+	return pidfile_read(path.c_str(), w->pid_max, w->s->owner_any ? (uid_t)-1 : w->s->owner,
+	    pid, why);
+}
+
+int
+watch_lookup(struct watch *w, const std::string &path, pid_t *pid, struct identity *id,
+    std::string *why)
+{
+	int r = read_pidfile(w, path, pid, why);
+
+	return r < 0 ? r : proc_identify(*pid, &w->rules, id, why);
+}
+
+/* What a known generation runs now, when a pid file names it for the
+ * first time (a script may have exec'd the daemon since it was found). */
+static void
+read_program(struct watch *w, const struct generation *gen, struct proc_program *prog)
+{
+	struct gen_watch *g = watch_gen(w, gen->number);
+	struct proc_program p;
+
+	/* Read, then checked through the pidfd: still the same process. */
+	if (proc_read_program(gen->pid, &p) == 0 &&
+	    (g == NULL || g->pidfd < 0 || pidfd_signal(g->pidfd, 0) == 0))
+		*prog = p;
+}
+
+static void
+check_one(struct watch *w, const std::string &path, enum found_source source)
+{
+	const struct generation *gen, *cur;
+	struct identity id;
+	std::string why;
+	pid_t pid;
+	int r;
+
+	r = read_pidfile(w, path, &pid, &why);
+	if (r == -ENOENT)
+		return;
+	if (r < 0) {
+		/* A torn write is read again on the next change.  What the
+		 * timed re-read finds again was said already. */
+		std::string said = path + ": " + why;
+		bool again = w->rereading && said == w->last_warning;
+		if (r != -EINVAL)
+			w->last_warning = said;
+		log_event(r == -EINVAL || again ? LOG_DEBUG : LOG_WARN, "cannot use pid file",
+		    {{"pid_file", path}, {"error", why}});
+		return;
+	}
+	gen = sitter_gen_by_pid(&w->st, pid);
+	if (gen != NULL) {
+		struct event ev = watch_event(EV_FOUND);
+		ev.pid = pid;
+		ev.start_time = gen->start_time;
+		ev.source = source;
+		if (source == FOUND_PIDFILE && !gen->named)
+			read_program(w, gen, &ev.program);
+		watch_dispatch(w, &ev);
+		return;
+	}
+	if (was_refused(w, pid))
+		return;
+	r = proc_identify(pid, &w->rules, &id, &why);
+	if (r == ID_ERROR) {
+		/* Not refused for good: the next change tries again. */
+		log_event(LOG_WARN, "cannot check the process the pid file names",
+		    {{"pid_file", path}, {"process", (long)pid}, {"error", why}});
+		return;
+	}
+	if (r == ID_DEAD) {
+		log_event(LOG_DEBUG, "pid file names no live process",
+		    {{"pid_file", path}, {"process", (long)pid}, {"reason", why}});
+		return;
+	}
+	if (r != ID_OK) {
+		remember_refusal(w, pid);
+		log_event(LOG_WARN, "not following process",
+		    {{"pid_file", path}, {"process", (long)pid}, {"reason", why}});
+		return;
+	}
+	struct event ev = watch_event(EV_FOUND);
+	ev.pid = pid;
+	ev.start_time = id.start_time;
+	ev.source = source;
+	ev.pidfd = id.pidfd;
+	ev.program = id.program;
+	/* Start times are in clock ticks (10 ms): in the same tick as the
+	 * current generation, the pidfds' order says which came first. */
+	cur = sitter_gen(&w->st, w->st.current);
+	struct gen_watch *cg = cur != NULL ? watch_gen(w, cur->number) : NULL;
+	ev.born_before_current = cg != NULL && cur->start_time == id.start_time &&
+	    id.start_time > 0 && pidfd_born_before(id.pidfd, cg->pidfd);
+	watch_dispatch(w, &ev);
+}
+
+/* Read the pid file and its upgrade siblings; report what they name. */
+void
+pidwatch_refresh(struct watch *w)
+{
+	if (w->done)
+		return;
+	check_one(w, w->s->pid_file, FOUND_PIDFILE);
+	if (w->done)
+		return;
+	check_one(w, w->s->pid_file + ".oldbin", FOUND_OLDBIN);
+	if (w->done)
+		return;
+	check_one(w, w->s->pid_file + ".2", FOUND_DOT2);
+}
+
+/* inotify drops what comes after its queue overflows (a wrapper stopped
+ * or starved while thousands of files are made in the directory), and
+ * libuv does not even pass the overflow on: an event whose watch
+ * descriptor matches no watcher, as IN_Q_OVERFLOW's (-1), is skipped
+ * (libuv src/unix/linux-inotify.c, uv__inotify_read; inotify(7)).  A lost
+ * rename of the pid file cannot be told from no rename.  So while a new
+ * pid file is awaited (an upgrade, a forking daemon's start) the files are
+ * also read every poll_interval: a lost event costs at most that.  The
+ * rest of the time the timer is off, and an idle wrapper never wakes. */
+static void
+reread_cb(uv_timer_t *t)
+{
+	struct watch *w = (struct watch *)t->data;
+
+	w->rereading = true;
+	pidwatch_refresh(w);
+	w->rereading = false;
+}
+
+void
+pidwatch_sync(struct watch *w)
+{
+	bool want = !w->done && (w->st.upgrading != 0 || w->st.state == SITTER_WAIT_PIDFILE);
+	bool on = uv_is_active((uv_handle_t *)&w->reread_timer) != 0;
+
+	if (want && !on)
+		uv_timer_start(&w->reread_timer, reread_cb, w->s->poll_interval_ms,
+		    w->s->poll_interval_ms);
+	else if (!want && on)
+		uv_timer_stop(&w->reread_timer);
+}
+
+/* Our live children that are no generation of the daemon, re-parented to
+ * us (a child subreaper) when their parent died.  Those that look like the
+ * daemon (its names, or the current generation's program) are followed as
+ * orphans: an upgrade's new process whose parent died before it wrote the
+ * pid file, a crashed master's workers.  Which of them is the daemon, if
+ * any, only evidence tells (sitter.h); meanwhile a stop reaches them, so
+ * that none runs on unsupervised.  Returns how many there are, orphans or
+ * not.  When there is exactly one, *only is it (pid 0: it could not be
+ * checked), its pidfd (if any) the caller's to close: what a start process
+ * that exited 0 left is the daemon it forked, whatever its name. */
+int
+pidwatch_orphans(struct watch *w, struct identity *only)
+{
+	struct match_rules any = w->rules;
+	int n = 0;
+
+	any.any_program = true;
+	only->pid = 0;
+	only->pidfd = -1;
+	only->start_time = 0;
+	for (pid_t pid : proc_children(getpid(), false)) {
+		const struct generation *known = sitter_gen_by_pid(&w->st, pid);
+		struct identity id;
+		std::string why;
+		int r;
+
+		if (w->done)
+			break;
+		if ((known != NULL && known->role != ROLE_ORPHAN) ||
+		    (w->child_running && pid == w->child_pid))
+			continue;
+		if (known != NULL) {
+			id.pid = pid;
+			id.pidfd = -1;
+			id.start_time = known->start_time;
+			r = ID_OK;
+		} else {
+			r = proc_identify(pid, &any, &id, &why);
+			if (r == ID_DEAD)
+				continue;
+			if (r == ID_OK && !id.matched.empty())
+				watch_dispatch_identity(w, &id, FOUND_CHILD);
+		}
+		if (++n == 1 && r == ID_OK) {
+			only->pid = id.pid;
+			only->start_time = id.start_time;
+			only->pidfd = id.pidfd;  /* -1 once a dispatch took it */
+			only->program = id.program;
+			id.pidfd = -1;
+		}
+		if (n == 2 && only->pidfd >= 0) {
+			close(only->pidfd);
+			only->pidfd = -1;
+		}
+		if (r == ID_OK && id.pidfd >= 0)
+			close(id.pidfd);
+	}
+	if (n != 1) {
+		only->pid = 0;
+		only->start_time = 0;
+	}
+	return n;
+}
+
+static void dir_retry_cb(uv_timer_t *t);
+static int dir_watch_start(struct watch *w);
+
+static void
+dir_lost(struct watch *w)
+{
+	if (w->dir_watching) {
+		uv_fs_event_stop(&w->dir_event);
+		w->dir_watching = false;
+	}
+	log_event(LOG_WARN, "pid file directory is gone; looking for it again",
+	    {{"directory", w->dir}, {"interval_ms", (unsigned long long)w->s->poll_interval_ms}});
+	uv_timer_start(&w->dir_retry, dir_retry_cb, w->s->poll_interval_ms, w->s->poll_interval_ms);
+}
+
+static void
+dir_event_cb(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+	struct watch *w = (struct watch *)h->data;
+	struct stat st;
+
+	(void)events;
+	if (w->done)
+		return;
+	if (status < 0) {
+		log_event(LOG_WARN, "watching the pid file's directory failed",
+		    {{"directory", w->dir}, {"error", uv_strerror(status)}});
+		dir_lost(w);
+		return;
+	}
+	if (filename == NULL || w->base == filename ||
+	    w->base + ".oldbin" == filename || w->base + ".2" == filename) {
+		pidwatch_refresh(w);
+		return;
+	}
+	/* Events about the directory itself (deleted, moved) carry its own
+	 * name; inotify drops the watch then, or follows the inode where it
+	 * was moved. */
+	if (stat(w->dir.c_str(), &st) < 0) {
+		dir_lost(w);
+		return;
+	}
+	/* The name is a directory's again: made anew before we looked (rm
+	 * -rf, mkdir), even with the same inode number, it is not the one
+	 * watched.  Watch the name afresh and catch up. */
+	if (path_basename(w->dir) == filename) {
+		uv_fs_event_stop(&w->dir_event);
+		w->dir_watching = false;
+		if (dir_watch_start(w) != 0) {
+			dir_lost(w);
+			return;
+		}
+		log_event(LOG_INFO, "watching the pid file's directory again", {{"directory", w->dir}});
+		pidwatch_refresh(w);
+	}
+}
+
+static int
+dir_watch_start(struct watch *w)
+{
+	int r = uv_fs_event_start(&w->dir_event, dir_event_cb, w->dir.c_str(), 0);
+	w->dir_watching = r == 0;
+	return r;
+}
+
+static void
+dir_retry_cb(uv_timer_t *t)
+{
+	struct watch *w = (struct watch *)t->data;
+
+	if (dir_watch_start(w) != 0) {
+		/* No watch (the directory is gone, or inotify refuses one:
+		 * ENOSPC once max_user_watches is reached): this timer is
+		 * all that sees a new pid file meanwhile. */
+		w->rereading = true;
+		pidwatch_refresh(w);
+		w->rereading = false;
+		return;
+	}
+	uv_timer_stop(&w->dir_retry);
+	log_event(LOG_INFO, "watching the pid file's directory again", {{"directory", w->dir}});
+	pidwatch_refresh(w);
+}
+
+void
+watch_pidfile(struct watch *w)
+{
+	int r = dir_watch_start(w);
+
+	if (r != 0) {
+		log_event(LOG_WARN, "cannot watch the pid file's directory",
+		    {{"directory", w->dir}, {"error", uv_strerror(r)}});
+		uv_timer_start(&w->dir_retry, dir_retry_cb, w->s->poll_interval_ms,
+		    w->s->poll_interval_ms);
+	}
+	/* The daemon may have written it before the watch began. */
+	pidwatch_refresh(w);
+}
+

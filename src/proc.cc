@@ -425,7 +425,7 @@ proc_identify(pid_t pid, const struct match_rules *rules, struct identity *id,
 {
 	struct proc_stat st;
 	std::string argv0;
-	int fd, r;
+	int fd, r, res = ID_DEAD;
 
 	id->pid = pid;
 	id->pidfd = -1;
@@ -453,32 +453,33 @@ proc_identify(pid_t pid, const struct match_rules *rules, struct identity *id,
 	r = proc_read_stat(pid, &st);
 	if (r < 0) {
 		*why = "no such process";
-		goto dead;
+		goto out;
 	}
 	/* kill(pid, 0) says a zombie is alive; it is not (REFERENCE.md §1.5). */
 	if (st.state == 'Z' || st.state == 'X') {
 		*why = "it is a zombie (exited, not yet reaped)";
-		goto dead;
+		goto out;
 	}
 	/* Nor is a process already in exit(): adopting it would report its
 	 * death as the daemon's. */
 	if (st.flags & PF_EXITING_FLAG) {
 		*why = "it is exiting";
-		goto dead;
+		goto out;
 	}
 	if (proc_is_ancestor(pid)) {
 		*why = "it is an ancestor of the wrapper";
-		goto refused;
+		res = ID_REFUSED;
+		goto out;
 	}
 	if (proc_read_uid(pid, &id->uid) < 0) {
 		*why = "no such process";
-		goto dead;
+		goto out;
 	}
 	/* tableflip SIGKILLs a successor that is not ready when the old
 	 * process stops: with the kill on its way it is as good as dead. */
 	if (proc_sigkill_pending(pid)) {
 		*why = "it is being killed (SIGKILL pending)";
-		goto dead;
+		goto out;
 	}
 	id->comm.clear();
 	id->exe.clear();
@@ -515,9 +516,8 @@ proc_identify(pid_t pid, const struct match_rules *rules, struct identity *id,
 		if (rules->program.known)
 			*why += " nor the current process's program (" + rules->program.comm +
 			    ", " + rules->program.path + ")";
-		if (fd >= 0)
-			close(fd);
-		return ID_MISMATCH;
+		res = ID_MISMATCH;
+		goto out;
 	}
 	/* Still the same process?  A signal 0 through the pidfd fails once it
 	 * has been reaped, and until then the PID could not be reused, so
@@ -526,13 +526,13 @@ proc_identify(pid_t pid, const struct match_rules *rules, struct identity *id,
 	 * ESRCH says it is gone. */
 	if (fd >= 0 && (r = pidfd_signal(fd, 0)) < 0 && (r == -ESRCH || owner_ok(rules, id->uid))) {
 		*why = "it exited while being checked";
-		goto dead;
+		goto out;
 	}
 	if (fd < 0) {
 		struct proc_stat again;
 		if (proc_read_stat(pid, &again) < 0 || again.start_time != st.start_time) {
 			*why = "it exited while being checked";
-			return ID_DEAD;
+			goto out;
 		}
 	}
 	/* The owner is checked once the name matched: another user's
@@ -547,20 +547,15 @@ proc_identify(pid_t pid, const struct match_rules *rules, struct identity *id,
 		    "the daemon, set owner = %u (or \"any\") in the configuration "
 		    "file", (unsigned)id->uid, (unsigned)want, (unsigned)id->uid);
 		*why = buf;
-		if (fd >= 0)
-			close(fd);
-		return ID_OWNER;
+		res = ID_OWNER;
+		goto out;
 	}
 	id->pidfd = fd;
 	id->start_time = st.start_time;
 	id->ppid = st.ppid;
 	return ID_OK;
-dead:
+out:
 	if (fd >= 0)
 		close(fd);
-	return ID_DEAD;
-refused:
-	if (fd >= 0)
-		close(fd);
-	return ID_REFUSED;
+	return res;
 }

@@ -167,6 +167,7 @@ main(int argc, char **argv)
 	if (s.notify_fd >= 0 && fcntl(s.notify_fd, F_SETFD, FD_CLOEXEC) < 0) {
 		log_event(LOG_FATAL, "notification fd is not open",
 		    {{"fd", s.notify_fd}, {"error", strerror(errno)}});
+		log_flush(LOG_EXIT_WAIT_MS);
 		return EXIT_USAGE;
 	}
 
@@ -177,6 +178,7 @@ main(int argc, char **argv)
 		    {{"error", strerror(-r)}});
 
 	uv_loop_init(&loop);
+	log_attach_loop(&loop);
 	watch_init(&w, &loop, &s);
 
 	r = find_daemon(&w, &s);
@@ -186,6 +188,7 @@ main(int argc, char **argv)
 		code = r < 0 ? EXIT_FAILURE_OWN : 0;
 	if (code != 0) {
 		/* Nothing runs: no daemon was adopted or spawned. */
+		log_flush(LOG_EXIT_WAIT_MS);
 		watch_close(&w);
 		uv_run(&loop, UV_RUN_DEFAULT);
 		uv_loop_close(&loop);
@@ -198,6 +201,9 @@ main(int argc, char **argv)
 	 * orphan that exited meanwhile, so none is left a zombie, and leave:
 	 * the handles die with the process (see ACT_EXIT in watch.cc). */
 	reap_leftovers(0);
+	/* The log's last lines (the daemon's fate among them), if its
+	 * reader was behind: waited for a little, never for long. */
+	log_flush(LOG_EXIT_WAIT_MS);
 	/* exit(), not return: the loop and the watch stay on this frame,
 	 * which LeakSanitizer scans at exit (make check SAN=1).  A return
 	 * would free the watch's vectors first and leave what they and the

@@ -31,6 +31,9 @@ fi
 
 dir=${SOAK_DIR:-$(mktemp -d /tmp/pidsitter-soak.XXXXXX)}
 mkdir -p "$dir" || exit 2
+# mktemp makes it 0700: the tests that run the build as nobody need to
+# reach it, as in any checkout.
+chmod 755 "$dir" || exit 2
 src="$dir/src"
 hog_pid=
 cleanup() {

@@ -11,33 +11,177 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <deque>
 #include <vector>
+
+#include <uv.h>
 
 #include "settings.h"
 
 static int log_fmt = LOG_FORMAT_TEXT;
 static int log_verbose;
 static long log_wrapper;
-static int log_fd = 1;
-/* How a line is written: a pipe (runit's svlogd) or a socket (journald)
- * that is full must not stop the wrapper, which would then forward no
- * signal and notice no death; such a line is dropped and counted. */
-enum { WRITE_PLAIN, WRITE_PIPE_NOWAIT, WRITE_SOCKET_NOWAIT };
-static int log_how = WRITE_PLAIN;
+static bool log_ready;
+
+/*
+ * Where the lines go, and how a write is kept from waiting.  The daemon
+ * shares the wrapper's stdout, its open file description included, so
+ * O_NONBLOCK must never be set there: the daemon's own writes would fail
+ * with EAGAIN (a uv_pipe_t or uv_tty_t opened on fd 1 sets it, so this
+ * uses neither).  Instead:
+ *
+ *   OUT_OWN      a pipe, a FIFO or a terminal, reopened through
+ *                /proc/self/fd/N with O_NONBLOCK: a description of our
+ *                own on the same pipe or terminal (open(2) of the magic
+ *                link opens the object afresh, as proc(5) says for
+ *                /proc/pid/fd);
+ *   OUT_SOCKET   a socket (journald): MSG_DONTWAIT on each send(2);
+ *   OUT_NOWAIT   a pipe we may not reopen (its inode is another user's,
+ *                as runsv's log pipe is to a wrapper started by chpst -u):
+ *                RWF_NOWAIT on each pwritev2(2), which pipes have;
+ *   OUT_CHECKED  a FIFO or terminal we may not reopen, where RWF_NOWAIT
+ *                fails with EOPNOTSUPP: poll(2) for room first, then
+ *                write at most PIPE_BUF bytes, which then fit (a daemon
+ *                writing to it in between can still make that wait: the
+ *                one case left, see CAVEATS in pidsitter(8));
+ *   OUT_PLAIN    a regular file or a device such as /dev/null: its writes
+ *                do not wait for a reader (a full disk fails them);
+ *   OUT_NONE     no log: the fd is closed, or a FIFO has no reader (the
+ *                non-blocking open fails with ENXIO, fifo(7)); the open
+ *                is tried again at most once a second.
+ */
+enum { OUT_NONE, OUT_OWN, OUT_SOCKET, OUT_NOWAIT, OUT_CHECKED, OUT_PLAIN };
+static int log_fd = 1;          /* the shared descriptor */
+static int log_out = -1;        /* the one written to: ours (OUT_OWN) or log_fd */
+static int log_how = OUT_NONE;
+static bool log_fifo_retry;     /* OUT_NONE: a FIFO that may get a reader */
+static long long log_retry_at;  /* CLOCK_MONOTONIC ms of the next try */
+
+/* Lines the log did not take yet, in order; the first one may be partly
+ * written already.  Kept within LOG_QUEUE_MAX bytes. */
+static std::deque<std::string> log_q;
+static size_t log_q_off;        /* bytes of log_q.front() written */
+static size_t log_q_bytes;      /* bytes queued, less log_q_off */
 static unsigned long log_dropped;
-/* How long a line that is not volatile waits for a full pipe. */
-#define LOG_FULL_WAIT_MS 1000
+
+/*
+ * The loop writes the queue out when the log takes more: a uv_poll_t on
+ * an epoll instance of our own that holds log_out (EPOLLOUT, level
+ * triggered), readable exactly when log_out is writable.  Not on log_out
+ * itself: uv_poll_init() sets O_NONBLOCK on the fd it is given
+ * (libuv's src/unix/poll.c), which for a socket or a pipe we could not
+ * reopen is the daemon's description.  The handle polls only while lines
+ * are queued (an idle wrapper makes no wakeups) and is unreferenced, so
+ * it never keeps the loop alive.
+ */
+static uv_poll_t log_poll;
+static int log_ep = -1;
+static bool log_poll_open;
+static bool log_polling;
 
 static const char *const level_names[] = {"debug", "info", "warning", "error", "fatal"};
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A non-blocking description of our own of what fd is open on: the fd
+ * (close-on-exec, so the daemon never inherits it), or -errno. */
+static int
+reopen_nonblocking(int fd, const struct stat *st)
+{
+	char path[40];
+	struct stat mine;
+	int r;
+
+	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+	/* O_NOCTTY: a terminal must not become the wrapper's controlling
+	 * terminal (were it a session leader without one). */
+	r = open(path, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (r < 0)
+		return -errno;
+	if (fstat(r, &mine) < 0 || mine.st_dev != st->st_dev || mine.st_ino != st->st_ino) {
+		close(r);
+		return -ESTALE;  /* not what fd is open on */
+	}
+	return r;
+}
+
+/* Add log_out to the epoll instance the loop polls, if there is one. */
+static void
+poll_watch_out(void)
+{
+	struct epoll_event ev;
+
+	if (log_ep < 0 || log_out < 0 || log_how == OUT_PLAIN)
+		return;
+	memset(&ev, 0, sizeof ev);
+	ev.events = EPOLLOUT;
+	/* Should it fail, the queue goes out with the next line or at
+	 * exit. */
+	(void)epoll_ctl(log_ep, EPOLL_CTL_ADD, log_out, &ev);
+}
+
+/* Choose how to write to fd (see the list above). */
+static void
+setup_out(int fd)
+{
+	struct stat st;
+	int r;
+
+	log_fd = fd;
+	log_fifo_retry = false;
+	if (log_ep >= 0 && log_out >= 0)
+		(void)epoll_ctl(log_ep, EPOLL_CTL_DEL, log_out, NULL);
+	if (log_how == OUT_OWN)
+		close(log_out);
+	log_out = -1;
+	log_how = OUT_NONE;
+	if (fstat(fd, &st) < 0)
+		return;  /* closed: nothing is ever written to whatever gets fd */
+	if (S_ISFIFO(st.st_mode) || (S_ISCHR(st.st_mode) && isatty(fd))) {
+		/* Opening /dev/ptmx again would make a new terminal (pts(4)):
+		 * a pseudo-terminal master is only checked for room. */
+		r = st.st_rdev == makedev(5, 2) ? -EPERM : reopen_nonblocking(fd, &st);
+		if (r >= 0) {
+			log_out = r;
+			log_how = OUT_OWN;
+		} else if (r == -ENXIO && S_ISFIFO(st.st_mode)) {
+			/* A FIFO nobody reads: the log is lost until one
+			 * does.  (An anonymous pipe reopens with no reader;
+			 * its writes then fail with EPIPE.) */
+			log_fifo_retry = true;
+			log_retry_at = now_ms() + 1000;
+		} else {
+			log_out = fd;
+			log_how = S_ISFIFO(st.st_mode) ? OUT_NOWAIT : OUT_CHECKED;
+		}
+	} else if (S_ISSOCK(st.st_mode)) {
+		log_out = fd;
+		log_how = OUT_SOCKET;
+	} else {
+		log_out = fd;
+		log_how = OUT_PLAIN;
+	}
+	poll_watch_out();
+}
 
 void
 log_init(int format, int verbose, long wrapper_pid, int fd)
@@ -45,20 +189,10 @@ log_init(int format, int verbose, long wrapper_pid, int fd)
 	log_fmt = format;
 	log_verbose = verbose;
 	log_wrapper = wrapper_pid;
-	log_fd = fd;
 	log_dropped = 0;
-	/* Not O_NONBLOCK on the fd: the daemon shares its file description
-	 * and would get EAGAIN.  Per write instead: RWF_NOWAIT for a pipe,
-	 * MSG_DONTWAIT for a socket; a regular file or a tty blocks as
-	 * usual (a disk that is slow is not one that never drains). */
-	struct stat st;
-	log_how = WRITE_PLAIN;
-	if (fstat(fd, &st) == 0) {
-		if (S_ISFIFO(st.st_mode))
-			log_how = WRITE_PIPE_NOWAIT;
-		else if (S_ISSOCK(st.st_mode))
-			log_how = WRITE_SOCKET_NOWAIT;
-	}
+	/* Lines queued for an earlier fd go to this one. */
+	setup_out(fd);
+	log_ready = true;
 }
 
 unsigned long
@@ -67,39 +201,176 @@ log_dropped_lines(void)
 	return log_dropped;
 }
 
-/* Write a whole line: 1, or 0 when it would block (dropped), or -1. */
-static int
-write_line(const char *p, size_t left)
+size_t
+log_queued_bytes(void)
 {
-	while (left > 0) {
-		ssize_t n;
+	return log_q_bytes;
+}
 
-		if (log_how == WRITE_PIPE_NOWAIT) {
-			struct iovec iov = {(void *)p, left};
-			n = pwritev2(log_fd, &iov, 1, -1, RWF_NOWAIT);
-			if (n < 0 && (errno == EOPNOTSUPP || errno == EINVAL)) {
-				log_how = WRITE_PLAIN;  /* a kernel without it */
-				continue;
-			}
-		} else if (log_how == WRITE_SOCKET_NOWAIT) {
-			n = send(log_fd, p, left, MSG_DONTWAIT | MSG_NOSIGNAL);
-			if (n < 0 && errno == ENOTSOCK) {
-				log_how = WRITE_PLAIN;
-				continue;
-			}
-		} else {
-			n = write(log_fd, p, left);
-		}
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			/* EAGAIN before any byte: nothing of the line went out. */
-			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
-		}
-		p += n;
-		left -= (size_t)n;
+/* One write that never waits: the bytes written, or -errno (-EAGAIN:
+ * the log takes nothing now). */
+static ssize_t
+out_write(const char *p, size_t len)
+{
+	ssize_t n;
+
+	if (log_how == OUT_NONE && log_fifo_retry && now_ms() >= log_retry_at) {
+		setup_out(log_fd);
+		if (log_how == OUT_NONE)
+			log_retry_at = now_ms() + 1000;
 	}
-	return 1;
+	for (;;) {
+		switch (log_how) {
+		case OUT_NONE:
+			return -EPIPE;
+		case OUT_SOCKET:
+			n = send(log_out, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+			break;
+		case OUT_NOWAIT: {
+			struct iovec iov = {(void *)p, len};
+			n = pwritev2(log_out, &iov, 1, -1, RWF_NOWAIT);
+			if (n < 0 && (errno == EOPNOTSUPP || errno == EINVAL)) {
+				/* A FIFO, or a kernel without RWF_NOWAIT. */
+				log_how = OUT_CHECKED;
+				continue;
+			}
+			break;
+		}
+		case OUT_CHECKED: {
+			struct pollfd pfd = {log_out, POLLOUT, 0};
+			int r = poll(&pfd, 1, 0);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				return r == 0 ? -EAGAIN : -errno;
+			/* With room for a page, PIPE_BUF bytes fit at once
+			 * (pipe(7)); a terminal takes what it has room for.
+			 * (POLLERR or POLLHUP: the write tells what.) */
+			n = write(log_out, p, std::min(len, (size_t)PIPE_BUF));
+			break;
+		}
+		default:
+			n = write(log_out, p, len);
+			break;
+		}
+		if (n >= 0)
+			return n;
+		if (errno != EINTR)
+			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	}
+}
+
+static void poll_update(void);
+
+/* Write the queue out while the log takes it.  A line the log refuses (a
+ * reader gone, a full disk) is dropped and counted. */
+static void
+flush_queue(void)
+{
+	while (!log_q.empty()) {
+		std::string &line = log_q.front();
+		ssize_t n = out_write(line.data() + log_q_off, line.size() - log_q_off);
+
+		if (n == -EAGAIN)
+			break;
+		if (n < 0) {
+			log_q_bytes -= line.size() - log_q_off;
+			log_dropped++;
+			n = 0;
+			log_q_off = line.size();
+		}
+		log_q_off += (size_t)n;
+		log_q_bytes -= (size_t)n;
+		if (log_q_off >= line.size()) {
+			log_q.pop_front();
+			log_q_off = 0;
+		}
+	}
+	poll_update();
+}
+
+static void
+poll_cb(uv_poll_t *h, int status, int events)
+{
+	(void)h;
+	(void)events;
+	if (status < 0) {
+		/* Polling failed (the fd is gone): the queue goes out with
+		 * the next line, or at exit. */
+		uv_poll_stop(&log_poll);
+		log_polling = false;
+		return;
+	}
+	flush_queue();
+}
+
+/* Poll while lines are queued, and only then. */
+static void
+poll_update(void)
+{
+	bool want = log_poll_open && !log_q.empty() && log_how != OUT_NONE && log_how != OUT_PLAIN;
+
+	if (want == log_polling)
+		return;
+	if (want)
+		want = uv_poll_start(&log_poll, UV_READABLE, poll_cb) == 0;
+	else
+		uv_poll_stop(&log_poll);
+	log_polling = want;
+}
+
+void
+log_attach_loop(struct uv_loop_s *loop)
+{
+	if (log_poll_open)
+		return;
+	log_ep = epoll_create1(EPOLL_CLOEXEC);
+	if (log_ep < 0)
+		return;
+	if (uv_poll_init(loop, &log_poll, log_ep) != 0) {
+		close(log_ep);
+		log_ep = -1;
+		return;
+	}
+	uv_unref((uv_handle_t *)&log_poll);
+	log_poll_open = true;
+	poll_watch_out();
+	poll_update();
+}
+
+static void
+poll_close_cb(uv_handle_t *h)
+{
+	(void)h;
+	if (log_ep >= 0)
+		close(log_ep);
+	log_ep = -1;
+}
+
+void
+log_flush(int timeout_ms)
+{
+	long long end = now_ms() + timeout_ms;
+
+	if (!log_ready)
+		return;
+	for (;;) {
+		flush_queue();
+		long long left = end - now_ms();
+		if (log_q.empty() || left <= 0)
+			break;
+		/* OUT_CHECKED polls log_out too, but for room only. */
+		struct pollfd pfd = {log_out, POLLOUT, 0};
+		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
+			break;
+	}
+	if (log_poll_open) {
+		if (log_polling)
+			uv_poll_stop(&log_poll);
+		log_polling = false;
+		log_poll_open = false;
+		uv_close((uv_handle_t *)&log_poll, poll_close_cb);
+	}
 }
 
 /* Length of the valid UTF-8 sequence at s, or 0 when it is not one;
@@ -345,17 +616,37 @@ log_format_line(int format, const struct timespec *when, int level,
 	return line;
 }
 
+/* Queue a line the log did not take (all of it but its first `written`
+ * bytes), within the bounds in log.h: false when it is dropped. */
+static bool
+enqueue(std::string *line, size_t written, bool dropable)
+{
+	size_t len = line->size() - written;
+	size_t bound = dropable ? LOG_VOLATILE_QUEUE : LOG_QUEUE_MAX;
+
+	if (written == 0 && log_q_bytes + len > bound)
+		return false;
+	log_q.emplace_back();
+	log_q.back().swap(*line);
+	if (log_q.size() == 1)
+		log_q_off = written;
+	log_q_bytes += len;
+	return true;
+}
+
 void
 log_event(int level, const char *msg, log_fields fields)
 {
 	bool dropable = (level & LOG_VOLATILE) != 0;
 	struct timespec now;
 	std::string line;
-	int r;
+	ssize_t n = 0;
 
 	level &= ~LOG_VOLATILE;
 	if (level == LOG_DEBUG && log_verbose == 0)
 		return;
+	if (!log_ready)
+		log_init(log_fmt, log_verbose, (long)getpid(), 1);
 	clock_gettime(CLOCK_REALTIME, &now);
 	line = log_format_line(log_fmt, &now, level, msg, log_wrapper, fields);
 	line.push_back('\n');
@@ -368,20 +659,26 @@ log_event(int level, const char *msg, log_fields fields)
 		note.push_back('\n');
 		line.insert(0, note);
 	}
-	/* One write per line keeps lines whole on a pipe shared with the
-	 * daemon (writes up to PIPE_BUF are atomic).  Other write errors (a
-	 * closed pipe, a full disk) are ignored. */
-	r = write_line(line.data(), line.size());
-	if (r == 0 && !dropable && log_how != WRITE_PLAIN) {
-		/* Full.  A line about the daemon's life is worth a short wait
-		 * for the reader (these are few); one of a signal storm's is
-		 * not. */
-		struct pollfd pfd = {log_fd, POLLOUT, 0};
-		if (poll(&pfd, 1, LOG_FULL_WAIT_MS) == 1)
-			r = write_line(line.data(), line.size());
+	/* Earlier lines first: the log keeps their order. */
+	flush_queue();
+	if (log_q.empty()) {
+		/* One write per line keeps lines whole on a pipe shared with
+		 * the daemon (writes up to PIPE_BUF are atomic, pipe(7)). */
+		n = out_write(line.data(), line.size());
+		if (n == (ssize_t)line.size()) {
+			log_dropped = 0;
+			return;
+		}
+		if (n < 0 && n != -EAGAIN) {
+			log_dropped++;
+			return;
+		}
+		if (n < 0)
+			n = 0;
 	}
-	if (r == 1)
+	if (enqueue(&line, (size_t)n, dropable))
 		log_dropped = 0;
-	else if (r == 0)
+	else
 		log_dropped++;
+	poll_update();
 }

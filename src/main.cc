@@ -271,6 +271,7 @@ main(int argc, char **argv)
 	if (s.notify_fd >= 0 && fcntl(s.notify_fd, F_SETFD, FD_CLOEXEC) < 0) {
 		log_event(LOG_FATAL, "notification fd is not open",
 		    {{"fd", s.notify_fd}, {"error", strerror(errno)}});
+		log_flush(LOG_EXIT_WAIT_MS);
 		return EXIT_USAGE;
 	}
 
@@ -280,10 +281,15 @@ main(int argc, char **argv)
 		log_event(LOG_WARN, "cannot become a child subreaper",
 		    {{"error", strerror(-r)}});
 
-	if ((r = uv_loop_init(&loop)) != 0 || (r = watch_init(&w, &loop, &s)) != 0) {
+	if ((r = uv_loop_init(&loop)) == 0) {
+		log_attach_loop(&loop);
+		r = watch_init(&w, &loop, &s);
+	}
+	if (r != 0) {
 		/* Nothing runs yet: better no wrapper than one deaf to the
 		 * daemon's death. */
 		log_event(LOG_FATAL, "cannot set up the event loop", {{"error", uv_strerror(r)}});
+		log_flush(LOG_EXIT_WAIT_MS);
 		return EXIT_FAILURE_OWN;
 	}
 
@@ -294,6 +300,7 @@ main(int argc, char **argv)
 		code = r < 0 ? EXIT_FAILURE_OWN : 0;
 	if (code != 0) {
 		/* Nothing runs: no daemon was adopted or spawned. */
+		log_flush(LOG_EXIT_WAIT_MS);
 		watch_close(&w);
 		uv_run(&loop, UV_RUN_DEFAULT);
 		uv_loop_close(&loop);
@@ -306,6 +313,9 @@ main(int argc, char **argv)
 	 * orphan that exited meanwhile, so none is left a zombie, and leave:
 	 * the handles die with the process (see ACT_EXIT in watch.cc). */
 	reap_leftovers();
+	/* The log's last lines (the daemon's fate among them), if its
+	 * reader was behind: waited for a little, never for long. */
+	log_flush(LOG_EXIT_WAIT_MS);
 	/* exit(), not return: the loop and the watch stay on this frame,
 	 * which LeakSanitizer scans at exit (make check SAN=1).  A return
 	 * would free the watch's vectors first and leave what they and the

@@ -8,15 +8,19 @@
  *   - the wrapper SIGKILLed and restarted, in steady state and mid-upgrade;
  *   - a storm of 10,000 signals;
  *   - outputs closed or full, the pid file's directory deleted;
+ *   - a log whose reader is stuck, whatever the log is (a pipe, a named
+ *     FIFO, a socket, a terminal stopped with ^S);
  *   - the daemon SIGKILLed while signals are being forwarded to it.
  *
  * The daemon is test/fixture-daemon.c (a tableflip-style upgrade on HUP,
  * every event appended to a record file).
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -193,7 +197,7 @@ TEST_CASE("faults: new generations crash, hang, tear the pid file, or crash afte
 		CAPTURE(round);
 		CAPTURE(mode);
 		INFO(proc_dump(&w));
-		INFO(read_file(sc.record));
+		INFO(bounded_output(read_file(sc.record)));
 		if (mode == "torn-kill") {
 			unlink(fail.c_str());
 			/* What the file holds now could be a prefix too. */
@@ -372,7 +376,7 @@ TEST_CASE("faults: the wrapper SIGKILLed and restarted 20 times in steady state 
 		start(&w);
 		usleep((useconds_t)(rand_r(&seed) % 30000));
 		sigkill(&w);
-		INFO(w.p.out);
+		INFO(bounded_output(w.p.out));
 		CHECK(w.p.out.find("spawning a process") == std::string::npos);
 		CHECK(daemons() == std::vector<pid_t>{daemon});
 	}
@@ -411,7 +415,7 @@ TEST_CASE("faults: the wrapper SIGKILLed and restarted 20 times in steady state 
 	REQUIRE(wait_until([&] { return read_pid(sc.pidfile) == last; }, DEADLINE_MS));
 	REQUIRE(wait_log(&w.p, {"process=" + std::to_string(last)}, DEADLINE_MS));
 	INFO(proc_dump(&w.p));
-	INFO(read_file(sc.record));
+	INFO(bounded_output(read_file(sc.record)));
 	send_signal(w.host, SIGUSR1);
 	CHECK(record_wait(sc.record, last, "signal SIGUSR1", DEADLINE_MS));
 	send_signal(w.host, SIGTERM);
@@ -429,8 +433,8 @@ TEST_CASE("faults: the wrapper SIGKILLed and restarted 20 times in steady state 
  * signal grows; one whose handler is not async-signal-safe crashes.
  *
  * The wrapper logs one line per forwarded signal: the test reads them all
- * the while.  (Not reading them fills the pipe, and the wrapper blocks in
- * write(2): see CAVEATS in pidsitter(8).)
+ * the while, and counts them.  (Were they not read, the pipe would fill
+ * and the wrapper drop most of them: see CAVEATS in pidsitter(8).)
  */
 TEST_CASE("faults: a storm of ten thousand signals; real-time ones all arrive, memory stays flat")
 {
@@ -585,8 +589,9 @@ TEST_CASE("faults: the daemon's stdout closed, the wrapper's stdout closed or fu
 	SUBCASE("the wrapper's stdout is a pipe that its reader has stopped reading") {
 		/* svlogd stuck: the pipe fills after some 450 lines.  A wrapper
 		 * that blocked in write() would forward nothing more, TERM
-		 * included, and notice no death; pidsitter drops the lines it
-		 * cannot write (and says so once the pipe drains). */
+		 * included, and notice no death; pidsitter keeps a few of the
+		 * per-signal lines it cannot write and drops the rest (and
+		 * says so once the pipe drains). */
 		scene sc;
 		proc w;
 		pid_t d1 = start_monitored(sc, &w, sc.wrapper(sc.daemon({"--exit-code", "9"})),
@@ -811,7 +816,7 @@ TEST_CASE("faults: the daemon SIGKILLed while signals are being forwarded to it"
 			MESSAGE(storm.sent.load() << " USR1 sent to the wrapper");
 		}
 		INFO(proc_dump(&w));
-		INFO(read_file(strec));
+		INFO(bounded_output(read_file(strec)));
 		CHECK(exited);
 		if (!exited)
 			kill(wh, SIGKILL);
@@ -821,7 +826,7 @@ TEST_CASE("faults: the daemon SIGKILLed while signals are being forwarded to it"
 
 		REQUIRE(proc_wait_exit(&hunter, DEADLINE_MS));
 		pid_t s = (pid_t)atoi(hunter.out.c_str());
-		CAPTURE(hunter.out);
+		INFO(bounded_output(hunter.out));
 		CHECK(s == d);
 		if (s > 0)
 			REQUIRE(record_wait(strec, s, "ready", DEADLINE_MS));
@@ -830,4 +835,243 @@ TEST_CASE("faults: the daemon SIGKILLed while signals are being forwarded to it"
 		CHECK(record_count(sc.record, d, "exit") == 0);  /* SIGKILL: it recorded nothing more */
 		CHECK(sc.daemons().empty());
 	}
+}
+
+namespace {
+
+/* The descriptor a wrapper started by start_logging_to() gets as its
+ * stdout (proc_start_hooked takes a plain function). */
+int log_target = -1;
+
+int
+stdout_to_log_target(void)
+{
+	return dup2(log_target, 1) == 1 ? 0 : 126;
+}
+
+/* Start w with argv, its stdout the descriptor fd (shared, as a
+ * supervisor's log pipe is shared by the wrapper and the daemon), its
+ * stderr captured; the test's copy of fd is closed. */
+void
+start_logging_to(proc *w, const std::vector<std::string> &argv, int fd)
+{
+	log_target = fd;
+	proc_start_hooked(w, argv, {}, stdout_to_log_target);
+	close(fd);
+	log_target = -1;
+}
+
+/* The file status flags of pid's descriptor fd (/proc/PID/fdinfo), or -1. */
+long
+fd_flags(pid_t pid, int fd)
+{
+	std::string info = read_file("/proc/" + std::to_string(pid) + "/fdinfo/" + std::to_string(fd));
+	size_t at = info.find("flags:");
+	return at == std::string::npos ? -1 : strtol(info.c_str() + at + 6, NULL, 8);
+}
+
+/* Fill the pipe or FIFO that fd writes to, through a description of our
+ * own (fd's, shared with the wrapper, keeps its flags). */
+void
+fill_pipe(int fd)
+{
+	std::string self = "/proc/self/fd/" + std::to_string(fd);
+	int nb = open(self.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	REQUIRE(nb >= 0);
+	/* Long lines, then short ones for the room left in the last
+	 * page: not even a short log line fits in then. */
+	for (size_t len : {100, 2}) {
+		std::string junk = std::string(len - 1, '-') + "\n";
+		while (write(nb, junk.data(), junk.size()) > 0)
+			;
+		CHECK(errno == EAGAIN);
+	}
+	close(nb);
+}
+
+/* Fill the socket fd writes to (the peer reads nothing). */
+void
+fill_socket(int fd)
+{
+	std::string junk = std::string(99, '-') + "\n";
+	while (send(fd, junk.data(), junk.size(), MSG_DONTWAIT) > 0)
+		;
+	CHECK(errno == EAGAIN);
+}
+
+/* Do the lines of text with these messages come in this order, each
+ * exactly once? */
+bool
+msgs_in_order(const std::string &text, const std::vector<std::string> &msgs)
+{
+	size_t at = 0;
+	for (const std::string &m : msgs) {
+		std::string needle = "msg=\"" + m + "\"";
+		size_t found = text.find(needle, at);
+		if (found == std::string::npos) {
+			MESSAGE("missing or out of order: " << m);
+			return false;
+		}
+		if (text.find(needle, found + 1) != std::string::npos) {
+			MESSAGE("twice: " << m);
+			return false;
+		}
+		at = found;
+	}
+	return true;
+}
+
+/* Neither the wrapper nor the daemon has O_NONBLOCK on its stdout: the
+ * description they share keeps its flags, and the daemon's own writes
+ * block as usual, never failing with EAGAIN. */
+void
+stdout_flags_untouched(pid_t wrapper, pid_t daemon)
+{
+	for (pid_t p : {wrapper, daemon}) {
+		CAPTURE(p);
+		long fl = fd_flags(p, 1);
+		CHECK(fl >= 0);
+		CHECK((fl & O_NONBLOCK) == 0);
+	}
+}
+
+}  // namespace
+
+/*
+ * The log's reader is stuck (svlogd or s6-log stopped, a terminal
+ * stopped with ^S) from before the wrapper starts.  The wrapper must not
+ * wait for it, ever: it spawns the daemon, forwards signals and follows
+ * the daemon's life as if the log were fine, and what it could not write
+ * is kept in order.  When the reader comes back, every line about the
+ * daemon's life arrives, in order, none dropped.  A wrapper that waits a
+ * while for each such line and then drops it loses them; one that writes
+ * with a plain blocking write(2) (to a FIFO, a terminal) never gets to
+ * spawn the daemon at all.
+ */
+TEST_CASE("faults: a log whose reader is stuck stalls nothing and loses no line about the daemon's life")
+{
+	const char *kinds[] = {"an anonymous pipe", "a named FIFO", "a socket", "a terminal stopped with ^S",
+	    "an anonymous pipe of another user's, run as nobody"};
+	for (const char *kind : kinds) {
+		SUBCASE(kind) {
+			std::string what = kind;
+			/* runsv makes the log pipe as root, and chpst -u runs the
+			 * wrapper as the daemon's user: a pipe that user may not
+			 * open again through /proc/self/fd (pipe inodes are
+			 * their maker's, mode 0600). */
+			bool as_nobody = what == "an anonymous pipe of another user's, run as nobody";
+			if (as_nobody && getuid() != 0) {
+				MESSAGE("skipped: needs root to run the wrapper as uid 65534");
+				continue;
+			}
+			scene sc(as_nobody ? "run" : NULL);
+			proc w;
+			std::vector<std::string> argv = sc.wrapper(sc.daemon({"--exit-code", "9"}));
+			int rd = -1, wr = -1;
+
+			if (as_nobody) {
+				const uid_t nobody = 65534;
+				REQUIRE(chown((sc.dir / "run").c_str(), nobody, nobody) == 0);
+				write_file(sc.record, "");
+				REQUIRE(chown(sc.record.c_str(), nobody, nobody) == 0);
+				argv.insert(argv.begin(), {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+				    "--clear-groups", "--"});
+			}
+			if (what == "an anonymous pipe" || as_nobody) {
+				int p[2];
+				REQUIRE(pipe2(p, O_CLOEXEC) == 0);
+				rd = p[0];
+				wr = p[1];
+				fill_pipe(wr);
+			} else if (what == "a named FIFO") {
+				std::string fifo = sc.dir / "log.fifo";
+				REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+				rd = open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+				REQUIRE(rd >= 0);
+				wr = open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
+				REQUIRE(wr >= 0);
+				fill_pipe(wr);
+			} else if (what == "a socket") {
+				int sv[2];
+				REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+				rd = sv[1];
+				wr = sv[0];
+				fill_socket(wr);
+			} else {
+				/* ^S on the terminal's input stops its output
+				 * (IXON): a write to it then waits for ^Q. */
+				rd = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+				REQUIRE(rd >= 0);
+				REQUIRE(grantpt(rd) == 0);
+				REQUIRE(unlockpt(rd) == 0);
+				wr = open(ptsname(rd), O_RDWR | O_NOCTTY | O_CLOEXEC);
+				REQUIRE(wr >= 0);
+				REQUIRE(write(rd, "\x13", 1) == 1);
+			}
+			start_logging_to(&w, argv, wr);
+			/* The harness reads the log from here on, when told. */
+			close(w.out_fd);
+			w.out_fd = rd;
+
+			/* The daemon is spawned and gets its signals; the
+			 * wrapper's stdout keeps its flags. */
+			pid_t d = sc.ready(DEADLINE_MS);
+			send_signal(w.pid, SIGUSR1);
+			REQUIRE(record_wait(sc.record, d, "signal SIGUSR1", DEADLINE_MS));
+			stdout_flags_untouched(w.pid, d);
+			CHECK(pid_alive(w.pid));
+
+			/* The reader comes back: the lines so far arrive. */
+			fcntl(rd, F_SETFL, O_NONBLOCK);
+			if (what == "a terminal stopped with ^S")
+				REQUIRE(write(rd, "\x11", 1) == 1);
+			CHECK(wait_log(&w, {"msg=\"monitoring process\""}, DEADLINE_MS));
+			send_signal(w.pid, SIGTERM);
+			REQUIRE(record_wait(sc.record, d, "signal SIGTERM", DEADLINE_MS));
+			REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+			CHECK(proc_code(&w) == 9);
+			INFO(proc_dump(&w));
+			CHECK(msgs_in_order(w.out, {"Wrapper started", "finding process", "find process",
+			    "spawning a process", "monitoring process", "process exited",
+			    "wrapper for process shutting down"}));
+			CHECK(w.out.find("log lines dropped") == std::string::npos);
+			CHECK(sc.daemons().empty());
+		}
+	}
+}
+
+/*
+ * The log is a named FIFO whose reader opened it and then stopped reading
+ * for good, before the wrapper started.  The wrapper still spawns the
+ * daemon, forwards TERM to it and, once the daemon is gone, exits with
+ * its status: what it cannot write it gives up on after a short, bounded
+ * wait.  (Writing a FIFO with a plain write(2), as it once did when
+ * pwritev2's RWF_NOWAIT is not supported there, it would wait for ever.)
+ */
+TEST_CASE("faults: a named FIFO log whose reader never reads again: TERM is forwarded and the wrapper exits")
+{
+	scene sc;
+	proc w;
+	std::string fifo = sc.dir / "log.fifo";
+
+	REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+	int rd = open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	REQUIRE(rd >= 0);
+	int wr = open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
+	REQUIRE(wr >= 0);
+	fill_pipe(wr);
+	start_logging_to(&w, sc.wrapper(sc.daemon({"--exit-code", "9"})), wr);
+
+	pid_t d = sc.ready(DEADLINE_MS);
+	stdout_flags_untouched(w.pid, d);
+	send_signal(w.pid, SIGTERM);
+	CHECK(record_wait(sc.record, d, "signal SIGTERM", DEADLINE_MS));
+	/* The daemon's death is followed by the wrapper's exit, the reader
+	 * still stuck. */
+	bool exited = proc_wait_exit(&w, DEADLINE_MS);
+	CHECK(exited);
+	if (exited)
+		CHECK(proc_code(&w) == 9);
+	close(rd);
+	CHECK(wait_until([&] { return sc.daemons().empty(); }, DEADLINE_MS));
 }

@@ -210,7 +210,11 @@ ms_since(std::chrono::steady_clock::time_point t0)
 	    std::chrono::steady_clock::now() - t0).count();
 }
 
-/* Read what is there; false at EOF on stdout. */
+/* Read what is there (up to 64 KiB a stream, so that a reader that
+ * lags catches up, yet a process that writes without pause cannot keep
+ * us here); false at EOF on stdout.  A read error other than EAGAIN
+ * counts as EOF: a terminal's master reads EIO once its slave is closed,
+ * and keeps polling readable. */
 static bool
 pump(proc *p, int timeout_ms)
 {
@@ -223,12 +227,16 @@ pump(proc *p, int timeout_ms)
 	if (poll(fds, 2, timeout_ms) <= 0)
 		return open_out;
 	for (int i = 0; i < 2; i++) {
-		if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP)))
+		if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
-		ssize_t n = read(fds[i].fd, buf, sizeof buf);
-		if (n > 0) {
-			(i == 0 ? p->out : p->err).append(buf, (size_t)n);
-		} else if (n == 0) {
+		for (int round = 0; round < 16; round++) {
+			ssize_t n = read(fds[i].fd, buf, sizeof buf);
+			if (n > 0) {
+				(i == 0 ? p->out : p->err).append(buf, (size_t)n);
+				continue;
+			}
+			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+				break;
 			close(fds[i].fd);
 			if (i == 0) {
 				p->out_fd = -1;
@@ -236,6 +244,7 @@ pump(proc *p, int timeout_ms)
 			} else {
 				p->err_fd = -1;
 			}
+			break;
 		}
 	}
 	return open_out || p->err_fd >= 0;
@@ -307,13 +316,34 @@ proc_wait_stderr(proc *p, const char *needle, int timeout_ms)
 }
 
 std::string
+bounded_output(const std::string &text, int head, int tail)
+{
+	const char *full = getenv("PIDSITTER_TEST_FULL_OUTPUT");
+	std::vector<size_t> starts;  /* where each line starts */
+
+	if (full != NULL && *full != '\0' && strcmp(full, "0") != 0)
+		return text;
+	for (size_t at = 0; at < text.size();) {
+		starts.push_back(at);
+		size_t nl = text.find('\n', at);
+		at = nl == std::string::npos ? text.size() : nl + 1;
+	}
+	size_t lines = starts.size();
+	if (lines <= (size_t)(head + tail))
+		return text;
+	size_t cut_from = starts[(size_t)head], cut_to = starts[lines - (size_t)tail];
+	return text.substr(0, cut_from) + "... " + std::to_string(lines - (size_t)(head + tail)) +
+	    " lines cut (PIDSITTER_TEST_FULL_OUTPUT=1 shows them) ...\n" + text.substr(cut_to);
+}
+
+std::string
 proc_dump(proc *p)
 {
 	long long end = mono_ms() + 100;
 
 	while (mono_ms() < end && pump(p, 20))
 		;
-	return "stdout:\n" + p->out + "stderr:\n" + p->err;
+	return "stdout:\n" + bounded_output(p->out) + "stderr:\n" + bounded_output(p->err);
 }
 
 long

@@ -89,9 +89,14 @@ void pump_for(proc *p, int ms);
 /* Read p's output until one line of stdout contains every needle: true,
  * or false at the deadline. */
 bool wait_log(proc *p, const std::vector<std::string> &needles, int timeout_ms);
-/* Everything the process wrote so far (reading for up to 100 ms more),
- * for a failure message: INFO(proc_dump(&w)). */
+/* What the process wrote so far (reading for up to 100 ms more), for a
+ * failure message: INFO(proc_dump(&w)).  Each stream is cut to its first
+ * 20 and last 40 lines (bounded_output). */
 std::string proc_dump(proc *p);
+/* text, or its first head and last tail lines around a line saying how
+ * many were cut: what a failure message shows of a process's output.
+ * PIDSITTER_TEST_FULL_OUTPUT=1 in the environment keeps it whole. */
+std::string bounded_output(const std::string &text, int head = 20, int tail = 40);
 /* Wait for the exit: true and p->wstatus set, or false at the deadline. */
 bool proc_wait_exit(proc *p, int timeout_ms);
 /* The exit code as a shell shows it (128+N for a signal). */

@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include <uv.h>
+
 #include "log.h"
 #include "settings.h"
 
@@ -499,13 +501,301 @@ TEST_CASE("log: log_event writes one whole line per event to its fd")
 	CHECK(f["time"].back() == 'Z');
 
 	/* A closed reader (svlogd gone) loses the line, never the wrapper;
-	 * main() ignores SIGPIPE as we do here. */
+	 * main() ignores SIGPIPE as we do here.  (The log writes a pipe
+	 * through a description of its own, which the fd's close leaves
+	 * open: that line meets the closed reader too.) */
 	close(fds[0]);
 	void (*old)(int) = signal(SIGPIPE, SIG_IGN);
 	log_event(LOG_INFO, "into a closed pipe");
-	signal(SIGPIPE, old);
 	close(fds[1]);
 	log_event(LOG_INFO, "into a closed fd");
+	signal(SIGPIPE, old);
 
+	log_init(LOG_FORMAT_TEXT, 0, (long)getpid(), 1);
+}
+
+/* A pipe whose reader is stuck: it holds all it can (64 KiB of "-"
+ * lines), written through a non-blocking description of our own so that
+ * the write end's keeps its flags.  *rd is made non-blocking. */
+static void
+stuck_pipe(int *rd, int *wr)
+{
+	int fds[2];
+
+	REQUIRE(pipe2(fds, O_CLOEXEC) == 0);
+	std::string self = "/proc/self/fd/" + std::to_string(fds[1]);
+	int nb = open(self.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	REQUIRE(nb >= 0);
+	/* Long lines, then short ones for the room left in the last
+	 * page: not even a short log line fits in then. */
+	for (size_t len : {100, 2}) {
+		std::string junk = std::string(len - 1, '-') + "\n";
+		while (write(nb, junk.data(), junk.size()) > 0)
+			;
+		CHECK(errno == EAGAIN);
+	}
+	close(nb);
+	fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	*rd = fds[0];
+	*wr = fds[1];
+}
+
+/* What the pipe holds now, without the "-" lines. */
+static std::string
+drain(int rd)
+{
+	std::string got, out;
+	char buf[65536];
+	ssize_t n;
+
+	while ((n = read(rd, buf, sizeof buf)) > 0)
+		got.append(buf, (size_t)n);
+	for (size_t at = 0, nl; (nl = got.find('\n', at)) != std::string::npos; at = nl + 1)
+		if (got[at] != '-')
+			out += got.substr(at, nl + 1 - at);
+	return out;
+}
+
+/* The messages of text's lines, in order, "|" between. */
+static std::string
+msgs_of(const std::string &text)
+{
+	std::string out;
+
+	for (size_t at = 0; (at = text.find(" msg=", at)) != std::string::npos; at++) {
+		size_t from = at + 5, to;
+		if (text[from] == '"') {
+			from++;
+			to = text.find('"', from);
+		} else {
+			to = text.find(' ', from);
+		}
+		out += (out.empty() ? "" : "|") + text.substr(from, to - from);
+	}
+	return out;
+}
+
+TEST_CASE("log: a pipe whose reader is stuck: nothing waits, no line about the daemon's life is lost")
+{
+	int rd, wr;
+
+	stuck_pipe(&rd, &wr);
+	log_init(LOG_FORMAT_TEXT, 0, 4242, wr);
+	/* The description the daemon would share keeps its flags. */
+	CHECK((fcntl(wr, F_GETFL) & O_NONBLOCK) == 0);
+	log_event(LOG_INFO, "Wrapper started");
+	log_event(LOG_INFO, "spawning a process");
+	log_event(LOG_INFO, "monitoring process");
+	CHECK(log_dropped_lines() == 0);
+	/* The reader comes back; the next line brings the others out
+	 * first. */
+	CHECK(drain(rd) == "");
+	log_event(LOG_INFO, "process exited");
+	CHECK(msgs_of(drain(rd)) ==
+	    "Wrapper started|spawning a process|monitoring process|process exited");
+	CHECK(log_dropped_lines() == 0);
+
+	close(rd);
+	close(wr);
+	log_init(LOG_FORMAT_TEXT, 0, (long)getpid(), 1);
+}
+
+TEST_CASE("log: with the reader stuck, a few signal lines are kept, the rest dropped and counted; the others are kept up to the bound")
+{
+	int rd, wr;
+
+	stuck_pipe(&rd, &wr);
+	log_init(LOG_FORMAT_TEXT, 0, 4242, wr);
+	log_event(LOG_INFO, "monitoring process");
+	/* Per-signal lines: those within LOG_VOLATILE_QUEUE are kept. */
+	int kept = 0;
+	for (int i = 0; i < 1000; i++) {
+		log_event(LOG_WARN | LOG_VOLATILE, "forwarding signal", {{"n", i}});
+		if (log_dropped_lines() == 0)
+			kept++;
+	}
+	CHECK(kept > 50);
+	CHECK(kept < 1000);
+	CHECK(log_dropped_lines() == (unsigned long)(1000 - kept));
+	/* A line about the daemon's life is kept, the count with it. */
+	log_event(LOG_WARN, "process exited");
+	CHECK(log_dropped_lines() == 0);
+
+	std::string got = drain(rd);
+	log_flush(1000);
+	got += drain(rd);
+	log_flush(1000);
+	got += drain(rd);
+	CAPTURE(got.size());
+	std::vector<std::string> lines;
+	for (size_t at = 0, nl; (nl = got.find('\n', at)) != std::string::npos; at = nl + 1)
+		lines.push_back(got.substr(at, nl - at));
+	REQUIRE(lines.size() == (size_t)kept + 3);
+	CHECK(lines[0].find("msg=\"monitoring process\"") != std::string::npos);
+	for (int i = 0; i < kept; i++)
+		CHECK(lines[(size_t)i + 1].find(" n=" + std::to_string(i) + " ") != std::string::npos);
+	CHECK(lines[(size_t)kept + 1].find("msg=\"log lines dropped: the log pipe was full\" dropped=" +
+	    std::to_string(1000 - kept) + " ") != std::string::npos);
+	CHECK(lines[(size_t)kept + 2].find("msg=\"process exited\"") != std::string::npos);
+
+	/* Lines about the daemon's life: kept up to LOG_QUEUE_MAX bytes. */
+	close(rd);
+	close(wr);
+	stuck_pipe(&rd, &wr);
+	log_init(LOG_FORMAT_TEXT, 0, 4242, wr);
+	std::string pad(900, 'x');
+	int n = 0;
+	while (log_dropped_lines() == 0 && n < 10000) {
+		log_event(LOG_INFO, "upgrade started", {{"n", n}, {"pad", pad}});
+		n++;
+	}
+	CHECK(n * 1000 > LOG_QUEUE_MAX * 9 / 10);
+	CHECK(n * 900 < LOG_QUEUE_MAX + 2000);
+	CHECK(log_dropped_lines() == 1);
+	CHECK(log_queued_bytes() > LOG_QUEUE_MAX * 9 / 10);
+	CHECK(log_queued_bytes() <= LOG_QUEUE_MAX);
+	/* The reader comes back: all of them arrive, in order. */
+	got.clear();
+	for (int round = 0; round < 1000 && log_queued_bytes() > 0; round++) {
+		got += drain(rd);
+		log_flush(10);
+	}
+	got += drain(rd);
+	CHECK(log_queued_bytes() == 0);
+	/* Lines 0 to n - 2, in order; line n - 1 was dropped. */
+	int next = 0;
+	bool in_order = true;
+	for (size_t at = 0, nl; (nl = got.find('\n', at)) != std::string::npos; at = nl + 1)
+		in_order = in_order && got.compare(at, nl - at, "") != 0 &&
+		    got.substr(at, nl - at).find(" n=" + std::to_string(next++) + " ") != std::string::npos;
+	CHECK(in_order);
+	CHECK(next == n - 1);
+
+	close(rd);
+	close(wr);
+	log_init(LOG_FORMAT_TEXT, 0, (long)getpid(), 1);
+}
+
+TEST_CASE("log: log_flush waits a bounded time for a reader that never comes, and the lines stay queued")
+{
+	int rd, wr;
+
+	stuck_pipe(&rd, &wr);
+	log_init(LOG_FORMAT_TEXT, 0, 4242, wr);
+	log_event(LOG_INFO, "process exited");
+	log_event(LOG_ERROR, "wrapper for process shutting down");
+	/* It returns with nothing read: a little wait, then it gives up. */
+	log_flush(20);
+	CHECK(drain(rd) == "");
+	log_flush(1000);
+	CHECK(msgs_of(drain(rd)) == "process exited|wrapper for process shutting down");
+
+	close(rd);
+	close(wr);
+	log_init(LOG_FORMAT_TEXT, 0, (long)getpid(), 1);
+}
+
+/* The loop's side of it: the queue goes out as soon as the reader makes
+ * room, with no log_event to carry it. */
+namespace {
+struct reader {
+	int rd;
+	std::string got;
+	int ticks;
+};
+}
+
+static void
+reader_cb(uv_timer_t *t)
+{
+	struct reader *r = (struct reader *)t->data;
+	char buf[65536];
+	ssize_t n;
+
+	while ((n = read(r->rd, buf, sizeof buf)) > 0)
+		r->got.append(buf, (size_t)n);
+	if (r->got.find(" msg=last ") != std::string::npos || ++r->ticks > 2000)
+		uv_timer_stop(t);
+}
+
+TEST_CASE("log: the loop writes the queue out when the log takes it again")
+{
+	uv_loop_t loop;
+	uv_timer_t timer;
+	struct reader r;
+	int wr;
+
+	REQUIRE(uv_loop_init(&loop) == 0);
+	stuck_pipe(&r.rd, &wr);
+	r.ticks = 0;
+	log_init(LOG_FORMAT_TEXT, 0, 4242, wr);
+	log_attach_loop(&loop);
+	log_event(LOG_INFO, "first");
+	log_event(LOG_INFO, "last");
+	CHECK(log_dropped_lines() == 0);
+	/* The reader reads every 5 ms: all it needs to see is there once
+	 * the poll handle has written it. */
+	uv_timer_init(&loop, &timer);
+	timer.data = &r;
+	uv_timer_start(&timer, reader_cb, 5, 5);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	CHECK(r.ticks <= 2000);
+	std::string got;
+	for (size_t at = 0, nl; (nl = r.got.find('\n', at)) != std::string::npos; at = nl + 1)
+		if (r.got[at] != '-')
+			got += r.got.substr(at, nl + 1 - at);
+	CHECK(msgs_of(got) == "first|last");
+
+	/* Done with the loop: the poll handle is closed. */
+	log_flush(0);
+	uv_close((uv_handle_t *)&timer, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	CHECK(uv_loop_close(&loop) == 0);
+	close(r.rd);
+	close(wr);
+	log_init(LOG_FORMAT_TEXT, 0, (long)getpid(), 1);
+}
+
+TEST_CASE("log: what the log refuses is dropped and counted, never waited for")
+{
+	SUBCASE("a named FIFO with no reader") {
+		char dir[] = "/tmp/log-test.XXXXXX";
+		REQUIRE(mkdtemp(dir) != NULL);
+		std::string fifo = std::string(dir) + "/fifo";
+		REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+		int rd = open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		int wr = open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
+		close(rd);
+		unlink(fifo.c_str());
+		rmdir(dir);
+		REQUIRE(wr >= 0);
+		void (*old)(int) = signal(SIGPIPE, SIG_IGN);
+		log_init(LOG_FORMAT_TEXT, 0, 4242, wr);
+		log_event(LOG_INFO, "Wrapper started");
+		log_event(LOG_INFO, "spawning a process");
+		CHECK(log_dropped_lines() == 2);
+		log_flush(1000);
+		signal(SIGPIPE, old);
+		close(wr);
+	}
+	SUBCASE("a full disk (/dev/full)") {
+		int full = open("/dev/full", O_WRONLY | O_CLOEXEC);
+		REQUIRE(full >= 0);
+		log_init(LOG_FORMAT_TEXT, 0, 4242, full);
+		log_event(LOG_INFO, "Wrapper started");
+		log_event(LOG_INFO, "spawning a process");
+		CHECK(log_dropped_lines() == 2);
+		log_flush(1000);
+		close(full);
+	}
+	SUBCASE("a closed fd") {
+		int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		REQUIRE(fd >= 0);
+		close(fd);
+		log_init(LOG_FORMAT_TEXT, 0, 4242, fd);
+		log_event(LOG_INFO, "Wrapper started");
+		CHECK(log_dropped_lines() == 1);
+		log_flush(1000);
+	}
 	log_init(LOG_FORMAT_TEXT, 0, (long)getpid(), 1);
 }

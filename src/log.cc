@@ -530,8 +530,8 @@ text_needs_quoting(const char *s)
 	return false;
 }
 
-static void
-format_time(std::string *out, const struct timespec *when)
+void
+log_format_time(std::string *out, const struct timespec *when)
 {
 	struct tm tm;
 	char buf[64];
@@ -558,7 +558,7 @@ log_format_line(int format, const struct timespec *when, int level,
 	std::string stamp, line;
 	char num[32];
 
-	format_time(&stamp, when);
+	log_format_time(&stamp, when);
 	snprintf(num, sizeof num, "%ld", wrapper_pid);
 	/* gitaly's logger adds pid (its own pid); the wrapper adds wrapper. */
 	all.push_back({"pid", num, true});

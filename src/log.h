@@ -86,6 +86,10 @@ size_t log_queued_bytes(void);
 std::string log_format_line(int format, const struct timespec *when,
     int level, const char *msg, long wrapper_pid, log_fields fields);
 
+/* A UTC time with milliseconds, as the log writes it:
+ * 2026-11-27T09:44:00.123Z (appended to *out). */
+void log_format_time(std::string *out, const struct timespec *when);
+
 /* Go's strconv.Quote and encoding/json string escaping, as logrus uses. */
 void log_quote_text(std::string *out, const char *s);
 void log_quote_json(std::string *out, const char *s);

@@ -16,20 +16,6 @@
 
 #include "log.h"
 
-static void
-append_time(std::string *out, const struct timespec *ts)
-{
-	struct tm tm;
-	char buf[64];
-	time_t secs = ts->tv_sec;
-
-	gmtime_r(&secs, &tm);
-	snprintf(buf, sizeof buf, "\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\"",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-	    tm.tm_sec, ts->tv_nsec / 1000000);
-	out->append(buf);
-}
-
 std::string
 report_status_json(const struct report_state *st, long wrapper_pid)
 {
@@ -62,10 +48,13 @@ report_status_json(const struct report_state *st, long wrapper_pid)
 	out += "],\"last_upgrade\":{\"result\":";
 	log_quote_json(&out, st->last_upgrade);
 	out += ",\"time\":";
-	if (st->last_upgrade_at.tv_sec != 0)
-		append_time(&out, &st->last_upgrade_at);
-	else
+	if (st->last_upgrade_at.tv_sec != 0) {
+		out.push_back('"');
+		log_format_time(&out, &st->last_upgrade_at);
+		out.push_back('"');
+	} else {
 		out += "null";
+	}
 	out += "}";
 	if (st->exit_code >= 0) {
 		snprintf(buf, sizeof buf, ",\"exit_code\":%d", st->exit_code);

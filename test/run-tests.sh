@@ -14,14 +14,14 @@ for prog in unit-tests integration-tests; do
 	rc=$?
 	# Show failures and the summary, not the whole log.
 	grep -v '^\[doctest\] \(doctest version\|run with\)' "$log" | tail -n 200
-	line=$(grep '^\[doctest\] test cases:' "$log" | tail -n 1)
+	line=$(grep '^\[doctest\] test cases:' "$log")  # one per run: all add up
 	if [ -z "$line" ]; then
 		echo "$prog: no summary (exit $rc): counted as 1 failure"
 		failed=$((failed + 1))
 		continue
 	fi
-	p=$(echo "$line" | sed -n 's/.*| *\([0-9]*\) passed.*/\1/p')
-	f=$(echo "$line" | sed -n 's/.*| *\([0-9]*\) failed.*/\1/p')
+	p=$(echo "$line" | sed -n 's/.*| *\([0-9]*\) passed.*/\1/p' | awk '{ n += $1 } END { print n + 0 }')
+	f=$(echo "$line" | sed -n 's/.*| *\([0-9]*\) failed.*/\1/p' | awk '{ n += $1 } END { print n + 0 }')
 	passed=$((passed + ${p:-0}))
 	failed=$((failed + ${f:-0}))
 	if [ "$rc" -ne 0 ] && [ "${f:-0}" -eq 0 ]; then

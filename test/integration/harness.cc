@@ -52,8 +52,9 @@ test_root(void)
 		snprintf(buf, sizeof buf, "/tmp/pidsitter-test.%d", (int)getpid());
 		root = buf;
 		mkdir(root.c_str(), 0755);
-		/* Gone at exit when every test removed its directory, also when
-		 * only some tests ran (the last test checks it otherwise). */
+		/* Gone at exit when every test removed its directory (the
+		 * final check, leftovers_test.cc, removes it too, and fails if
+		 * it cannot). */
 		atexit([] { rmdir(root.c_str()); });
 	}
 	return root;

@@ -17,8 +17,9 @@
 
 /* Directory of the built programs ($BUILD or "build"), absolute. */
 std::string build_path(const char *name);
-/* The root under which every test's temporary directory lives; the last
- * test checks that no process of ours runs from it any more. */
+/* The root under which every test's temporary directory lives; the final
+ * check (leftovers_test.cc) makes sure no process of ours runs from it any
+ * more. */
 std::string test_root(void);
 
 /* A temporary directory, removed with everything in it. */

@@ -1,8 +1,8 @@
 /*
- * config_cli_test.cc: the configuration file through the built pidsitter
- * (issue 4): -n/--check-config, FILE:LINE:COL errors with exit 2, the
- * precedence command line > environment > file > defaults, PIDSITTER_CONFIG,
- * and the keys that change what a running wrapper does.
+ * config_cli_test.cc: the configuration file through the built pidsitter:
+ * -n/--check-config, FILE:LINE:COL errors with exit 2, the precedence
+ * command line > environment > file > defaults, PIDSITTER_CONFIG, and the
+ * keys that change what a running wrapper does.
  *
  * Every run removes GITALY_PID_FILE, WRAPPER_JSON_LOGGING and
  * PIDSITTER_CONFIG from the environment it inherits, so that the machine's

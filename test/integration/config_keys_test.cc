@@ -1,7 +1,6 @@
 /*
  * config_keys_test.cc: each key of pidsitter.toml(5) that changes what a
- * running wrapper does, through the built pidsitter and the fixture daemon
- * (issue 4: "every key is tested through the built binary").
+ * running wrapper does, through the built pidsitter and the fixture daemon.
  * config_cli_test.cc has -n, the error messages, the precedence, and
  * pid_file, log_format, env, workdir, signal_rewrite and signals_ignored on
  * a running wrapper; nginx_recipe_test.cc has upgrade_recipe = "nginx" and

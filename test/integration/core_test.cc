@@ -1,6 +1,6 @@
 /*
  * core_test.cc: the built pidsitter against the fixture daemon: spawn,
- * adopt, forward, exit status, bad pid files, bad invocations (issue 2).
+ * adopt, forward, exit status, bad pid files, bad invocations.
  */
 #include <signal.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /*
- * deb_test.cc: installing pidsitter (issue 7): make install and make
- * uninstall under a DESTDIR, make dist, and the Debian package that
- * make deb leaves in build/deb/, unpacked into a scratch root and run.
+ * deb_test.cc: installing pidsitter: make install and make uninstall under
+ * a DESTDIR, make dist, and the Debian package that make deb leaves in
+ * build/deb/, unpacked into a scratch root and run.
  *
  * The package is built by make deb, not here (it compiles everything once
  * more): CI runs make deb before its last make check and sets

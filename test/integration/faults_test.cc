@@ -1,5 +1,5 @@
 /*
- * faults_test.cc: issue 5, Faults.  The wrapper must survive whatever its
+ * faults_test.cc: faults.  The wrapper must survive whatever its
  * daemon, its supervisor and the machine throw at it, and never be the
  * reason a daemon is lost, duplicated or left a zombie:
  *

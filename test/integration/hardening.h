@@ -1,5 +1,5 @@
 /*
- * hardening.h: what security_test.cc and faults_test.cc share (issue 5):
+ * hardening.h: what security_test.cc and faults_test.cc share:
  * the wrapper's memory and descriptors, and a pid namespace with a small
  * pid_max for the tests that need a PID recycled.
  *

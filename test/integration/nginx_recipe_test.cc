@@ -1,9 +1,9 @@
 /*
  * nginx_recipe_test.cc: upgrade_recipe = "nginx" and upgrade_signal
  * (pidsitter.toml(5)) against REAL nginx from Debian (/usr/sbin/nginx) on
- * a loopback port with a temporary prefix (issue 4: "Test the nginx recipe
- * against real nginx").  nginx_test.cc has the forking start and the USR2
- * upgrade an operator drives by hand; here the wrapper drives it:
+ * a loopback port with a temporary prefix.  nginx_test.cc has the forking
+ * start and the USR2 upgrade an operator drives by hand; here the wrapper
+ * drives it:
  *
  *   HUP (sv hup) -> USR2 to the master, which renames the pid file to
  *   <pidfile>.oldbin and starts the new binary (argv[0]); the new master

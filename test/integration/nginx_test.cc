@@ -1,9 +1,8 @@
 /*
  * nginx_test.cc: the built pidsitter against REAL nginx from Debian
- * (/usr/sbin/nginx), on a loopback port with a temporary prefix (issue 3,
- * "Real peers in the tests").
+ * (/usr/sbin/nginx), on a loopback port with a temporary prefix.
  *
- * What nginx does (REFERENCE.md §2, "other styles"):
+ * What nginx does (pidsitter(8), UPGRADES):
  * - With "daemon on" the start process forks the master and exits 0; the
  *   master, re-parented to pidsitter (a child subreaper), writes the pid
  *   file.  Which pidsitter sees first, the start process's exit or the pid
@@ -258,11 +257,10 @@ TEST_CASE("nginx: QUIT while the new binary is still starting also stops the new
 	CHECK(pid_alive(fresh));
 
 	/* The new master now writes the pid file and serves.  A stop was
-	 * asked for: the wrapper must not leave it running unsupervised
-	 * (issue 3, behaviour 8: a generation that appears after a stop
-	 * signal receives it too; REFERENCE.md §1: the defect of today's
-	 * wrapper).  It must follow it, pass QUIT on, and exit when it is
-	 * gone. */
+	 * asked for: the wrapper must not leave it running unsupervised, as
+	 * gitaly-wrapper does (a generation that appears after a stop
+	 * signal receives it too: pidsitter(8), SIGNALS).  It must follow
+	 * it, pass QUIT on, and exit when it is gone. */
 	struct fd_guard {
 		int fd;
 		~fd_guard() { if (fd >= 0) close(fd); }

@@ -1,5 +1,5 @@
 /*
- * notify_test.cc: what pidsitter tells the world (issue 7): systemd's
+ * notify_test.cc: what pidsitter tells the world: systemd's
  * notification socket, checked against the example unit
  * (examples/systemd/gitaly.service, whose ExecStart and ExecReload are run
  * here as systemd would run them), and the JSON status file.

@@ -1,5 +1,5 @@
 /*
- * runit_test.cc: pidsitter under the real runit (issue 7).  Each test
+ * runit_test.cc: pidsitter under the real runit.  Each test
  * builds a service directory from examples/runit/gitaly (its paths
  * replaced by a temporary directory's), supervises it with a runsv of its
  * own (a child of the test, never the machine's /etc/service) and drives

@@ -1,5 +1,5 @@
 /*
- * s6_test.cc: pidsitter under the real s6 (issue 7).  Each test builds a
+ * s6_test.cc: pidsitter under the real s6.  Each test builds a
  * service directory from examples/s6/gitaly (its paths replaced by a
  * temporary directory's), supervises it with an s6-supervise of its own (a
  * child of the test; its stdout, which ./run and ./finish inherit, is the

@@ -1,5 +1,5 @@
 /*
- * security_test.cc: issue 5, Security.  pidsitter often runs as root and
+ * security_test.cc: security.  pidsitter often runs as root and
  * reads a file other programs write: each test tries to make it adopt or
  * signal a process it must not, or hang on a file it must not read.
  *
@@ -125,8 +125,8 @@ become_nobody(void)
 /*
  * PID reuse.  The pid file goes on naming a PID after its process died;
  * the PID is handed to another program.  gitaly-wrapper checks liveness
- * with kill(pid, 0) and signals the bare PID (REFERENCE.md §1.5, §1.9):
- * it would adopt or signal the stranger.
+ * with kill(pid, 0) and signals the bare PID (pidsitter(8), SECURITY
+ * CONSIDERATIONS): it would adopt or signal the stranger.
  */
 TEST_CASE("security: a recycled PID is neither adopted nor signalled")
 {

@@ -2,12 +2,13 @@
  * tableflip_test.cc: the built pidsitter against a REAL tableflip daemon
  * (test/tableflip/main.go, built with Debian's cloudflare/tableflip):
  * upgrades with HUP followed one after the other, TERM in the middle of a
- * drain, a failed upgrade (issue 3, "Real peers in the tests").
+ * drain, a failed upgrade.
  *
- * How a tableflip upgrade goes (REFERENCE.md §2): the current process P1
- * gets HUP, fork+execs P2 as its own child with the listening socket; P2
- * writes the pid file (temp file + rename) and tells P1; P1 drains and
- * exits, and P2 is re-parented to the nearest child subreaper: pidsitter.
+ * How a tableflip upgrade goes (pidsitter(8), UPGRADES): the current
+ * process P1 gets HUP, fork+execs P2 as its own child with the listening
+ * socket; P2 writes the pid file (temp file + rename) and tells P1; P1
+ * drains and exits, and P2 is re-parented to the nearest child subreaper:
+ * pidsitter.
  *
  * The daemon's binary is "tableflip-daemon", 16 bytes: its comm is
  * "tableflip-daemo" and pidsitter matches it as the kernel cuts it (and by

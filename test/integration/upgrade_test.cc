@@ -1,8 +1,8 @@
 /*
  * upgrade_test.cc: following the daemon across upgrades with the C
- * tableflip-style fixture (issue 3): back-to-back upgrades, failed and
- * hanging upgrades, torn pid files, stop signals during a drain and in the
- * middle of an upgrade, forking daemons, successors, reaping; a successor
+ * tableflip-style fixture: back-to-back upgrades, failed and hanging
+ * upgrades, torn pid files, stop signals during a drain and in the middle
+ * of an upgrade, forking daemons, successors, reaping; a successor
  * that dies during the drain, a pid file change inotify lost.
  */
 #include <fcntl.h>

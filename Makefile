@@ -57,7 +57,8 @@ UNIT_OBJ := $(patsubst test/%.cc,$(BUILD)/obj/test/%.o,$(UNIT_SRC))
 INTEG_OBJ := $(patsubst test/%.cc,$(BUILD)/obj/test/%.o,$(INTEG_SRC))
 
 # The tests may use exceptions (doctest's REQUIRE throws); src/ may not.
-# No doctest signal handlers: the tests send signals (REFERENCE.md §5).
+# No doctest signal handlers: the tests send signals, which doctest's own
+# handlers (SIGINT, SIGTERM...) would catch.
 TEST_CXXFLAGS = -fexceptions -frtti -Isrc -Itest -DDOCTEST_CONFIG_NO_POSIX_SIGNALS
 
 all: $(BUILD)/pidsitter

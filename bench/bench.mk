@@ -1,4 +1,4 @@
-# bench/bench.mk: `make bench` (issue 6), included by the top-level Makefile.
+# bench/bench.mk: `make bench`, included by the top-level Makefile.
 #
 #	make bench			# every wrapper, 30 runs per figure
 #	make bench BENCH_ARGS='-n 50'	# more runs; see `build/bench/bench -h`
@@ -76,8 +76,8 @@ bench-compare: bench-peers $(BUILD)/pidsitter $(BENCH_OUT)/bench $(BENCH_OUT)/fi
 	@echo "bench-compare: pidsitter against $(BASE)'s: table in $(COMPARE_OUT)/results.md," \
 	    "samples in $(COMPARE_OUT)/*.dat, plot in $(COMPARE_OUT)/latency.png"
 
-# The peers come from Debian 12 (REFERENCE.md section 6): the `bench` group
-# of third_party/packages.txt, installed like every other group.
+# The peers come from Debian 12: the `bench` group of
+# third_party/packages.txt, installed like every other group.
 bench-peers:
 	@sh third_party/deps.sh build test bench
 

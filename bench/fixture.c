@@ -16,8 +16,8 @@
  * "handler time - kill time" is the forwarding latency on one clock.
  *
  * Signals: every catchable signal is recorded.  TERM, INT and QUIT then
- * exit 0.  HUP starts an upgrade in the style of tableflip (REFERENCE.md
- * section 2): the process forks a child of the same binary, the child
+ * exit 0.  HUP starts an upgrade in the style of tableflip (pidsitter(8),
+ * UPGRADES): the process forks a child of the same binary, the child
  * writes the pid file naming itself (temp file + rename) and carries on as
  * the new daemon while the old one keeps running ("draining") until it is
  * told to stop.  The child is not re-executed: its comm and exe are the
@@ -120,10 +120,10 @@ catch_everything(void)
 }
 
 /*
- * Write our pid the way tableflip does (REFERENCE.md section 2): a temp
- * file beside the pid file named <pidfile><digits>, digits without a
- * newline, mode 0600, then rename() over the path.  *before_rename gets the
- * time just before rename(), the start of the upgrade-follow figure.
+ * Write our pid the way tableflip does (writePIDFile in its upgrader.go):
+ * a temp file beside the pid file named <pidfile><digits>, digits without
+ * a newline, mode 0600, then rename() over the path.  *before_rename gets
+ * the time just before rename(), the start of the upgrade-follow figure.
  */
 static int
 write_pidfile(const char *path, struct timespec *before_rename)

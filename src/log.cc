@@ -1,5 +1,5 @@
 /*
- * log.cc: logrus-compatible lines (REFERENCE.md §1).
+ * log.cc: logrus-compatible lines (doc/DESIGN.md, "Logging and reporting").
  *
  * Text:  time="2026-11-27T09:44:00.123Z" level=info msg="Wrapper started" pid=7 wrapper=7
  * JSON:  {"level":"info","msg":"Wrapper started","pid":7,"time":"...","wrapper":7}

@@ -1,8 +1,8 @@
 /*
  * log.h: one line per event on stdout, logrus text or JSON, as
- * gitaly-wrapper writes them (REFERENCE.md §1): every line carries time,
- * level, msg, pid and wrapper; the other fields follow in key order, as
- * logrus sorts them.
+ * gitaly-wrapper writes them (doc/DESIGN.md, "Logging and reporting"):
+ * every line carries time, level, msg, pid and wrapper; the other fields
+ * follow in key order, as logrus sorts them.
  */
 #ifndef PIDSITTER_LOG_H
 #define PIDSITTER_LOG_H

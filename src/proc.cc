@@ -455,7 +455,8 @@ proc_identify(pid_t pid, const struct match_rules *rules, struct identity *id,
 		*why = "no such process";
 		goto out;
 	}
-	/* kill(pid, 0) says a zombie is alive; it is not (REFERENCE.md §1.5). */
+	/* kill(pid, 0) says a zombie is alive; it is not: it has exited and
+	 * waits only to be reaped (proc(5), state Z). */
 	if (st.state == 'Z' || st.state == 'X') {
 		*why = "it is a zombie (exited, not yet reaped)";
 		goto out;

@@ -4,8 +4,8 @@
  * A PID is only a number: the process it names can die and the number be
  * given to a stranger.  A pidfd stays bound to one process.  So we open the
  * pidfd first, then read /proc, then check through the pidfd that the
- * process was not reaped meanwhile (REFERENCE.md §5); from then on every
- * signal goes through the pidfd.
+ * process was not reaped meanwhile; from then on every signal goes through
+ * the pidfd (doc/DESIGN.md, "Why it is built this way").
  */
 #ifndef PIDSITTER_PROC_H
 #define PIDSITTER_PROC_H

@@ -5,7 +5,8 @@
  * exited becomes our child, and so does a forking daemon's master.  libuv
  * reaps only the process it spawned, with waitpid(pid); we must reap the
  * others, and never with waitpid(-1), which would steal the status of
- * libuv's child and its exit callback would never run (REFERENCE.md §5).
+ * libuv's child and its exit callback would never run (uv__chld in libuv's
+ * src/unix/process.c; doc/DESIGN.md, "Why it is built this way").
  */
 #ifndef PIDSITTER_REAP_H
 #define PIDSITTER_REAP_H

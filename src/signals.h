@@ -18,10 +18,10 @@ const char *signal_short_name(int sig, char *buf, size_t size);
  * or -1. */
 int signal_parse(const char *name);
 
-/* The signals the wrapper catches and forwards (REFERENCE.md §1.8 and
- * issue 2): HUP INT QUIT USR1 USR2 TERM ALRM CONT TSTP TTIN TTOU WINCH PWR
- * and every real-time signal.  Never CHLD (ours), URG (Go runtimes use it
- * for preemption), PIPE (we ignore it), nor the synchronous fault signals.
+/* The signals the wrapper catches and forwards (pidsitter(8), SIGNALS):
+ * HUP INT QUIT USR1 USR2 TERM ALRM CONT TSTP TTIN TTOU WINCH PWR and every
+ * real-time signal.  Never CHLD (ours), URG (Go runtimes use it for
+ * preemption), PIPE (we ignore it), nor the synchronous fault signals.
  * Fills sigs (room for SIG_LIMIT) and returns how many. */
 size_t signals_forwarded(int *sigs);
 bool signal_is_forwardable(int sig);

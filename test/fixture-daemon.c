@@ -1,9 +1,9 @@
 /*
  * fixture-daemon: a small tableflip-style daemon for pidsitter's tests and
  * demo.  On SIGHUP it re-executes itself as its own child; the child writes
- * the pid file (temp file + rename, as tableflip does, REFERENCE.md §2) and
- * tells the parent, which drains and exits.  Every event is appended to a
- * record file, one write per line, so tests can see what arrived where:
+ * the pid file (temp file + rename, as tableflip does: pidsitter(8),
+ * UPGRADES) and tells the parent, which drains and exits.  Every event is appended to a record file, one write per
+ * line, so tests can see what arrived where:
  *
  *   <pid> start <ppid>        <pid> ready            <pid> signal SIGUSR1
  *   <pid> upgraded <newpid>   <pid> upgrade-failed <why>

@@ -87,7 +87,9 @@ for prog in unit-tests integration-tests; do
 	echo "== $prog (whole output: $log)"
 	"$BUILD/$prog" "$@" >"$log" 2>&1
 	rc=$?
-	line=$(grep '^\[doctest\] test cases:' "$log" | tail -n 1)
+	# One summary per doctest run (integration-tests runs twice: the
+	# suite, then the final leftovers check): all of them add up.
+	line=$(grep '^\[doctest\] test cases:' "$log")
 	if [ -z "$line" ]; then
 		# It died before its summary: show how it ended.
 		tail -n $((HEAD + TAIL + 200)) "$log" | show_failures 1
@@ -96,8 +98,8 @@ for prog in unit-tests integration-tests; do
 		continue
 	fi
 	show_failures 0 <"$log"
-	p=$(echo "$line" | sed -n 's/.*| *\([0-9]*\) passed.*/\1/p')
-	f=$(echo "$line" | sed -n 's/.*| *\([0-9]*\) failed.*/\1/p')
+	p=$(echo "$line" | sed -n 's/.*| *\([0-9]*\) passed.*/\1/p' | awk '{ n += $1 } END { print n + 0 }')
+	f=$(echo "$line" | sed -n 's/.*| *\([0-9]*\) failed.*/\1/p' | awk '{ n += $1 } END { print n + 0 }')
 	passed=$((passed + ${p:-0}))
 	failed=$((failed + ${f:-0}))
 	if [ "$rc" -ne 0 ] && [ "${f:-0}" -eq 0 ]; then

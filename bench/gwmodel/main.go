@@ -1,6 +1,6 @@
 // Command gwmodel is a model of gitaly-wrapper's algorithm, written for
-// pidsitter's benchmark (bench/bench.cc) from the behaviour described in
-// REFERENCE.md section 1. It is NOT GitLab's binary and shares no code with
+// pidsitter's benchmark (bench/bench.cc) from the behaviour of gitaly-wrapper
+// (Gitaly's cmd/gitaly-wrapper) listed below. It is NOT GitLab's binary and shares no code with
 // it: it reproduces what the wrapper does, step by step, with the Go
 // standard library only, so that the benchmark can measure the algorithm
 // (the 1 s kill(pid, 0) poll above all) next to pidsitter on the same

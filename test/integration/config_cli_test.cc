@@ -1,8 +1,8 @@
 /*
- * config_cli_test.cc: the configuration file through the built pidsitter
- * (issue 4): -n/--check-config, FILE:LINE:COL errors with exit 2, the
- * precedence command line > environment > file > defaults, PIDSITTER_CONFIG,
- * and the keys that change what a running wrapper does.
+ * config_cli_test.cc: the configuration file through the built pidsitter:
+ * -n/--check-config, FILE:LINE:COL errors with exit 2, the precedence
+ * command line > environment > file > defaults, PIDSITTER_CONFIG, and the
+ * keys that change what a running wrapper does.
  *
  * Every run removes GITALY_PID_FILE, WRAPPER_JSON_LOGGING and
  * PIDSITTER_CONFIG from the environment it inherits, so that the machine's
@@ -49,7 +49,7 @@ mount_with(const char *dir, const char *parent, const char *const *paths)
 	return 0;
 }
 
-/* A hook for proc_start_hooked: the machine the examples are written for.
+/* A hook for child_start_hooked: the machine the examples are written for.
  * -n checks that workdir is a directory, and a test machine has no
  * /var/opt/gitlab: in a mount namespace of its own (a user namespace too
  * when not root), pidsitter sees tmpfs on /var/opt and /srv with the
@@ -89,21 +89,21 @@ on_their_machine(void)
 }
 
 /* Run pidsitter with args and env ("K=V" adds, "K" removes) to its end;
- * hook as for proc_start_hooked. */
+ * hook as for child_start_hooked. */
 run
 pidsitter(std::vector<std::string> args, std::vector<std::string> env = {},
     int (*hook)(void) = NULL)
 {
 	std::vector<std::string> argv = {build_path("pidsitter")};
 	std::vector<std::string> e = clean_env;
-	proc p;
+	child p;
 	run r;
 
 	argv.insert(argv.end(), args.begin(), args.end());
 	e.insert(e.end(), env.begin(), env.end());
-	proc_start_hooked(&p, argv, e, hook);
-	REQUIRE(proc_wait_exit(&p, 10000));
-	r.code = proc_code(&p);
+	child_start_hooked(&p, argv, e, hook);
+	REQUIRE(child_wait_exit(&p, 10000));
+	r.code = child_code(&p);
 	r.out = p.out;
 	r.err = p.err;
 	return r;
@@ -350,14 +350,14 @@ TEST_CASE("PIDSITTER_CONFIG names the file when -c is absent")
 TEST_CASE("a running wrapper uses the file: pid_file, log_format, env, workdir")
 {
 	scene sc;
-	proc w;
+	child w;
 	char cwd[PATH_MAX];
 
 	sc.config("log_format = \"json\"\n"
 	    "env = { PIDSITTER_TEST_VAR = \"from the file\" }\n"
 	    "workdir = \"" + sc.dir.path + "\"\n");
-	proc_start(&w, sc.configured({"--env", "PIDSITTER_TEST_VAR"}), clean_env);
-	REQUIRE(proc_wait_line(&w, "\"msg\":\"monitoring process\"", 5000));
+	child_start(&w, sc.configured({"--env", "PIDSITTER_TEST_VAR"}), clean_env);
+	REQUIRE(child_wait_line(&w, "\"msg\":\"monitoring process\"", 5000));
 	pid_t daemon = sc.ready(5000);
 	REQUIRE(daemon > 0);
 	CHECK(record_count(sc.record, daemon, "env PIDSITTER_TEST_VAR=from the file") == 1);
@@ -367,35 +367,35 @@ TEST_CASE("a running wrapper uses the file: pid_file, log_format, env, workdir")
 	cwd[n] = '\0';
 	CHECK(std::string(cwd) == sc.dir.path);
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, 5000));
-	CHECK(proc_code(&w) == 0);
+	REQUIRE(child_wait_exit(&w, 5000));
+	CHECK(child_code(&w) == 0);
 	/* Every line is JSON. */
-	CHECK(proc_count_lines(&w, "{\"") == proc_count_lines(&w, ""));
+	CHECK(child_count_lines(&w, "{\"") == child_count_lines(&w, ""));
 }
 
 TEST_CASE("env = {} removes GITALY_UPGRADES_ENABLED")
 {
 	scene sc;
-	proc w;
+	child w;
 
 	sc.config("env = {}\n");
-	proc_start(&w, sc.configured({"--env", "GITALY_UPGRADES_ENABLED"}), clean_env);
-	REQUIRE(proc_wait_line(&w, "msg=\"monitoring process\"", 5000));
+	child_start(&w, sc.configured({"--env", "GITALY_UPGRADES_ENABLED"}), clean_env);
+	REQUIRE(child_wait_line(&w, "msg=\"monitoring process\"", 5000));
 	pid_t daemon = sc.ready(5000);
 	CHECK(record_count(sc.record, daemon, "env GITALY_UPGRADES_ENABLED=(unset)") == 1);
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, 5000));
+	REQUIRE(child_wait_exit(&w, 5000));
 }
 
 TEST_CASE("signal_rewrite and signals_ignored change what the daemon receives")
 {
 	scene sc;
-	proc w;
+	child w;
 
 	sc.config("signal_rewrite = { USR1 = \"USR2\", TERM = \"INT\" }\n"
 	    "signals_ignored = [\"WINCH\"]\n");
-	proc_start(&w, sc.configured(), clean_env);
-	REQUIRE(proc_wait_line(&w, "msg=\"monitoring process\"", 5000));
+	child_start(&w, sc.configured(), clean_env);
+	REQUIRE(child_wait_line(&w, "msg=\"monitoring process\"", 5000));
 	pid_t daemon = sc.ready(5000);
 
 	send_signal(w.pid, SIGUSR1);
@@ -403,7 +403,7 @@ TEST_CASE("signal_rewrite and signals_ignored change what the daemon receives")
 	CHECK(record_count(sc.record, daemon, "signal SIGUSR1") == 0);
 
 	send_signal(w.pid, SIGWINCH);
-	CHECK(proc_wait_line(&w, "msg=\"signal not forwarded\"", 5000));
+	CHECK(child_wait_line(&w, "msg=\"signal not forwarded\"", 5000));
 	/* A later signal arrives, the ignored one never did. */
 	send_signal(w.pid, SIGALRM);
 	CHECK(record_wait(sc.record, daemon, "signal SIGALRM", 5000));
@@ -411,7 +411,7 @@ TEST_CASE("signal_rewrite and signals_ignored change what the daemon receives")
 
 	/* runit's TERM reaches the daemon as INT. */
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, 5000));
+	REQUIRE(child_wait_exit(&w, 5000));
 	CHECK(record_count(sc.record, daemon, "signal SIGINT") == 1);
 	CHECK(record_count(sc.record, daemon, "signal SIGTERM") == 0);
 }
@@ -441,11 +441,11 @@ TEST_CASE("workdir: -n refuses a missing one or a file, at its line; at spawn a 
 
 		/* A real start: said as what it is, never as a missing
 		 * binary (127), and nothing runs. */
-		proc w;
-		proc_start(&w, sc.configured({"--exit-after", "0"}), clean_env);
-		REQUIRE(proc_wait_exit(&w, 10000));
+		child w;
+		child_start(&w, sc.configured({"--exit-after", "0"}), clean_env);
+		REQUIRE(child_wait_exit(&w, 10000));
 		INFO(w.out);
-		CHECK(proc_code(&w) == 1);
+		CHECK(child_code(&w) == 1);
 		CHECK(has_line(w.out, {"level=fatal", "msg=\"cannot change to workdir\"",
 		    "workdir=" + c.dir, std::string("error=\"") + c.why + "\""}));
 		CHECK(w.out.find("spawn failed") == std::string::npos);
@@ -454,17 +454,17 @@ TEST_CASE("workdir: -n refuses a missing one or a file, at its line; at spawn a 
 
 	/* The workdir matters only to a spawn: a daemon already running is
 	 * adopted whatever it says. */
-	proc d, w;
-	proc_start(&d, sc.daemon({"--exit-code", "3"}));
+	child d, w;
+	child_start(&d, sc.daemon({"--exit-code", "3"}));
 	REQUIRE(record_wait(sc.record, d.pid, "ready", 10000));
 	reap_in_background(d.pid);
 	d.exited = true;  /* the background thread reaps it */
 	sc.config("workdir = \"" + sc.dir / "no-such-dir" + "\"\n" SLOW_REAP_OK);
-	proc_start(&w, sc.configured(), clean_env);
-	REQUIRE(proc_wait_line(&w, "msg=\"adopting a process\"", 10000));
+	child_start(&w, sc.configured(), clean_env);
+	REQUIRE(child_wait_line(&w, "msg=\"adopting a process\"", 10000));
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, 10000));
-	CHECK(proc_code(&w) == 3);
+	REQUIRE(child_wait_exit(&w, 10000));
+	CHECK(child_code(&w) == 3);
 }
 
 TEST_CASE("JSON logging: usage and configuration errors are JSON lines on stderr too")
@@ -548,14 +548,14 @@ TEST_CASE("JSON logging: usage and configuration errors are JSON lines on stderr
 TEST_CASE("signal_rewrite to KILL: TERM reaches the daemon as SIGKILL")
 {
 	scene sc;
-	proc w;
+	child w;
 
 	sc.config("signal_rewrite = { TERM = \"KILL\", USR1 = \"STOP\" }\n");
 	run r = pidsitter({"-n", "-c", sc.conf});
 	REQUIRE(r.code == 0);
 	CHECK(described(r.out, "signal_rewrite") == "{ \"USR1\" = \"STOP\", \"TERM\" = \"KILL\" }");
-	proc_start(&w, sc.configured({"--exit-code", "4"}), clean_env);
-	REQUIRE(proc_wait_line(&w, "msg=\"monitoring process\"", 5000));
+	child_start(&w, sc.configured({"--exit-code", "4"}), clean_env);
+	REQUIRE(child_wait_line(&w, "msg=\"monitoring process\"", 5000));
 	pid_t daemon = sc.ready(5000);
 	pinned p = pin(daemon);
 
@@ -571,9 +571,9 @@ TEST_CASE("signal_rewrite to KILL: TERM reaches the daemon as SIGKILL")
 	REQUIRE(record_wait(sc.record, daemon, "signal SIGCONT", 5000));
 
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, 5000));
+	REQUIRE(child_wait_exit(&w, 5000));
 	INFO(w.out);
-	CHECK(proc_code(&w) == 128 + SIGKILL);
+	CHECK(child_code(&w) == 128 + SIGKILL);
 	CHECK(record_count(sc.record, daemon, "signal SIGTERM") == 0);
 	CHECK(!pinned_alive(p));
 }

@@ -1,7 +1,6 @@
 /*
  * config_keys_test.cc: each key of pidsitter.toml(5) that changes what a
- * running wrapper does, through the built pidsitter and the fixture daemon
- * (issue 4: "every key is tested through the built binary").
+ * running wrapper does, through the built pidsitter and the fixture daemon.
  * config_cli_test.cc has -n, the error messages, the precedence, and
  * pid_file, log_format, env, workdir, signal_rewrite and signals_ignored on
  * a running wrapper; nginx_recipe_test.cc has upgrade_recipe = "nginx" and
@@ -115,12 +114,12 @@ refuse_pidfd_open(void)
 	return 0;
 }
 
-/* Start pidsitter without pidfds: as proc_start() otherwise (output
+/* Start pidsitter without pidfds: as child_start() otherwise (output
  * captured, the clean environment). */
 void
-start_without_pidfd(proc *p, const std::vector<std::string> &argv)
+start_without_pidfd(child *p, const std::vector<std::string> &argv)
 {
-	proc_start_hooked(p, argv, clean_env, refuse_pidfd_open);
+	child_start_hooked(p, argv, clean_env, refuse_pidfd_open);
 }
 
 /* A forking daemon's start process whose daemon never came up
@@ -178,12 +177,12 @@ struct left_behind {
  * followed through the pid file, not as an orphan of the old.  Returns
  * the daemon once the wrapper watches the pid file's directory. */
 pid_t
-start_watching(const scene &sc, proc *w)
+start_watching(const scene &sc, child *w)
 {
 	sc.config("poll_interval = \"100ms\"\n");
-	proc_start(w, sc.configured({"--drain", "60000"}), clean_env);
+	child_start(w, sc.configured({"--drain", "60000"}), clean_env);
 	pid_t old = sc.ready(DEADLINE_MS);
-	REQUIRE(proc_wait_line(w, log_msg("monitoring process", log_gen(*w, 1, old)).c_str(),
+	REQUIRE(child_wait_line(w, log_msg("monitoring process", log_gen(*w, 1, old)).c_str(),
 	    DEADLINE_MS));
 	REQUIRE(wait_until([&] { return has_inotify_watch(w->pid); }, DEADLINE_MS));
 	return old;
@@ -193,7 +192,7 @@ start_watching(const scene &sc, proc *w)
  * old one that it took over.  (Until the old one has its successor's
  * word, a TERM makes it kill the successor: tableflip's rule.) */
 pid_t
-upgrade_through_file(const scene &sc, proc *w, pid_t old)
+upgrade_through_file(const scene &sc, child *w, pid_t old)
 {
 	pid_t fresh = 0;
 
@@ -202,7 +201,7 @@ upgrade_through_file(const scene &sc, proc *w, pid_t old)
 		fresh = read_pid(sc.pidfile);
 		return fresh > 0 && fresh != old;
 	}, DEADLINE_MS));
-	REQUIRE(proc_wait_line(w, log_msg("following new process", log_gen(*w, 2, fresh) +
+	REQUIRE(child_wait_line(w, log_msg("following new process", log_gen(*w, 2, fresh) +
 	    " role=current source=pid_file").c_str(), DEADLINE_MS));
 	REQUIRE(record_wait(sc.record, old, "upgraded", DEADLINE_MS));
 	return fresh;
@@ -215,7 +214,7 @@ upgrade_through_file(const scene &sc, proc *w, pid_t old)
 TEST_CASE("start_timeout: a start process that exits 0 and no pid file: exit 1 once it has passed")
 {
 	scene sc;
-	proc w;
+	child w;
 	/* A forking daemon whose background half never came up: its start
 	 * process exits 0 and leaves no daemon behind (helpers only, and no
 	 * pid file). */
@@ -224,16 +223,16 @@ TEST_CASE("start_timeout: a start process that exits 0 and no pid file: exit 1 o
 	sc.config("start_timeout = \"300ms\"\nnames = [\"gitaly\"]\n");
 
 	auto t0 = std::chrono::steady_clock::now();
-	proc_start(&w, {build_path("pidsitter"), "-c", sc.conf, "--", starter}, clean_env);
+	child_start(&w, {build_path("pidsitter"), "-c", sc.conf, "--", starter}, clean_env);
 	/* Well before the default, 10 s. */
-	REQUIRE(proc_wait_exit(&w, 5000));
+	REQUIRE(child_wait_exit(&w, 5000));
 	long long took = ms_since(t0);
-	INFO(proc_dump(&w));
-	CHECK(proc_code(&w) == 1);
+	INFO(child_dump(&w));
+	CHECK(child_code(&w) == 1);
 	CHECK(took >= 250);
-	CHECK(proc_count_lines(&w, log_msg("start process exited; waiting for the daemon's pid file",
+	CHECK(child_count_lines(&w, log_msg("start process exited; waiting for the daemon's pid file",
 	    "pid=" + std::to_string(w.pid) + " pid_file=" + sc.pidfile + " timeout_ms=300").c_str()) == 1);
-	CHECK(proc_count_lines(&w, log_msg("wrapper for process shutting down", "exit_code=1 pid=" +
+	CHECK(child_count_lines(&w, log_msg("wrapper for process shutting down", "exit_code=1 pid=" +
 	    std::to_string(w.pid) + " reason=\"the start process exited and no pid file named a "
 	    "live daemon within start_timeout\"").c_str()) == 1);
 	CHECK(w.err == "");
@@ -242,28 +241,28 @@ TEST_CASE("start_timeout: a start process that exits 0 and no pid file: exit 1 o
 TEST_CASE("start_timeout: a pid file that names the daemon within it is followed, and the wrapper stays")
 {
 	scene sc;
-	proc w;
+	child w;
 	std::string starter = exiting_starter(sc);
 	left_behind helpers(sc);
 	sc.config("start_timeout = \"30s\"\nnames = [\"gitaly\"]\n" SLOW_REAP_OK);
 
-	proc_start(&w, {build_path("pidsitter"), "-c", sc.conf, "--", starter}, clean_env);
-	INFO(proc_dump(&w));
-	REQUIRE(proc_wait_line(&w, "timeout_ms=30000", DEADLINE_MS));
+	child_start(&w, {build_path("pidsitter"), "-c", sc.conf, "--", starter}, clean_env);
+	INFO(child_dump(&w));
+	REQUIRE(child_wait_line(&w, "timeout_ms=30000", DEADLINE_MS));
 	/* The daemon comes up later, from elsewhere (the test), and writes
 	 * the pid file. */
 	outsider d(sc.gitaly, {sc.gitaly, "--pid-file", sc.pidfile, "--record", sc.record,
 	    "--exit-code", "6"});
-	REQUIRE(proc_wait_line(&w, log_msg("following new process", log_gen(w, 2, d.pid) +
+	REQUIRE(child_wait_line(&w, log_msg("following new process", log_gen(w, 2, d.pid) +
 	    " role=current source=pid_file").c_str(), DEADLINE_MS));
 	send_signal(w.pid, SIGUSR1);
 	REQUIRE(record_wait(sc.record, d.pid, "signal SIGUSR1", DEADLINE_MS));
 	CHECK_FALSE(w.exited);
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-	CHECK(proc_code(&w) == 6);
-	CHECK(proc_count_lines(&w, "exit_code=6 generation=2") == 1);
-	CHECK(proc_count_lines(&w, "within start_timeout") == 0);
+	REQUIRE(child_wait_exit(&w, DEADLINE_MS));
+	CHECK(child_code(&w) == 6);
+	CHECK(child_count_lines(&w, "exit_code=6 generation=2") == 1);
+	CHECK(child_count_lines(&w, "within start_timeout") == 0);
 }
 
 /* ---- upgrade_timeout, status_file ---- */
@@ -271,15 +270,15 @@ TEST_CASE("start_timeout: a pid file that names the daemon within it is followed
 TEST_CASE("upgrade_timeout: no new process in time: logged, the old one stays current, status_file says failed")
 {
 	scene sc;
-	proc w;
+	child w;
 	std::string status = sc.dir / "status.json";
 
 	sc.config("upgrade_timeout = \"300ms\"\nstatus_file = \"" + status + "\"\n");
 	/* The new process would take a minute to be ready, and its parent
 	 * would wait that long for it. */
-	proc_start(&w, sc.configured({"--upgrade-ready-delay", "60000", "--upgrade-timeout", "60000"}),
+	child_start(&w, sc.configured({"--upgrade-ready-delay", "60000", "--upgrade-timeout", "60000"}),
 	    clean_env);
-	INFO(proc_dump(&w));
+	INFO(child_dump(&w));
 	pid_t cur = sc.ready(DEADLINE_MS);
 	REQUIRE(cur > 0);
 	std::string cur_json = "\"current\":{\"pid\":" + std::to_string(cur) + ",\"generation\":1}";
@@ -294,13 +293,13 @@ TEST_CASE("upgrade_timeout: no new process in time: logged, the old one stays cu
 	auto t0 = std::chrono::steady_clock::now();
 	send_signal(w.pid, SIGHUP);
 	REQUIRE(record_wait(sc.record, cur, "upgrading", DEADLINE_MS));
-	REQUIRE(proc_wait_line(&w, log_msg("upgrade started", log_gen(w, 1, cur)).c_str(),
+	REQUIRE(child_wait_line(&w, log_msg("upgrade started", log_gen(w, 1, cur)).c_str(),
 	    DEADLINE_MS));
 	/* Well before the default, 60 s. */
 	std::string gave_up = "level=info " + log_msg("no new process after the upgrade signal; "
 	    "the current process stays", log_gen(w, 1, cur) + " reason=\"no new process wrote the "
 	    "pid file within upgrade_timeout\"");
-	REQUIRE(proc_wait_line(&w, gave_up.c_str(), 5000));
+	REQUIRE(child_wait_line(&w, gave_up.c_str(), 5000));
 	CHECK(ms_since(t0) >= 250);
 	REQUIRE(wait_until([&] {
 		return read_file(status).find("\"last_upgrade\":{\"result\":\"failed\",\"time\":\"") !=
@@ -315,7 +314,7 @@ TEST_CASE("upgrade_timeout: no new process in time: logged, the old one stays cu
 	CHECK(read_pid(sc.pidfile) == cur);
 	send_signal(w.pid, SIGUSR1);
 	CHECK(record_wait(sc.record, cur, "signal SIGUSR1", DEADLINE_MS));
-	CHECK(proc_count_lines(&w, "following new process") == 0);
+	CHECK(child_count_lines(&w, "following new process") == 0);
 
 	/* The hanging new process, killed: its parent reaps it.  (Told to
 	 * stop while it waits for it, the old one would SIGKILL it and exit
@@ -329,8 +328,8 @@ TEST_CASE("upgrade_timeout: no new process in time: logged, the old one stays cu
 	send_signal(hung, SIGKILL);
 	REQUIRE(record_wait(sc.record, cur, "upgrade-failed child exited 137", DEADLINE_MS));
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-	CHECK(proc_code(&w) == 0);
+	REQUIRE(child_wait_exit(&w, DEADLINE_MS));
+	CHECK(child_code(&w) == 0);
 	CHECK(read_file(status).find("\"state\":\"exited\"") != std::string::npos);
 	CHECK(wait_until([&] { return live_matching(sc.gitaly).empty(); }, DEADLINE_MS));
 }
@@ -348,34 +347,34 @@ TEST_CASE("names: a daemon called praefect is adopted for BINARY gitaly only whe
 
 	{
 		/* The default, the basename of BINARY: gitaly only. */
-		proc w;
+		child w;
 		sc.config("");
-		proc_start(&w, sc.configured(spawn_and_exit), clean_env);
-		INFO(proc_dump(&w));
-		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-		CHECK(proc_code(&w) == 5);
-		CHECK(proc_count_lines(&w,
+		child_start(&w, sc.configured(spawn_and_exit), clean_env);
+		INFO(child_dump(&w));
+		REQUIRE(child_wait_exit(&w, DEADLINE_MS));
+		CHECK(child_code(&w) == 5);
+		CHECK(child_count_lines(&w,
 		    log_msg("not adopting the process the pid file names").c_str()) == 1);
-		CHECK(proc_count_lines(&w, "reason=\"it is not the expected binary (comm praefect, "
+		CHECK(child_count_lines(&w, "reason=\"it is not the expected binary (comm praefect, "
 		    "exe fixture-daemon; expected gitaly)\"") >= 1);
-		CHECK(proc_count_lines(&w, log_msg("spawning a process").c_str()) == 1);
+		CHECK(child_count_lines(&w, log_msg("spawning a process").c_str()) == 1);
 		CHECK(record_count(prec, d.pid, "signal") == 0);
 		CHECK(d.alive());
 	}
 	{
-		proc w;
+		child w;
 		sc.config("names = [\"gitaly\", \"praefect\"]\n" SLOW_REAP_OK);
-		proc_start(&w, sc.configured(spawn_and_exit), clean_env);
-		INFO(proc_dump(&w));
-		REQUIRE(proc_wait_line(&w, log_msg("adopting a process", "matched=comm pid=" +
+		child_start(&w, sc.configured(spawn_and_exit), clean_env);
+		INFO(child_dump(&w));
+		REQUIRE(child_wait_line(&w, log_msg("adopting a process", "matched=comm pid=" +
 		    std::to_string(w.pid) + " process=" + std::to_string(d.pid)).c_str(), DEADLINE_MS));
 		send_signal(w.pid, SIGUSR1);
 		REQUIRE(record_wait(prec, d.pid, "signal SIGUSR1", DEADLINE_MS));
 		send_signal(w.pid, SIGTERM);
-		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-		CHECK(proc_code(&w) == 3);
-		CHECK(proc_count_lines(&w, log_msg("spawning a process").c_str()) == 0);
-		CHECK(proc_count_lines(&w, "exit_code=3 generation=1") == 1);
+		REQUIRE(child_wait_exit(&w, DEADLINE_MS));
+		CHECK(child_code(&w) == 3);
+		CHECK(child_count_lines(&w, log_msg("spawning a process").c_str()) == 0);
+		CHECK(child_count_lines(&w, "exit_code=3 generation=1") == 1);
 		CHECK_FALSE(d.alive());
 	}
 }
@@ -395,25 +394,25 @@ TEST_CASE("match: argv0 adopts a daemon known by its argv[0] only; exe alone ref
 		REQUIRE(record_wait(sc.record, d.pid, "ready", DEADLINE_MS));
 		CHECK(read_file("/proc/" + std::to_string(d.pid) + "/comm") == "alias\n");
 		{
-			proc w;
+			child w;
 			sc.config("");  /* the default, ["comm", "exe"] */
-			proc_start(&w, sc.configured(spawn_and_exit), clean_env);
-			INFO(proc_dump(&w));
-			REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-			CHECK(proc_code(&w) == 5);
-			CHECK(proc_count_lines(&w, "reason=\"it is not the expected binary (comm alias, "
+			child_start(&w, sc.configured(spawn_and_exit), clean_env);
+			INFO(child_dump(&w));
+			REQUIRE(child_wait_exit(&w, DEADLINE_MS));
+			CHECK(child_code(&w) == 5);
+			CHECK(child_count_lines(&w, "reason=\"it is not the expected binary (comm alias, "
 			    "exe fixture-daemon; expected gitaly)\"") >= 1);
 			CHECK(record_count(sc.record, d.pid, "signal") == 0);
 		}
-		proc w;
+		child w;
 		sc.config("match = [\"argv0\"]\n" SLOW_REAP_OK);
-		proc_start(&w, sc.configured(spawn_and_exit), clean_env);
-		INFO(proc_dump(&w));
-		REQUIRE(proc_wait_line(&w, log_msg("adopting a process", "matched=argv0 pid=" +
+		child_start(&w, sc.configured(spawn_and_exit), clean_env);
+		INFO(child_dump(&w));
+		REQUIRE(child_wait_line(&w, log_msg("adopting a process", "matched=argv0 pid=" +
 		    std::to_string(w.pid) + " process=" + std::to_string(d.pid)).c_str(), DEADLINE_MS));
 		send_signal(w.pid, SIGTERM);
-		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-		CHECK(proc_code(&w) == 3);
+		REQUIRE(child_wait_exit(&w, DEADLINE_MS));
+		CHECK(child_code(&w) == 3);
 		CHECK(record_count(sc.record, d.pid, "signal SIGTERM") == 1);
 	}
 	SUBCASE("exe alone") {
@@ -422,27 +421,27 @@ TEST_CASE("match: argv0 adopts a daemon known by its argv[0] only; exe alone ref
 		    "--exit-code", "3"});
 		REQUIRE(record_wait(sc.record, d.pid, "ready", DEADLINE_MS));
 		{
-			proc w;
+			child w;
 			sc.config("match = [\"exe\"]\n");
-			proc_start(&w, sc.configured(spawn_and_exit), clean_env);
-			INFO(proc_dump(&w));
-			REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-			CHECK(proc_code(&w) == 5);
-			CHECK(proc_count_lines(&w,
+			child_start(&w, sc.configured(spawn_and_exit), clean_env);
+			INFO(child_dump(&w));
+			REQUIRE(child_wait_exit(&w, DEADLINE_MS));
+			CHECK(child_code(&w) == 5);
+			CHECK(child_count_lines(&w,
 			    log_msg("not adopting the process the pid file names").c_str()) == 1);
-			CHECK(proc_count_lines(&w, log_msg("spawning a process").c_str()) == 1);
+			CHECK(child_count_lines(&w, log_msg("spawning a process").c_str()) == 1);
 			CHECK(record_count(sc.record, d.pid, "signal") == 0);
 			CHECK(d.alive());
 		}
-		proc w;
+		child w;
 		sc.config("match = [\"comm\"]\n" SLOW_REAP_OK);
-		proc_start(&w, sc.configured(spawn_and_exit), clean_env);
-		INFO(proc_dump(&w));
-		REQUIRE(proc_wait_line(&w, log_msg("adopting a process", "matched=comm").c_str(),
+		child_start(&w, sc.configured(spawn_and_exit), clean_env);
+		INFO(child_dump(&w));
+		REQUIRE(child_wait_line(&w, log_msg("adopting a process", "matched=comm").c_str(),
 		    DEADLINE_MS));
 		send_signal(w.pid, SIGTERM);
-		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-		CHECK(proc_code(&w) == 3);
+		REQUIRE(child_wait_exit(&w, DEADLINE_MS));
+		CHECK(child_code(&w) == 3);
 	}
 }
 
@@ -489,34 +488,34 @@ TEST_CASE("owner: a daemon running as nobody is adopted by a root wrapper only w
 	for (const auto &c : cases) {
 		CAPTURE(c.owner);
 		CAPTURE(c.own_file);
-		proc w;
+		child w;
 		std::string pf = c.own_file ? own_pidfile : sc.pidfile;
 		write_file(sc.conf, "pid_file = \"" + pf + "\"\n" + c.owner);
-		proc_start(&w, {build_path("pidsitter"), "-c", sc.conf, "--", sc.gitaly,
+		child_start(&w, {build_path("pidsitter"), "-c", sc.conf, "--", sc.gitaly,
 		    "--pid-file", pf, "--no-pid-file", "--exit-after", "0", "--exit-code", "5"},
 		    clean_env);
-		INFO(proc_dump(&w));
+		INFO(child_dump(&w));
 		if (c.outcome != 0) {
-			REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-			CHECK(proc_code(&w) == c.outcome);
-			CHECK(proc_count_lines(&w, c.why) >= 1);
-			CHECK(proc_count_lines(&w, log_msg("spawning a process").c_str()) ==
+			REQUIRE(child_wait_exit(&w, DEADLINE_MS));
+			CHECK(child_code(&w) == c.outcome);
+			CHECK(child_count_lines(&w, c.why) >= 1);
+			CHECK(child_count_lines(&w, log_msg("spawning a process").c_str()) ==
 			    (c.outcome == 5 ? 1 : 0));
 			CHECK(record_count(rec, d.pid, "signal") == 0);
 			continue;
 		}
-		REQUIRE(proc_wait_line(&w, (log_msg("adopting a process", c.why) + " pid=" +
+		REQUIRE(child_wait_line(&w, (log_msg("adopting a process", c.why) + " pid=" +
 		    std::to_string(w.pid) + " process=" + std::to_string(d.pid)).c_str(), DEADLINE_MS));
 		if (&c != &cases[sizeof cases / sizeof cases[0] - 1]) {
 			/* The next case adopts it again. */
-			proc_kill(&w);
+			child_kill(&w);
 			continue;
 		}
 		send_signal(w.pid, SIGUSR1);
 		REQUIRE(record_wait(rec, d.pid, "signal SIGUSR1", DEADLINE_MS));
 		send_signal(w.pid, SIGTERM);
-		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-		CHECK(proc_code(&w) == 3);
+		REQUIRE(child_wait_exit(&w, DEADLINE_MS));
+		CHECK(child_code(&w) == 3);
 		CHECK(record_count(rec, d.pid, "signal SIGTERM") == 1);
 	}
 	CHECK(record_count(rec, d.pid, "signal") == 2);
@@ -527,24 +526,24 @@ TEST_CASE("owner: a daemon running as nobody is adopted by a root wrapper only w
 TEST_CASE("poll_interval: the pid file's directory deleted and recreated is watched again; the next upgrade is followed")
 {
 	scene sc("run");
-	proc w;
+	child w;
 	std::string run = sc.dir / "run";
-	INFO(proc_dump(&w));
+	INFO(child_dump(&w));
 	pid_t old = start_watching(sc, &w);
 
 	REQUIRE(unlink(sc.pidfile.c_str()) == 0);
 	REQUIRE(rmdir(run.c_str()) == 0);
-	REQUIRE(proc_wait_line(&w, log_msg("pid file directory is gone; looking for it again",
+	REQUIRE(child_wait_line(&w, log_msg("pid file directory is gone; looking for it again",
 	    "directory=" + run + " interval_ms=100").c_str(), DEADLINE_MS));
 	REQUIRE(mkdir(run.c_str(), 0755) == 0);
-	REQUIRE(proc_wait_line(&w, log_msg("watching the pid file's directory again",
+	REQUIRE(child_wait_line(&w, log_msg("watching the pid file's directory again",
 	    "directory=" + run).c_str(), DEADLINE_MS));
 
 	pid_t fresh = upgrade_through_file(sc, &w, old);
 	CHECK(pid_alive(old));
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-	CHECK(proc_code(&w) == 0);
+	REQUIRE(child_wait_exit(&w, DEADLINE_MS));
+	CHECK(child_code(&w) == 0);
 	CHECK(record_count(sc.record, old, "signal SIGTERM") == 1);
 	CHECK(record_count(sc.record, fresh, "signal SIGTERM") == 1);
 	CHECK(live_matching(sc.gitaly).empty());
@@ -553,9 +552,9 @@ TEST_CASE("poll_interval: the pid file's directory deleted and recreated is watc
 TEST_CASE("poll_interval: a pid file directory replaced before the wrapper saw it go is watched again too")
 {
 	scene sc("run");
-	proc w;
+	child w;
 	std::string run = sc.dir / "run";
-	INFO(proc_dump(&w));
+	INFO(child_dump(&w));
 	pid_t old = start_watching(sc, &w);
 
 	/* rm -rf run && mkdir run, or mv run elsewhere && mkdir run, while
@@ -572,12 +571,12 @@ TEST_CASE("poll_interval: a pid file directory replaced before the wrapper saw i
 	}
 	REQUIRE(mkdir(run.c_str(), 0755) == 0);
 	send_signal(w.pid, SIGCONT);
-	REQUIRE(proc_wait_line(&w, log_msg("watching the pid file's directory again",
+	REQUIRE(child_wait_line(&w, log_msg("watching the pid file's directory again",
 	    "directory=" + run).c_str(), DEADLINE_MS));
 
 	pid_t fresh = upgrade_through_file(sc, &w, old);
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+	REQUIRE(child_wait_exit(&w, DEADLINE_MS));
 	CHECK(record_count(sc.record, fresh, "signal SIGTERM") == 1);
 	CHECK(live_matching(sc.gitaly).empty());
 }
@@ -589,37 +588,37 @@ TEST_CASE("poll_interval: without pidfds (Linux before 5.3) the daemon's death i
 	REQUIRE(record_wait(sc.record, d.pid, "ready", DEADLINE_MS));
 
 	SUBCASE("100ms: noticed") {
-		proc w;
+		child w;
 		sc.config("poll_interval = \"100ms\"\n");
 		start_without_pidfd(&w, sc.configured(spawn_and_exit));
-		INFO(proc_dump(&w));
-		REQUIRE(proc_wait_line(&w, log_msg("monitoring process", log_gen(w, 1, d.pid)).c_str(),
+		INFO(child_dump(&w));
+		REQUIRE(child_wait_line(&w, log_msg("monitoring process", log_gen(w, 1, d.pid)).c_str(),
 		    DEADLINE_MS));
 		/* Signals go by PID then, after a check of its start time. */
 		send_signal(w.pid, SIGUSR1);
 		REQUIRE(record_wait(sc.record, d.pid, "signal SIGUSR1", DEADLINE_MS));
 		syscall(SYS_pidfd_send_signal, d.pidfd, SIGKILL, NULL, 0);
-		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-		CHECK(proc_code(&w) == 0);  /* no pidfd, no status: 0, as gitaly-wrapper */
-		CHECK(proc_count_lines(&w, log_msg("process exited", log_gen(w, 1, d.pid) +
+		REQUIRE(child_wait_exit(&w, DEADLINE_MS));
+		CHECK(child_code(&w) == 0);  /* no pidfd, no status: 0, as gitaly-wrapper */
+		CHECK(child_count_lines(&w, log_msg("process exited", log_gen(w, 1, d.pid) +
 		    " status_source=none").c_str()) == 1);
 	}
 	SUBCASE("1h: not polled yet") {
-		proc w;
+		child w;
 		sc.config("poll_interval = \"1h\"\n");
 		start_without_pidfd(&w, sc.configured(spawn_and_exit));
-		INFO(proc_dump(&w));
-		REQUIRE(proc_wait_line(&w, log_msg("monitoring process", log_gen(w, 1, d.pid)).c_str(),
+		INFO(child_dump(&w));
+		REQUIRE(child_wait_line(&w, log_msg("monitoring process", log_gen(w, 1, d.pid)).c_str(),
 		    DEADLINE_MS));
 		syscall(SYS_pidfd_send_signal, d.pidfd, SIGKILL, NULL, 0);
 		REQUIRE(wait_until([&] { return d.reaped(); }, DEADLINE_MS));
 		/* A signal now finds it gone; the wrapper had not noticed. */
 		send_signal(w.pid, SIGUSR1);
-		REQUIRE(proc_wait_line(&w, log_msg("signal not delivered: the process has exited",
+		REQUIRE(child_wait_line(&w, log_msg("signal not delivered: the process has exited",
 		    log_gen(w, 1, d.pid) + " signal=SIGUSR1").c_str(), DEADLINE_MS));
 		CHECK_FALSE(w.exited);
-		CHECK(proc_count_lines(&w, "msg=\"process exited\"") == 0);
-		proc_kill(&w);
+		CHECK(child_count_lines(&w, "msg=\"process exited\"") == 0);
+		child_kill(&w);
 	}
 }
 
@@ -629,10 +628,10 @@ TEST_CASE("reap_timeout: an adopted daemon's exit status is waited for until its
 {
 	scene sc;
 	/* The daemon is the test's child, and the test reaps it only when it
-	 * chooses: a slow parent.  (proc kills and reaps it on every way out,
+	 * chooses: a slow parent.  (child kills and reaps it on every way out,
 	 * a failed REQUIRE included.) */
-	proc d;
-	proc_start(&d, sc.daemon({"--exit-code", "9"}));
+	child d;
+	child_start(&d, sc.daemon({"--exit-code", "9"}));
 	REQUIRE(record_wait(sc.record, d.pid, "ready", DEADLINE_MS));
 	bool configured = false;
 	SUBCASE("reap_timeout = \"1m\": still waiting well past the default 1 s, then the exact status") {
@@ -643,10 +642,10 @@ TEST_CASE("reap_timeout: an adopted daemon's exit status is waited for until its
 		sc.config("");
 	}
 	CAPTURE(configured);
-	proc w;
-	proc_start(&w, sc.configured(spawn_and_exit), clean_env);
-	INFO(proc_dump(&w));
-	REQUIRE(proc_wait_line(&w, log_msg("monitoring process", log_gen(w, 1, d.pid)).c_str(),
+	child w;
+	child_start(&w, sc.configured(spawn_and_exit), clean_env);
+	INFO(child_dump(&w));
+	REQUIRE(child_wait_line(&w, log_msg("monitoring process", log_gen(w, 1, d.pid)).c_str(),
 	    DEADLINE_MS));
 	/* The daemon dies after this moment, and the wrapper's wait starts
 	 * only once it has died. */
@@ -659,23 +658,23 @@ TEST_CASE("reap_timeout: an adopted daemon's exit status is waited for until its
 	}, DEADLINE_MS));
 	if (configured) {
 		/* Two and a half times the default, the wrapper still waits. */
-		CHECK_FALSE(proc_wait_exit(&w, 2500));
-		REQUIRE(proc_wait_exit(&d, DEADLINE_MS));
-		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-		CHECK(proc_code(&w) == 9);
-		CHECK(proc_count_lines(&w, log_msg("process exited", "exit_code=9 " +
+		CHECK_FALSE(child_wait_exit(&w, 2500));
+		REQUIRE(child_wait_exit(&d, DEADLINE_MS));
+		REQUIRE(child_wait_exit(&w, DEADLINE_MS));
+		CHECK(child_code(&w) == 9);
+		CHECK(child_count_lines(&w, log_msg("process exited", "exit_code=9 " +
 		    log_gen(w, 1, d.pid) + " status_source=pidfd").c_str()) == 1);
 	} else {
 		/* The wrapper gives up after 1 s (not before: a little less
 		 * allowed for libuv's cached loop time) while its daemon is
 		 * still a zombie nobody reaped. */
-		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+		REQUIRE(child_wait_exit(&w, DEADLINE_MS));
 		CHECK(ms_since(t0) >= 950);
-		CHECK(proc_code(&w) == 0);
-		CHECK(proc_count_lines(&w, log_msg("process exited", log_gen(w, 1, d.pid) +
+		CHECK(child_code(&w) == 0);
+		CHECK(child_count_lines(&w, log_msg("process exited", log_gen(w, 1, d.pid) +
 		    " status_source=none").c_str()) == 1);
 	}
-	CHECK(proc_count_lines(&w, "spawning a process") == 0);
+	CHECK(child_count_lines(&w, "spawning a process") == 0);
 }
 
 /* ---- signals_to_all ---- */
@@ -688,13 +687,13 @@ TEST_CASE("signals_to_all: a signal added to it also reaches the draining genera
 	CAPTURE(listed);
 
 	scene sc;
-	proc w;
+	child w;
 	sc.config(listed ? "signals_to_all = [\"TERM\", \"INT\", \"QUIT\", \"CONT\", \"USR1\"]\n" : "");
-	proc_start(&w, sc.configured({"--drain", "60000"}), clean_env);
-	INFO(proc_dump(&w));
+	child_start(&w, sc.configured({"--drain", "60000"}), clean_env);
+	INFO(child_dump(&w));
 	pid_t old = sc.ready(DEADLINE_MS);
 	pid_t fresh = hup_successor(sc, &w, old, DEADLINE_MS);
-	REQUIRE(proc_wait_line(&w, log_msg("following new process", log_gen(w, 2, fresh)).c_str(),
+	REQUIRE(child_wait_line(&w, log_msg("following new process", log_gen(w, 2, fresh)).c_str(),
 	    DEADLINE_MS));
 	REQUIRE(record_wait(sc.record, old, "upgraded", DEADLINE_MS));
 
@@ -705,11 +704,11 @@ TEST_CASE("signals_to_all: a signal added to it also reaches the draining genera
 	/* TERM reaches both; once the wrapper is gone, so are they, and
 	 * their records are complete. */
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-	CHECK(proc_code(&w) == 0);
+	REQUIRE(child_wait_exit(&w, DEADLINE_MS));
+	CHECK(child_code(&w) == 0);
 	CHECK(record_count(sc.record, old, "signal SIGUSR1") == (listed ? 1 : 0));
 	CHECK(record_count(sc.record, fresh, "signal SIGUSR1") == 1);
-	CHECK(proc_count_lines(&w, log_msg("forwarding signal", log_gen(w, 1, old) +
+	CHECK(child_count_lines(&w, log_msg("forwarding signal", log_gen(w, 1, old) +
 	    " signal=SIGUSR1").c_str()) == (listed ? 1 : 0));
 	CHECK(record_count(sc.record, old, "signal SIGTERM") == 1);
 	CHECK(record_count(sc.record, fresh, "signal SIGTERM") == 1);
@@ -726,29 +725,29 @@ TEST_CASE("stop_signals: a QUIT in the middle of an upgrade is replayed to the n
 	CAPTURE(quit_stops);
 
 	scene sc;
-	proc w;
+	child w;
 	sc.config(quit_stops ? "" : "signals_to_all = [\"TERM\", \"INT\", \"QUIT\", \"CONT\"]\n"
 	    "stop_signals = [\"TERM\"]\n");
 	/* A new process takes 500 ms to be ready; an old one told to stop
 	 * leaves it running (upgrade_test.cc has the same with TERM). */
-	proc_start(&w, sc.configured({"--upgrade-ready-delay", "500", "--orphan-on-term"}), clean_env);
-	INFO(proc_dump(&w));
+	child_start(&w, sc.configured({"--upgrade-ready-delay", "500", "--orphan-on-term"}), clean_env);
+	INFO(child_dump(&w));
 	pid_t old = sc.ready(DEADLINE_MS);
 	send_signal(w.pid, SIGHUP);
 	REQUIRE(record_wait(sc.record, old, "upgrading", DEADLINE_MS));
 	send_signal(w.pid, SIGQUIT);
 	REQUIRE(record_wait(sc.record, old, "exit 0", DEADLINE_MS));
 	/* The new process, orphaned, is the wrapper's child now: followed. */
-	REQUIRE(proc_wait_line(&w, log_msg("following new process", "generation=2").c_str(),
+	REQUIRE(child_wait_line(&w, log_msg("following new process", "generation=2").c_str(),
 	    DEADLINE_MS));
-	pid_t fresh = (pid_t)log_field(proc_find_line(&w,
+	pid_t fresh = (pid_t)line_field(child_find_line(&w,
 	    log_msg("following new process", "generation=2").c_str()), "process");
 	REQUIRE(fresh > 0);
 	REQUIRE(record_wait(sc.record, fresh, "ready", DEADLINE_MS));
 
 	if (quit_stops) {
-		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-		CHECK(proc_code(&w) == 0);
+		REQUIRE(child_wait_exit(&w, DEADLINE_MS));
+		CHECK(child_code(&w) == 0);
 		CHECK(record_count(sc.record, fresh, "signal SIGQUIT") == 1);
 		CHECK(live_matching(sc.gitaly).empty());
 		return;
@@ -766,8 +765,8 @@ TEST_CASE("stop_signals: a QUIT in the middle of an upgrade is replayed to the n
 	send_signal(w.pid, SIGHUP);
 	REQUIRE(record_wait(sc.record, fresh, "upgrading", DEADLINE_MS));
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-	CHECK(proc_code(&w) == 0);
+	REQUIRE(child_wait_exit(&w, DEADLINE_MS));
+	CHECK(child_code(&w) == 0);
 	pid_t third = read_pid(sc.pidfile);
 	CHECK(third != fresh);
 	CHECK(record_count(sc.record, fresh, "signal SIGTERM") == 1);

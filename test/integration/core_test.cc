@@ -1,6 +1,6 @@
 /*
  * core_test.cc: the built pidsitter against the fixture daemon: spawn,
- * adopt, forward, exit status, bad pid files, bad invocations (issue 2).
+ * adopt, forward, exit status, bad pid files, bad invocations.
  */
 #include <signal.h>
 #include <string.h>
@@ -16,10 +16,10 @@
 TEST_CASE("spawns the daemon with GITALY_UPGRADES_ENABLED, forwards signals, exits with its code")
 {
 	scene sc;
-	proc w;
+	child w;
 
-	proc_start(&w, sc.wrapper(sc.daemon({"--exit-code", "7", "--env", "GITALY_UPGRADES_ENABLED"})));
-	REQUIRE(proc_wait_line(&w, "msg=\"monitoring process\"", 5000));
+	child_start(&w, sc.wrapper(sc.daemon({"--exit-code", "7", "--env", "GITALY_UPGRADES_ENABLED"})));
+	REQUIRE(child_wait_line(&w, "msg=\"monitoring process\"", 5000));
 	pid_t daemon = sc.ready(5000);
 	CHECK(record_count(sc.record, daemon, "env GITALY_UPGRADES_ENABLED=true") == 1);
 	/* The daemon is our wrapper's child, in its process group. */
@@ -43,9 +43,9 @@ TEST_CASE("spawns the daemon with GITALY_UPGRADES_ENABLED, forwards signals, exi
 	CHECK(pid_alive(w.pid));
 
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, 5000));
-	CHECK(proc_code(&w) == 7);
-	CHECK(proc_count_lines(&w, "msg=\"forwarding signal\"") == 11);
+	REQUIRE(child_wait_exit(&w, 5000));
+	CHECK(child_code(&w) == 7);
+	CHECK(child_count_lines(&w, "msg=\"forwarding signal\"") == 11);
 	CHECK(record_count(sc.record, daemon, "signal SIGTERM") == 1);
 	CHECK(w.out.find("msg=\"wrapper for process shutting down\"") != std::string::npos);
 	CHECK_FALSE(pid_alive(daemon));
@@ -54,50 +54,50 @@ TEST_CASE("spawns the daemon with GITALY_UPGRADES_ENABLED, forwards signals, exi
 TEST_CASE("a start process that exits 0 and leaves nothing behind: the wrapper exits 0 at once, as gitaly-wrapper")
 {
 	scene sc;
-	proc w;
+	child w;
 
 	/* Not a forking daemon: nothing was left to wait for a pid file of
 	 * (the default start_timeout, 10 s, is for those). */
-	proc_start(&w, {build_path("pidsitter"), "-p", sc.pidfile, "--", "/bin/true"}, clean_env);
-	REQUIRE(proc_wait_exit(&w, 20000));
-	INFO(proc_dump(&w));
-	CHECK(proc_code(&w) == 0);
-	CHECK(proc_count_lines(&w, "waiting for the daemon's pid file") == 0);
-	CHECK(proc_count_lines(&w, log_msg("process exited", "exit_code=0 " +
-	    log_gen(w, 1, (pid_t)log_field(proc_find_line(&w, "msg=\"monitoring process\""),
+	child_start(&w, {build_path("pidsitter"), "-p", sc.pidfile, "--", "/bin/true"}, clean_env);
+	REQUIRE(child_wait_exit(&w, 20000));
+	INFO(child_dump(&w));
+	CHECK(child_code(&w) == 0);
+	CHECK(child_count_lines(&w, "waiting for the daemon's pid file") == 0);
+	CHECK(child_count_lines(&w, log_msg("process exited", "exit_code=0 " +
+	    log_gen(w, 1, (pid_t)line_field(child_find_line(&w, "msg=\"monitoring process\""),
 	    "process")) + " status_source=child").c_str()) == 1);
-	CHECK(proc_count_lines(&w, log_msg("wrapper for process shutting down",
+	CHECK(child_count_lines(&w, log_msg("wrapper for process shutting down",
 	    "exit_code=0").c_str()) == 1);
 }
 
 TEST_CASE("a daemon killed by signal N gives exit status 128+N")
 {
 	scene sc;
-	proc w;
+	child w;
 
-	proc_start(&w, sc.wrapper(sc.daemon()));
+	child_start(&w, sc.wrapper(sc.daemon()));
 	pid_t daemon = sc.ready(5000);
 	send_signal(daemon, SIGKILL);
-	REQUIRE(proc_wait_exit(&w, 5000));
-	CHECK(proc_code(&w) == 137);
+	REQUIRE(child_wait_exit(&w, 5000));
+	CHECK(child_code(&w) == 137);
 	CHECK(w.out.find("signal=SIGKILL status_source=child") != std::string::npos);
 }
 
 TEST_CASE("adopts a live matching daemon without spawning a second, and reports its exact status")
 {
 	scene sc;
-	proc d, w;
+	child d, w;
 
 	/* The daemon is the test's child, not the wrapper's. */
-	proc_start(&d, sc.daemon({"--exit-code", "42"}));
+	child_start(&d, sc.daemon({"--exit-code", "42"}));
 	REQUIRE(record_wait(sc.record, d.pid, "ready", 5000));
 	reap_in_background(d.pid);
 	d.exited = true;  /* the background thread reaps it */
 
 	sc.config(SLOW_REAP_OK);
-	proc_start(&w, sc.wrapper(sc.daemon(), {"-c", sc.conf}));
-	REQUIRE(proc_wait_line(&w, "msg=\"adopting a process\"", 5000));
-	REQUIRE(proc_wait_line(&w, "msg=\"monitoring process\"", 5000));
+	child_start(&w, sc.wrapper(sc.daemon(), {"-c", sc.conf}));
+	REQUIRE(child_wait_line(&w, "msg=\"adopting a process\"", 5000));
+	REQUIRE(child_wait_line(&w, "msg=\"monitoring process\"", 5000));
 	CHECK(w.out.find("process=" + std::to_string(d.pid)) != std::string::npos);
 	CHECK(w.out.find("spawning a process") == std::string::npos);
 	CHECK(live_matching(sc.gitaly).size() == 1);
@@ -105,9 +105,9 @@ TEST_CASE("adopts a live matching daemon without spawning a second, and reports 
 	send_signal(w.pid, SIGUSR1);
 	REQUIRE(record_wait(sc.record, d.pid, "signal SIGUSR1", 5000));
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, 5000));
+	REQUIRE(child_wait_exit(&w, 5000));
 	/* PIDFD_INFO_EXIT: the status of a process we never parented. */
-	CHECK(proc_code(&w) == 42);
+	CHECK(child_code(&w) == 42);
 	CHECK(w.out.find("exit_code=42 generation=1") != std::string::npos);
 	CHECK(w.out.find("status_source=pidfd") != std::string::npos);
 }
@@ -115,36 +115,36 @@ TEST_CASE("adopts a live matching daemon without spawning a second, and reports 
 TEST_CASE("a pid file with a trailing newline and whitespace is adopted")
 {
 	scene sc;
-	proc w;
+	child w;
 	pid_t daemon = start_detached(sc.daemon({"--no-pid-file"}));
 
 	REQUIRE(record_wait(sc.record, daemon, "ready", 5000));
 	write_file(sc.pidfile, "  " + std::to_string(daemon) + "\n");
-	proc_start(&w, sc.wrapper(sc.daemon()));
-	REQUIRE(proc_wait_line(&w, "msg=\"adopting a process\"", 5000));
+	child_start(&w, sc.wrapper(sc.daemon()));
+	REQUIRE(child_wait_line(&w, "msg=\"adopting a process\"", 5000));
 	CHECK(live_matching(sc.gitaly).size() == 1);
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, 5000));
+	REQUIRE(child_wait_exit(&w, 5000));
 	CHECK(record_count(sc.record, daemon, "signal SIGTERM") == 1);
 }
 
 TEST_CASE("a live process that is not the expected binary is never adopted nor signalled")
 {
 	scene sc;
-	proc w;
+	child w;
 	std::string stranger = sc.dir.link("stranger", "fixture-daemon");
 	std::string strec = sc.dir / "stranger.rec";
 	pid_t spid = start_detached({stranger, "--pid-file", sc.pidfile, "--record", strec});
 
 	REQUIRE(record_wait(strec, spid, "ready", 5000));
-	proc_start(&w, sc.wrapper(sc.daemon({"--no-pid-file"})));
-	REQUIRE(proc_wait_line(&w, "msg=\"spawning a process\"", 5000));
+	child_start(&w, sc.wrapper(sc.daemon({"--no-pid-file"})));
+	REQUIRE(child_wait_line(&w, "msg=\"spawning a process\"", 5000));
 	CHECK(w.out.find("not the expected binary") != std::string::npos);
 	REQUIRE(record_wait(sc.record, 0, "ready", 5000));
 	send_signal(w.pid, SIGUSR1);
 	REQUIRE(record_wait(sc.record, 0, "signal SIGUSR1", 5000));
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, 5000));
+	REQUIRE(child_wait_exit(&w, 5000));
 	CHECK(record_count(strec, spid, "signal") == 0);
 	CHECK(pid_alive(spid));
 	kill(spid, SIGKILL);
@@ -153,7 +153,7 @@ TEST_CASE("a live process that is not the expected binary is never adopted nor s
 TEST_CASE("a daemon name longer than 15 bytes is matched the way the kernel cuts comm")
 {
 	scene sc;
-	proc w;
+	child w;
 	/* Link by another name so that exe does not match: only comm can. */
 	std::string longname = sc.dir / "gitaly-with-a-long-name";
 	REQUIRE(symlink(build_path("fixture-daemon").c_str(), longname.c_str()) == 0);
@@ -161,19 +161,19 @@ TEST_CASE("a daemon name longer than 15 bytes is matched the way the kernel cuts
 
 	REQUIRE(record_wait(sc.record, daemon, "ready", 5000));
 	CHECK(read_file("/proc/" + std::to_string(daemon) + "/comm") == "gitaly-with-a-l\n");
-	proc_start(&w, {build_path("pidsitter"), "-p", sc.pidfile, longname,
+	child_start(&w, {build_path("pidsitter"), "-p", sc.pidfile, longname,
 	    "--pid-file", sc.pidfile, "--record", sc.record});
-	REQUIRE(proc_wait_line(&w, "msg=\"adopting a process\"", 5000));
+	REQUIRE(child_wait_line(&w, "msg=\"adopting a process\"", 5000));
 	CHECK(w.out.find("matched=comm") != std::string::npos);
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, 5000));
+	REQUIRE(child_wait_exit(&w, 5000));
 	CHECK(live_matching(longname).empty());
 }
 
 TEST_CASE("the exe name matches a daemon whose comm differs, even once its binary was replaced")
 {
 	scene sc;
-	proc w;
+	child w;
 	/* A copy called gitaly, started through a link with another name:
 	 * comm is the link's name, exe is gitaly. */
 	std::string real = sc.dir / "bin-gitaly";
@@ -187,11 +187,11 @@ TEST_CASE("the exe name matches a daemon whose comm differs, even once its binar
 	/* An upgrade replaces the file: /proc/PID/exe ends in " (deleted)". */
 	REQUIRE(unlink(real.c_str()) == 0);
 
-	proc_start(&w, {build_path("pidsitter"), "-p", sc.pidfile, real});
-	REQUIRE(proc_wait_line(&w, "msg=\"adopting a process\"", 5000));
+	child_start(&w, {build_path("pidsitter"), "-p", sc.pidfile, real});
+	REQUIRE(child_wait_line(&w, "msg=\"adopting a process\"", 5000));
 	CHECK(w.out.find("matched=exe") != std::string::npos);
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, 5000));
+	REQUIRE(child_wait_exit(&w, 5000));
 	CHECK(record_count(sc.record, daemon, "signal SIGTERM") == 1);
 }
 
@@ -202,13 +202,13 @@ TEST_CASE("garbage in the pid file: logged, and a daemon is spawned")
 	for (const std::string &text : bad) {
 		CAPTURE(text);
 		scene sc;
-		proc w;
+		child w;
 		write_file(sc.pidfile, text);
-		proc_start(&w, sc.wrapper(sc.daemon(spawn_and_exit)));
-		REQUIRE(proc_wait_exit(&w, 5000));
+		child_start(&w, sc.wrapper(sc.daemon(spawn_and_exit)));
+		REQUIRE(child_wait_exit(&w, 5000));
 		CHECK(w.out.find("msg=\"find process\"") != std::string::npos);
 		CHECK(w.out.find("msg=\"spawning a process\"") != std::string::npos);
-		CHECK(proc_code(&w) == 5);
+		CHECK(child_code(&w) == 5);
 	}
 }
 
@@ -217,28 +217,28 @@ TEST_CASE("pid 1, the wrapper's own ancestors and a zombie are never adopted")
 	SUBCASE("pid 1 and the test (the wrapper's parent)") {
 		for (pid_t pid : {(pid_t)1, getpid()}) {
 			scene sc;
-			proc w;
+			child w;
 			write_file(sc.pidfile, std::to_string(pid));
-			proc_start(&w, sc.wrapper(sc.daemon(spawn_and_exit)));
-			REQUIRE(proc_wait_exit(&w, 5000));
+			child_start(&w, sc.wrapper(sc.daemon(spawn_and_exit)));
+			REQUIRE(child_wait_exit(&w, 5000));
 			CHECK(w.out.find("msg=\"spawning a process\"") != std::string::npos);
 			CHECK(w.out.find(pid == 1 ? "it is pid 1" : "ancestor") != std::string::npos);
 		}
 	}
 	SUBCASE("a zombie gitaly counts as dead") {
 		scene sc;
-		proc z, w;
+		child z, w;
 		/* --zombie: a gitaly child that exits and is never reaped. */
-		proc_start(&z, sc.daemon({"--zombie"}));
+		child_start(&z, sc.daemon({"--zombie"}));
 		REQUIRE(record_wait(sc.record, z.pid, "zombie", 5000));
 		pid_t zpid = read_pid(sc.pidfile);
 		REQUIRE(zpid > 0);
 		REQUIRE(wait_until([&] { return !pid_alive(zpid); }, 5000));
-		proc_start(&w, sc.wrapper(sc.daemon(spawn_and_exit)));
-		REQUIRE(proc_wait_exit(&w, 5000));
+		child_start(&w, sc.wrapper(sc.daemon(spawn_and_exit)));
+		REQUIRE(child_wait_exit(&w, 5000));
 		CHECK(w.out.find("zombie") != std::string::npos);
 		CHECK(w.out.find("msg=\"spawning a process\"") != std::string::npos);
-		CHECK(proc_code(&w) == 5);
+		CHECK(child_code(&w) == 5);
 	}
 }
 
@@ -247,25 +247,25 @@ TEST_CASE("a wrapper SIGKILLed and restarted re-adopts the daemon, with no dupli
 	scene sc;
 	pid_t daemon;
 	{
-		proc w1;
-		proc_start(&w1, sc.wrapper(sc.daemon()));
+		child w1;
+		child_start(&w1, sc.wrapper(sc.daemon()));
 		daemon = sc.ready(5000);
-		proc_kill(&w1);
+		child_kill(&w1);
 	}
 	REQUIRE(pid_alive(daemon));
 	for (int round = 0; round < 3; round++) {
-		proc w;
-		proc_start(&w, sc.wrapper(sc.daemon()));
-		REQUIRE(proc_wait_line(&w, "msg=\"adopting a process\"", 5000));
+		child w;
+		child_start(&w, sc.wrapper(sc.daemon()));
+		REQUIRE(child_wait_line(&w, "msg=\"adopting a process\"", 5000));
 		CHECK(w.out.find("process=" + std::to_string(daemon)) != std::string::npos);
 		CHECK(live_matching(sc.gitaly).size() == 1);
-		proc_kill(&w);
+		child_kill(&w);
 	}
-	proc w;
-	proc_start(&w, sc.wrapper(sc.daemon()));
-	REQUIRE(proc_wait_line(&w, "msg=\"monitoring process\"", 5000));
+	child w;
+	child_start(&w, sc.wrapper(sc.daemon()));
+	REQUIRE(child_wait_line(&w, "msg=\"monitoring process\"", 5000));
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, 5000));
+	REQUIRE(child_wait_exit(&w, 5000));
 	CHECK_FALSE(pid_alive(daemon));
 	CHECK(live_matching(sc.gitaly).empty());
 }
@@ -288,11 +288,11 @@ TEST_CASE("JSON log lines: -j and WRAPPER_JSON_LOGGING with Go's bool words")
 	};
 	for (auto &c : cases) {
 		scene sc;
-		proc w;
+		child w;
 		CAPTURE(c.env);
-		proc_start(&w, sc.wrapper(sc.daemon({"--exit-after", "0", "--exit-code", "3"}), c.opts), c.env);
-		REQUIRE(proc_wait_exit(&w, 5000));
-		CHECK(proc_code(&w) == 3);
+		child_start(&w, sc.wrapper(sc.daemon({"--exit-after", "0", "--exit-code", "3"}), c.opts), c.env);
+		REQUIRE(child_wait_exit(&w, 5000));
+		CHECK(child_code(&w) == 3);
 		size_t from = 0, nl;
 		int lines = 0;
 		while ((nl = w.out.find('\n', from)) != std::string::npos) {
@@ -320,62 +320,62 @@ TEST_CASE("invocation errors: no pid file, no binary, a missing or non-executabl
 	std::vector<std::string> touch = {"/bin/sh", "-c", "touch " + marker + "; exit 4"};
 
 	SUBCASE("no pid file anywhere: exit 2, both sources named, nothing spawned") {
-		proc w;
+		child w;
 		std::vector<std::string> argv = {build_path("pidsitter")};
 		argv.insert(argv.end(), touch.begin(), touch.end());
-		proc_start(&w, argv, {"GITALY_PID_FILE", "PIDSITTER_CONFIG"});
-		REQUIRE(proc_wait_exit(&w, 5000));
-		CHECK(proc_code(&w) == 2);
+		child_start(&w, argv, {"GITALY_PID_FILE", "PIDSITTER_CONFIG"});
+		REQUIRE(child_wait_exit(&w, 5000));
+		CHECK(child_code(&w) == 2);
 		CHECK(w.err.find("-p") != std::string::npos);
 		CHECK(w.err.find("GITALY_PID_FILE") != std::string::npos);
 		CHECK(access(marker.c_str(), F_OK) != 0);
 	}
 	SUBCASE("GITALY_PID_FILE is enough") {
-		proc w;
+		child w;
 		std::vector<std::string> argv = {build_path("pidsitter")};
 		argv.insert(argv.end(), touch.begin(), touch.end());
-		proc_start(&w, argv, {"GITALY_PID_FILE=" + sc.pidfile});
-		REQUIRE(proc_wait_exit(&w, 5000));
+		child_start(&w, argv, {"GITALY_PID_FILE=" + sc.pidfile});
+		REQUIRE(child_wait_exit(&w, 5000));
 		CHECK(access(marker.c_str(), F_OK) == 0);
 	}
 	SUBCASE("no binary: usage, exit 2") {
-		proc w;
-		proc_start(&w, {build_path("pidsitter"), "-p", sc.pidfile});
-		REQUIRE(proc_wait_exit(&w, 5000));
-		CHECK(proc_code(&w) == 2);
+		child w;
+		child_start(&w, {build_path("pidsitter"), "-p", sc.pidfile});
+		REQUIRE(child_wait_exit(&w, 5000));
+		CHECK(child_code(&w) == 2);
 		CHECK(w.err.find("usage: pidsitter") != std::string::npos);
 	}
 	SUBCASE("a missing binary: 127, named") {
-		proc w;
-		proc_start(&w, {build_path("pidsitter"), "-p", sc.pidfile, sc.dir / "nope"});
-		REQUIRE(proc_wait_exit(&w, 5000));
-		CHECK(proc_code(&w) == 127);
+		child w;
+		child_start(&w, {build_path("pidsitter"), "-p", sc.pidfile, sc.dir / "nope"});
+		REQUIRE(child_wait_exit(&w, 5000));
+		CHECK(child_code(&w) == 127);
 		CHECK(w.out.find(sc.dir / "nope") != std::string::npos);
 	}
 	SUBCASE("a binary that cannot be executed: 126, named") {
-		proc w;
+		child w;
 		write_file(sc.dir / "noexec", "#!/bin/sh\n", 0644);
-		proc_start(&w, {build_path("pidsitter"), "-p", sc.pidfile, sc.dir / "noexec"});
-		REQUIRE(proc_wait_exit(&w, 5000));
-		CHECK(proc_code(&w) == 126);
+		child_start(&w, {build_path("pidsitter"), "-p", sc.pidfile, sc.dir / "noexec"});
+		REQUIRE(child_wait_exit(&w, 5000));
+		CHECK(child_code(&w) == 126);
 		CHECK(w.out.find(sc.dir / "noexec") != std::string::npos);
 	}
 	SUBCASE("an unreadable pid file (a directory): exit 1, nothing spawned") {
-		proc w;
+		child w;
 		mkdir(sc.pidfile.c_str(), 0755);
 		std::vector<std::string> argv = {build_path("pidsitter"), "-p", sc.pidfile};
 		argv.insert(argv.end(), touch.begin(), touch.end());
-		proc_start(&w, argv);
-		REQUIRE(proc_wait_exit(&w, 5000));
-		CHECK(proc_code(&w) == 1);
+		child_start(&w, argv);
+		REQUIRE(child_wait_exit(&w, 5000));
+		CHECK(child_code(&w) == 1);
 		CHECK(w.out.find("is a directory") != std::string::npos);
 		CHECK(access(marker.c_str(), F_OK) != 0);
 	}
 	SUBCASE("options after the binary are the daemon's") {
-		proc w;
-		proc_start(&w, {build_path("pidsitter"), "-p", sc.pidfile, "/bin/sh", "-c",
+		child w;
+		child_start(&w, {build_path("pidsitter"), "-p", sc.pidfile, "/bin/sh", "-c",
 		    "echo \"args:$0:$1\"; exit 3", "-p", "-j"});
-		REQUIRE(proc_wait_exit(&w, 5000));
+		REQUIRE(child_wait_exit(&w, 5000));
 		CHECK(w.out.find("args:-p:-j") != std::string::npos);
 		CHECK(w.out.find("time=\"") != std::string::npos);  /* still text */
 	}
@@ -383,13 +383,13 @@ TEST_CASE("invocation errors: no pid file, no binary, a missing or non-executabl
 
 TEST_CASE("-V prints the version, -h the usage line")
 {
-	proc v, h;
-	proc_start(&v, {build_path("pidsitter"), "-V"});
-	REQUIRE(proc_wait_exit(&v, 5000));
-	CHECK(proc_code(&v) == 0);
+	child v, h;
+	child_start(&v, {build_path("pidsitter"), "-V"});
+	REQUIRE(child_wait_exit(&v, 5000));
+	CHECK(child_code(&v) == 0);
 	CHECK(v.out.compare(0, 10, "pidsitter ") == 0);
-	proc_start(&h, {build_path("pidsitter"), "--help"});
-	REQUIRE(proc_wait_exit(&h, 5000));
-	CHECK(proc_code(&h) == 0);
+	child_start(&h, {build_path("pidsitter"), "--help"});
+	REQUIRE(child_wait_exit(&h, 5000));
+	CHECK(child_code(&h) == 0);
 	CHECK(h.out.compare(0, 17, "usage: pidsitter ") == 0);
 }

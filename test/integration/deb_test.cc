@@ -1,7 +1,7 @@
 /*
- * deb_test.cc: installing pidsitter (issue 7): make install and make
- * uninstall under a DESTDIR, make dist, and the Debian package that
- * make deb leaves in build/deb/, unpacked into a scratch root and run.
+ * deb_test.cc: installing pidsitter: make install and make uninstall under
+ * a DESTDIR, make dist, and the Debian package that make deb leaves in
+ * build/deb/, unpacked into a scratch root and run.
  *
  * The package is built by make deb, not here (it compiles everything once
  * more): CI runs make deb before its last make check and sets
@@ -100,23 +100,23 @@ void
 short_scenario(const std::string &pidsitter)
 {
 	scene sc;
-	proc w;
+	child w;
 	std::vector<std::string> argv = sc.wrapper(sc.daemon({"--drain", "50", "--exit-code", "7"}));
 
 	argv[0] = pidsitter;
-	proc_start(&w, argv);
-	REQUIRE_MESSAGE(proc_wait_line(&w, "msg=\"monitoring process\"", 10000), proc_dump(&w));
+	child_start(&w, argv);
+	REQUIRE_MESSAGE(child_wait_line(&w, "msg=\"monitoring process\"", 10000), child_dump(&w));
 	pid_t d1 = sc.ready(10000);
 	send_signal(w.pid, SIGHUP);
-	REQUIRE(proc_wait_line(&w, "msg=\"following new process\"", 10000));
+	REQUIRE(child_wait_line(&w, "msg=\"following new process\"", 10000));
 	pid_t d2 = read_pid(sc.pidfile);
 	CHECK(d2 != d1);
 	/* The old generation has drained and is gone. */
-	REQUIRE(proc_wait_line(&w, log_msg("process exited", "exit_code=0 " +
+	REQUIRE(child_wait_line(&w, log_msg("process exited", "exit_code=0 " +
 	    log_gen(w, 1, d1)).c_str(), 10000));
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, 10000));
-	CHECK(proc_code(&w) == 7);
+	REQUIRE(child_wait_exit(&w, 10000));
+	CHECK(child_code(&w) == 7);
 	CHECK(record_count(sc.record, d2, "signal SIGTERM") == 1);
 	CHECK(wait_until([&] { return sc.daemons().empty(); }, 10000));
 }

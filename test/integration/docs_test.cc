@@ -51,9 +51,9 @@ TEST_CASE("the man pages are clean under mandoc -Tlint")
 	 * (pidsitter.toml(5), runit's) are in this machine's mandoc.db. */
 	for (const char *page : {"man/pidsitter.8", "man/pidsitter.toml.5"}) {
 		CAPTURE(page);
-		proc m;
-		proc_start(&m, {"/usr/bin/mandoc", "-Tlint", "-W", "all", page});
-		REQUIRE(proc_wait_exit(&m, 10000));
+		child m;
+		child_start(&m, {"/usr/bin/mandoc", "-Tlint", "-W", "all", page});
+		REQUIRE(child_wait_exit(&m, 10000));
 		std::string rest;
 		size_t from = 0, nl;
 		std::string all = m.out + m.err;
@@ -71,9 +71,9 @@ TEST_CASE("the man pages are clean under mandoc -Tlint")
 
 TEST_CASE("the SYNOPSIS of pidsitter(8) is the usage line of --help")
 {
-	proc m, h;
-	proc_start(&m, {"/usr/bin/mandoc", "-T", "ascii", "-O", "width=300", "man/pidsitter.8"});
-	REQUIRE(proc_wait_exit(&m, 10000));
+	child m, h;
+	child_start(&m, {"/usr/bin/mandoc", "-T", "ascii", "-O", "width=300", "man/pidsitter.8"});
+	REQUIRE(child_wait_exit(&m, 10000));
 	std::string text = plain(m.out);
 	size_t at = text.find("SYNOPSIS");
 	REQUIRE(at != std::string::npos);
@@ -81,8 +81,8 @@ TEST_CASE("the SYNOPSIS of pidsitter(8) is the usage line of --help")
 	REQUIRE(end != std::string::npos);
 	std::string synopsis = squeeze(text.substr(at + 8, end - at - 8));
 
-	proc_start(&h, {build_path("pidsitter"), "-h"});
-	REQUIRE(proc_wait_exit(&h, 5000));
+	child_start(&h, {build_path("pidsitter"), "-h"});
+	REQUIRE(child_wait_exit(&h, 5000));
 	std::string usage = h.out.substr(0, h.out.find('\n'));
 	REQUIRE(usage.compare(0, 7, "usage: ") == 0);
 	CHECK(synopsis == usage.substr(7));

@@ -1,5 +1,5 @@
 /*
- * faults_test.cc: issue 5, Faults.  The wrapper must survive whatever its
+ * faults_test.cc: faults.  The wrapper must survive whatever its
  * daemon, its supervisor and the machine throw at it, and never be the
  * reason a daemon is lost, duplicated or left a zombie:
  *
@@ -52,7 +52,7 @@ settled(const scene &sc)
 /* HUP the wrapper and wait until the pid file names a new ready process
  * that the wrapper follows; returns it. */
 pid_t
-upgrade(const scene &sc, proc *w, pid_t old)
+upgrade(const scene &sc, child *w, pid_t old)
 {
 	pid_t fresh = hup_successor(sc, w, old, DEADLINE_MS);
 	REQUIRE(wait_log(w, {"msg=\"following new process\"", "process=" + std::to_string(fresh)},
@@ -64,7 +64,7 @@ upgrade(const scene &sc, proc *w, pid_t old)
  * their job: USR1 reaches the daemon, an upgrade happens (the old
  * generation drains and exits), USR2 reaches the new one. */
 void
-works_unlogged(const scene &sc, proc *w)
+works_unlogged(const scene &sc, child *w)
 {
 	pid_t d1 = sc.ready(DEADLINE_MS);
 	send_signal(w->pid, SIGUSR1);
@@ -77,11 +77,11 @@ works_unlogged(const scene &sc, proc *w)
 
 /* TERM to the wrapper w: it exits 9, the daemon's code. */
 void
-stop_exits_9(proc *w)
+stop_exits_9(child *w)
 {
 	send_signal(w->pid, SIGTERM);
-	REQUIRE(proc_wait_exit(w, DEADLINE_MS));
-	CHECK(proc_code(w) == 9);
+	REQUIRE(child_wait_exit(w, DEADLINE_MS));
+	CHECK(child_code(w) == 9);
 }
 
 /* The last "<pid> upgrading <child>" line of pid: the child. */
@@ -130,9 +130,9 @@ sys_pidfd_send_signal(int fd, int sig, siginfo_t *info)
 TEST_CASE("faults: an upgrade storm, 50 HUPs back to back")
 {
 	scene sc;
-	proc w;
+	child w;
 
-	proc_start(&w, sc.wrapper(sc.daemon({"--drain", "20", "--exit-code", "9"})), no_quarantine());
+	child_start(&w, sc.wrapper(sc.daemon({"--drain", "20", "--exit-code", "9"})), no_quarantine());
 	pid_t cur = sc.ready(DEADLINE_MS);
 	REQUIRE(wait_log(&w, {"msg=\"monitoring process\"", "process=" + std::to_string(cur)}, DEADLINE_MS));
 	int fds0 = fd_count(w.pid);
@@ -153,10 +153,10 @@ TEST_CASE("faults: an upgrade storm, 50 HUPs back to back")
 	long rss1 = vm_rss_kb(w.pid);
 	MESSAGE("wrapper VmRSS " << rss0 << " KiB before, " << rss1 << " KiB after");
 	CHECK(rss1 - rss0 < rss_allowance_kb(w.pid));
-	CHECK(proc_count_lines(&w, "msg=\"following new process\"") == 50);
+	CHECK(child_count_lines(&w, "msg=\"following new process\"") == 50);
 	CHECK(wait_until([&] {
 		pump_for(&w, 5);
-		return proc_count_lines(&w, "msg=\"process exited\"") == 50;
+		return child_count_lines(&w, "msg=\"process exited\"") == 50;
 	}, DEADLINE_MS));
 
 	stop_exits_9(&w);
@@ -177,10 +177,10 @@ TEST_CASE("faults: an upgrade storm, 50 HUPs back to back")
 TEST_CASE("faults: new generations crash, hang, tear the pid file, or crash after writing it, many in a row")
 {
 	scene sc;
-	proc w;
+	child w;
 	std::string fail = sc.dir / "fail";
 
-	proc_start(&w, sc.wrapper(sc.daemon({"--torn", "--fail-upgrade-file", fail,
+	child_start(&w, sc.wrapper(sc.daemon({"--torn", "--fail-upgrade-file", fail,
 	    "--upgrade-timeout", "1000", "--drain", "20", "--exit-code", "9"})));
 	REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
 	pid_t cur = 0;
@@ -196,7 +196,7 @@ TEST_CASE("faults: new generations crash, hang, tear the pid file, or crash afte
 		std::string mode = modes[round % 4];
 		CAPTURE(round);
 		CAPTURE(mode);
-		INFO(proc_dump(&w));
+		INFO(child_dump(&w));
 		INFO(bounded_output(read_file(sc.record)));
 		if (mode == "torn-kill") {
 			unlink(fail.c_str());
@@ -260,19 +260,19 @@ TEST_CASE("faults: new generations crash, hang, tear the pid file, or crash afte
 		if (has_line(w.out, {"msg=\"following new process\"", cp})) {
 			lost++;
 			CHECK(has_line(w.out, {"msg=\"upgrade failed: the new process died\"", cp}));
-			int dropped = proc_count_lines(&w, "msg=\"signal not forwarded\"");
+			int dropped = child_count_lines(&w, "msg=\"signal not forwarded\"");
 			send_signal(w.pid, SIGUSR1);
 			CHECK(wait_until([&] {
 				pump_for(&w, 5);
-				return proc_count_lines(&w, "msg=\"signal not forwarded\"") > dropped;
+				return child_count_lines(&w, "msg=\"signal not forwarded\"") > dropped;
 			}, DEADLINE_MS));
 			std::string again = "msg=\"process is current\"";
-			int currents = proc_count_lines(&w, again.c_str());
+			int currents = child_count_lines(&w, again.c_str());
 			write_file(sc.pidfile + ".new", std::to_string(cur));
 			REQUIRE(rename((sc.pidfile + ".new").c_str(), sc.pidfile.c_str()) == 0);
 			REQUIRE(wait_until([&] {
 				pump_for(&w, 5);
-				return proc_count_lines(&w, again.c_str()) > currents;
+				return child_count_lines(&w, again.c_str()) > currents;
 			}, DEADLINE_MS));
 			CHECK(has_line(w.out, {again, "process=" + std::to_string(cur)}));
 		}
@@ -330,17 +330,17 @@ TEST_CASE("faults: the wrapper SIGKILLed and restarted 20 times in steady state 
 	/* A wrapper in the namespace: nsenter, and its child, the wrapper
 	 * itself (host PID), which is what gets signals and SIGKILL. */
 	struct nsw {
-		proc p;
+		child p;
 		pid_t host = 0;
 	};
 	auto start = [&](nsw *w) {
-		proc_start(&w->p, argv);
+		child_start(&w->p, argv);
 		w->host = child_of(w->p.pid, DEADLINE_MS);
 		REQUIRE(w->host > 0);
 	};
 	auto sigkill = [&](nsw *w) {
 		kill(w->host, SIGKILL);
-		REQUIRE(proc_wait_exit(&w->p, DEADLINE_MS));
+		REQUIRE(child_wait_exit(&w->p, DEADLINE_MS));
 	};
 	/* The daemons that run, as PIDs of the namespace. */
 	auto daemons = [&] {
@@ -396,7 +396,7 @@ TEST_CASE("faults: the wrapper SIGKILLed and restarted 20 times in steady state 
 		nsw w;
 		start(&w);
 		REQUIRE(wait_log(&w.p, {"msg=\"monitoring process\""}, DEADLINE_MS));
-		INFO(proc_dump(&w.p));
+		INFO(child_dump(&w.p));
 		spawned += w.p.out.find("spawning a process") != std::string::npos;
 		send_signal(w.host, SIGHUP);
 		usleep((useconds_t)(rand_r(&seed) % 5000));
@@ -414,13 +414,13 @@ TEST_CASE("faults: the wrapper SIGKILLed and restarted 20 times in steady state 
 	REQUIRE(last > 0);
 	REQUIRE(wait_until([&] { return read_pid(sc.pidfile) == last; }, DEADLINE_MS));
 	REQUIRE(wait_log(&w.p, {"process=" + std::to_string(last)}, DEADLINE_MS));
-	INFO(proc_dump(&w.p));
+	INFO(child_dump(&w.p));
 	INFO(bounded_output(read_file(sc.record)));
 	send_signal(w.host, SIGUSR1);
 	CHECK(record_wait(sc.record, last, "signal SIGUSR1", DEADLINE_MS));
 	send_signal(w.host, SIGTERM);
-	REQUIRE(proc_wait_exit(&w.p, DEADLINE_MS));
-	CHECK(proc_code(&w.p) == 9);
+	REQUIRE(child_wait_exit(&w.p, DEADLINE_MS));
+	CHECK(child_code(&w.p) == 9);
 	CHECK(record_count(sc.record, last, "signal SIGTERM") == 1);
 	CHECK(wait_until([&] { return sc.daemons().empty(); }, DEADLINE_MS));
 }
@@ -442,7 +442,7 @@ TEST_CASE("faults: a storm of ten thousand signals; real-time ones all arrive, m
 	const int mixed[] = {SIGUSR1, SIGUSR2, SIGWINCH, SIGALRM, SIGPWR, SIGCONT, SIGTTIN, SIGTTOU,
 	    SIGTSTP};
 	scene sc;
-	proc w;
+	child w;
 	int rt = SIGRTMIN + RT_SIG_OFFSET;
 	std::string rt_name = "signal SIG" + std::to_string(rt);  /* the fixture's name for it */
 
@@ -455,7 +455,7 @@ TEST_CASE("faults: a storm of ten thousand signals; real-time ones all arrive, m
 		warm++;
 		REQUIRE(wait_until([&] {
 			pump_for(&w, 5);
-			return proc_count_lines(&w, "msg=\"forwarding signal\"") == warm;
+			return child_count_lines(&w, "msg=\"forwarding signal\"") == warm;
 		}, DEADLINE_MS));
 	}
 	pump_for(&w, 100);
@@ -517,14 +517,14 @@ TEST_CASE("faults: a storm of ten thousand signals; real-time ones all arrive, m
 	CHECK(rt_n == TOTAL / RT_EVERY);
 
 	/* Every real-time signal reaches the daemon, once. */
-	INFO(proc_dump(&w));
+	INFO(child_dump(&w));
 	bool all = wait_until([&] {
 		pump_for(&w, 20);
 		return record_count(sc.record, daemon, rt_name) >= rt_n;
 	}, DEADLINE_MS);
 	CHECK(all);
 	CHECK(record_count(sc.record, daemon, rt_name) == rt_n);
-	CHECK(proc_count_lines(&w, ("signal=SIGRTMIN+" + std::to_string(RT_SIG_OFFSET)).c_str()) == rt_n);
+	CHECK(child_count_lines(&w, ("signal=SIGRTMIN+" + std::to_string(RT_SIG_OFFSET)).c_str()) == rt_n);
 	/* The standard ones coalesce, but each kind got through (once in
 	 * the warm-up, and at least once in the storm). */
 	for (const char *name : {"signal SIGUSR2", "signal SIGWINCH", "signal SIGPWR", "signal SIGTSTP"})
@@ -558,7 +558,7 @@ TEST_CASE("faults: the daemon's stdout closed, the wrapper's stdout closed or fu
 		 * death would think it gone.  pidsitter shares its own stdout
 		 * with the daemon and watches the process itself. */
 		scene sc;
-		proc w;
+		child w;
 		pid_t d1 = start_monitored(sc, &w, sc.wrapper(sc.daemon({"--close-stdout",
 		    "--drain", "20", "--exit-code", "9"})), DEADLINE_MS);
 		send_signal(w.pid, SIGUSR1);
@@ -576,8 +576,8 @@ TEST_CASE("faults: the daemon's stdout closed, the wrapper's stdout closed or fu
 		 * wrapper that did not ignore it would die on its first line,
 		 * leaving the daemon unsupervised (exit 141). */
 		scene sc;
-		proc w;
-		proc_start(&w, sc.wrapper(sc.daemon({"--drain", "20", "--exit-code", "9"})));
+		child w;
+		child_start(&w, sc.wrapper(sc.daemon({"--drain", "20", "--exit-code", "9"})));
 		close(w.out_fd);
 		w.out_fd = -1;
 		works_unlogged(sc, &w);
@@ -593,7 +593,7 @@ TEST_CASE("faults: the daemon's stdout closed, the wrapper's stdout closed or fu
 		 * per-signal lines it cannot write and drops the rest (and
 		 * says so once the pipe drains). */
 		scene sc;
-		proc w;
+		child w;
 		pid_t d1 = start_monitored(sc, &w, sc.wrapper(sc.daemon({"--exit-code", "9"})),
 		    DEADLINE_MS);
 		/* From here the test reads nothing: fill the pipe with the
@@ -625,24 +625,24 @@ TEST_CASE("faults: the daemon's stdout closed, the wrapper's stdout closed or fu
 			w.out.append(buf, (size_t)n);
 		CHECK(w.out.find("signal=SIGRTMIN+5") != std::string::npos);
 		send_signal(w.pid, SIGUSR2);
-		REQUIRE(proc_wait_line(&w, "msg=\"log lines dropped: the log pipe was full\"", DEADLINE_MS));
-		std::string note = proc_find_line(&w, "log lines dropped");
-		CHECK(log_field(note, "dropped") > 500);
-		REQUIRE(proc_wait_line(&w, "signal=SIGUSR2", DEADLINE_MS));
+		REQUIRE(child_wait_line(&w, "msg=\"log lines dropped: the log pipe was full\"", DEADLINE_MS));
+		std::string note = child_find_line(&w, "log lines dropped");
+		CHECK(line_field(note, "dropped") > 500);
+		REQUIRE(child_wait_line(&w, "signal=SIGUSR2", DEADLINE_MS));
 		send_signal(w.pid, SIGTERM);
 		REQUIRE(record_wait(sc.record, d1, "signal SIGTERM", DEADLINE_MS));
-		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-		CHECK(proc_code(&w) == 9);
+		REQUIRE(child_wait_exit(&w, DEADLINE_MS));
+		CHECK(child_code(&w) == 9);
 		CHECK(sc.daemons().empty());
 	}
 
 	SUBCASE("the disk is full for the log (stdout is /dev/full)") {
 		scene sc;
-		proc w;
+		child w;
 		std::vector<std::string> argv = {"/bin/sh", "-c", "exec \"$0\" \"$@\" >/dev/full"};
 		std::vector<std::string> wa = sc.wrapper(sc.daemon({"--drain", "20", "--exit-code", "9"}));
 		argv.insert(argv.end(), wa.begin(), wa.end());
-		proc_start(&w, argv);
+		child_start(&w, argv);
 		works_unlogged(sc, &w);
 		stop_exits_9(&w);
 		CHECK(w.out.empty());
@@ -656,10 +656,10 @@ TEST_CASE("faults: the daemon's stdout closed, the wrapper's stdout closed or fu
 		 * (until the old generation's drain ended, a minute here). */
 		scene sc("run");
 		std::string run = sc.dir / "run";
-		proc w;
+		child w;
 		pid_t d1 = start_monitored(sc, &w, sc.wrapper(sc.daemon({"--drain", "60000",
 		    "--exit-code", "9"}), {"-i", "100ms"}), DEADLINE_MS);
-		INFO(proc_dump(&w));
+		INFO(child_dump(&w));
 
 		/* Deleted: the wrapper notices and looks for it again. */
 		REQUIRE(system(("rm -rf " + run).c_str()) == 0);
@@ -673,11 +673,11 @@ TEST_CASE("faults: the daemon's stdout closed, the wrapper's stdout closed or fu
 		send_signal(w.pid, SIGSTOP);
 		REQUIRE(system(("rm -rf " + run).c_str()) == 0);
 		REQUIRE(mkdir(run.c_str(), 0755) == 0);
-		int again = proc_count_lines(&w, "msg=\"watching the pid file's directory again\"");
+		int again = child_count_lines(&w, "msg=\"watching the pid file's directory again\"");
 		send_signal(w.pid, SIGCONT);
 		CHECK(wait_until([&] {
 			pump_for(&w, 10);
-			return proc_count_lines(&w, "msg=\"watching the pid file's directory again\"") > again;
+			return child_count_lines(&w, "msg=\"watching the pid file's directory again\"") > again;
 		}, DEADLINE_MS));
 
 		/* The daemon never noticed; an upgrade writes the pid file in
@@ -742,7 +742,7 @@ TEST_CASE("faults: the daemon SIGKILLed while signals are being forwarded to it"
 
 	SUBCASE("its own child") {
 		scene sc;
-		proc w;
+		child w;
 		pid_t d = start_monitored(sc, &w, sc.wrapper(sc.daemon({"--exit-code", "9"})),
 		    DEADLINE_MS);
 		bool exited;
@@ -758,19 +758,19 @@ TEST_CASE("faults: the daemon SIGKILLed while signals are being forwarded to it"
 			send_signal(d, SIGKILL);
 			long long killed = mono_ms();
 			storm.stop_at = killed + 500;
-			exited = proc_wait_exit(&w, DEADLINE_MS);
+			exited = child_wait_exit(&w, DEADLINE_MS);
 			MESSAGE(storm.sent.load() << " USR1 sent to the wrapper; it exited "
 			    << mono_ms() - killed << " ms after the daemon's death");
 		}
-		INFO(proc_dump(&w));
+		INFO(child_dump(&w));
 		CHECK(exited);
 		if (!exited) {
 			struct proc_stat st;
 			CHECK_MESSAGE(!(proc_read_stat(d, &st) == 0 && st.state == 'Z'),
 			    "the daemon is a zombie its wrapper never reaped");
-			proc_kill(&w);
+			child_kill(&w);
 		}
-		CHECK(proc_code(&w) == 137);
+		CHECK(child_code(&w) == 137);
 		CHECK(has_line(w.out, {"msg=\"process exited\"", "signal=SIGKILL", "status_source=child"}));
 		CHECK(record_count(sc.record, d, "exit") == 0);
 		CHECK(wait_until([&] { return !pid_alive(d) && zombies_of(w.pid).empty(); }, DEADLINE_MS));
@@ -788,8 +788,8 @@ TEST_CASE("faults: the daemon SIGKILLed while signals are being forwarded to it"
 		pid_t d = ns.spawn({sc.gitaly, "--pid-file", sc.pidfile, "--record", sc.record,
 		    "--exit-code", "9"});
 		REQUIRE(record_wait(sc.record, d, "ready", DEADLINE_MS));
-		proc w;
-		proc_start(&w, ns.run(sc.wrapper(sc.daemon({"--exit-code", "9"}))));
+		child w;
+		child_start(&w, ns.run(sc.wrapper(sc.daemon({"--exit-code", "9"}))));
 		REQUIRE(wait_log(&w, {"msg=\"adopting a process\"", "process=" + std::to_string(d)},
 		    DEADLINE_MS));
 		pid_t wh = child_of(w.pid, DEADLINE_MS);
@@ -798,7 +798,7 @@ TEST_CASE("faults: the daemon SIGKILLed while signals are being forwarded to it"
 		REQUIRE(dh > 0);
 
 		/* The stranger waits for the daemon's PID. */
-		proc hunter;
+		child hunter;
 		ns.hunt(&hunter, d, {stranger, "--pid-file", sc.dir / "stranger.pid", "--no-pid-file",
 		    "--record", strec});
 		bool exited;
@@ -812,19 +812,19 @@ TEST_CASE("faults: the daemon SIGKILLed while signals are being forwarded to it"
 			}, DEADLINE_MS));
 			send_signal(dh, SIGKILL);
 			storm.stop_at = mono_ms() + 500;
-			exited = proc_wait_exit(&w, DEADLINE_MS);
+			exited = child_wait_exit(&w, DEADLINE_MS);
 			MESSAGE(storm.sent.load() << " USR1 sent to the wrapper");
 		}
-		INFO(proc_dump(&w));
+		INFO(child_dump(&w));
 		INFO(bounded_output(read_file(strec)));
 		CHECK(exited);
 		if (!exited)
 			kill(wh, SIGKILL);
-		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-		CHECK(proc_code(&w) == 137);
+		REQUIRE(child_wait_exit(&w, DEADLINE_MS));
+		CHECK(child_code(&w) == 137);
 		CHECK(has_line(w.out, {"msg=\"process exited\"", "signal=SIGKILL"}));
 
-		REQUIRE(proc_wait_exit(&hunter, DEADLINE_MS));
+		REQUIRE(child_wait_exit(&hunter, DEADLINE_MS));
 		pid_t s = (pid_t)atoi(hunter.out.c_str());
 		INFO(bounded_output(hunter.out));
 		CHECK(s == d);
@@ -840,7 +840,7 @@ TEST_CASE("faults: the daemon SIGKILLed while signals are being forwarded to it"
 namespace {
 
 /* The descriptor a wrapper started by start_logging_to() gets as its
- * stdout (proc_start_hooked takes a plain function). */
+ * stdout (child_start_hooked takes a plain function). */
 int log_target = -1;
 
 int
@@ -853,10 +853,10 @@ stdout_to_log_target(void)
  * supervisor's log pipe is shared by the wrapper and the daemon), its
  * stderr captured; the test's copy of fd is closed. */
 void
-start_logging_to(proc *w, const std::vector<std::string> &argv, int fd)
+start_logging_to(child *w, const std::vector<std::string> &argv, int fd)
 {
 	log_target = fd;
-	proc_start_hooked(w, argv, {}, stdout_to_log_target);
+	child_start_hooked(w, argv, {}, stdout_to_log_target);
 	close(fd);
 	log_target = -1;
 }
@@ -965,7 +965,7 @@ TEST_CASE("faults: a log whose reader is stuck stalls nothing and loses no line 
 				continue;
 			}
 			scene sc(as_nobody ? "run" : NULL);
-			proc w;
+			child w;
 			std::vector<std::string> argv = sc.wrapper(sc.daemon({"--exit-code", "9"}));
 			int rd = -1, wr = -1;
 
@@ -1028,9 +1028,9 @@ TEST_CASE("faults: a log whose reader is stuck stalls nothing and loses no line 
 			CHECK(wait_log(&w, {"msg=\"monitoring process\""}, DEADLINE_MS));
 			send_signal(w.pid, SIGTERM);
 			REQUIRE(record_wait(sc.record, d, "signal SIGTERM", DEADLINE_MS));
-			REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-			CHECK(proc_code(&w) == 9);
-			INFO(proc_dump(&w));
+			REQUIRE(child_wait_exit(&w, DEADLINE_MS));
+			CHECK(child_code(&w) == 9);
+			INFO(child_dump(&w));
 			CHECK(msgs_in_order(w.out, {"Wrapper started", "finding process", "find process",
 			    "spawning a process", "monitoring process", "process exited",
 			    "wrapper for process shutting down"}));
@@ -1051,7 +1051,7 @@ TEST_CASE("faults: a log whose reader is stuck stalls nothing and loses no line 
 TEST_CASE("faults: a named FIFO log whose reader never reads again: TERM is forwarded and the wrapper exits")
 {
 	scene sc;
-	proc w;
+	child w;
 	std::string fifo = sc.dir / "log.fifo";
 
 	REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
@@ -1068,10 +1068,10 @@ TEST_CASE("faults: a named FIFO log whose reader never reads again: TERM is forw
 	CHECK(record_wait(sc.record, d, "signal SIGTERM", DEADLINE_MS));
 	/* The daemon's death is followed by the wrapper's exit, the reader
 	 * still stuck. */
-	bool exited = proc_wait_exit(&w, DEADLINE_MS);
+	bool exited = child_wait_exit(&w, DEADLINE_MS);
 	CHECK(exited);
 	if (exited)
-		CHECK(proc_code(&w) == 9);
+		CHECK(child_code(&w) == 9);
 	close(rd);
 	CHECK(wait_until([&] { return sc.daemons().empty(); }, DEADLINE_MS));
 }

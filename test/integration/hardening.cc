@@ -108,15 +108,15 @@ pidns::pidns(const tmp_dir &dir, long max) : pid_max(max)
 
 	cycle = dir / "pidcycle";
 	{
-		proc cc;
-		proc_start(&cc, {"/usr/bin/cc", "-std=c11", "-O2", "-o", cycle, pidcycle_source()});
-		REQUIRE(proc_wait_exit(&cc, 60000));
+		child cc;
+		child_start(&cc, {"/usr/bin/cc", "-std=c11", "-O2", "-o", cycle, pidcycle_source()});
+		REQUIRE(child_wait_exit(&cc, 60000));
 		INFO(cc.err);
-		REQUIRE(proc_code(&cc) == 0);
+		REQUIRE(child_code(&cc) == 0);
 	}
-	proc_start(&unshare, {"/usr/bin/unshare", "--pid", "--fork", "--mount-proc", cycle,
+	child_start(&unshare, {"/usr/bin/unshare", "--pid", "--fork", "--mount-proc", cycle,
 	    "init", std::to_string(max)});
-	bool ready = proc_wait_line(&unshare, "ready", 20000);
+	bool ready = child_wait_line(&unshare, "ready", 20000);
 	init = child_of(unshare.pid, 5000);
 	/* Belt and braces: pid_max must have changed inside only. */
 	if (read_file("/proc/sys/kernel/pid_max") != host_max) {
@@ -140,7 +140,7 @@ pidns::~pidns()
 {
 	if (init > 0)
 		kill(init, SIGKILL);
-	proc_wait_exit(&unshare, 10000);
+	child_wait_exit(&unshare, 10000);
 }
 
 std::vector<std::string>
@@ -155,7 +155,7 @@ pid_t
 pidns::spawn(const std::vector<std::string> &argv, pid_t at, bool block)
 {
 	std::vector<std::string> a = {cycle, "spawn"};
-	proc p;
+	child p;
 
 	if (at != 0)
 		a.insert(a.end(), {"--at", std::to_string(at)});
@@ -163,22 +163,22 @@ pidns::spawn(const std::vector<std::string> &argv, pid_t at, bool block)
 		a.push_back("--block");
 	a.push_back("--");
 	a.insert(a.end(), argv.begin(), argv.end());
-	proc_start(&p, run(a));
-	REQUIRE(proc_wait_exit(&p, 30000));
+	child_start(&p, run(a));
+	REQUIRE(child_wait_exit(&p, 30000));
 	INFO("pidcycle spawn: " << p.out << p.err);
-	REQUIRE(proc_code(&p) == 0);
+	REQUIRE(child_code(&p) == 0);
 	pid_t pid = (pid_t)atoi(p.out.c_str());
 	REQUIRE(pid > 0);
 	return pid;
 }
 
 void
-pidns::hunt(proc *h, pid_t at, const std::vector<std::string> &argv)
+pidns::hunt(child *h, pid_t at, const std::vector<std::string> &argv)
 {
 	std::vector<std::string> a = {cycle, "hunt", std::to_string(at), "--block", "--"};
 
 	a.insert(a.end(), argv.begin(), argv.end());
-	proc_start(h, run(a));
+	child_start(h, run(a));
 }
 
 pid_t

@@ -1,5 +1,5 @@
 /*
- * hardening.h: what security_test.cc and faults_test.cc share (issue 5):
+ * hardening.h: what security_test.cc and faults_test.cc share:
  * the wrapper's memory and descriptors, and a pid namespace with a small
  * pid_max for the tests that need a PID recycled.
  *
@@ -41,7 +41,7 @@ bool pidns_supported(std::string *why, bool small_pid_max = true);
 bool pidns_skip(bool small_pid_max = true);
 
 struct pidns {
-	proc unshare;             /* unshare(1), the test's child */
+	child unshare;             /* unshare(1), the test's child */
 	pid_t init = -1;          /* pidcycle init: host PID of the namespace's pid 1 */
 	std::string cycle;        /* the compiled pidcycle */
 	std::string ns_link;      /* readlink /proc/INIT/ns/pid */
@@ -68,7 +68,7 @@ struct pidns {
 	/* Start `pidcycle hunt at`: as soon as the process at PID `at` is
 	 * released, argv is started there (blocked signals).  The result is
 	 * h's output once it exited: the PID the stranger got. */
-	void hunt(proc *h, pid_t at, const std::vector<std::string> &argv);
+	void hunt(child *h, pid_t at, const std::vector<std::string> &argv);
 	/* The host PID of PID `n` of the namespace, or 0. */
 	pid_t host_pid(pid_t n) const;
 };

@@ -52,8 +52,9 @@ test_root(void)
 		snprintf(buf, sizeof buf, "/tmp/pidsitter-test.%d", (int)getpid());
 		root = buf;
 		mkdir(root.c_str(), 0755);
-		/* Gone at exit when every test removed its directory, also when
-		 * only some tests ran (the last test checks it otherwise). */
+		/* Gone at exit when every test removed its directory (the
+		 * final check, leftovers_test.cc, removes it too, and fails if
+		 * it cannot). */
 		atexit([] { rmdir(root.c_str()); });
 	}
 	return root;
@@ -88,9 +89,9 @@ tmp_dir::link(const char *name, const char *program) const
 	return to;
 }
 
-proc::~proc()
+child::~child()
 {
-	proc_kill(this);
+	child_kill(this);
 	if (pidfd >= 0)
 		close(pidfd);
 	if (out_fd >= 0)
@@ -122,7 +123,7 @@ unblock_signals(void)
 }
 
 static void
-start_proc(proc *p, const std::vector<std::string> &argv, const std::vector<std::string> &env,
+child_spawn(child *p, const std::vector<std::string> &argv, const std::vector<std::string> &env,
     bool inherit_output, int (*before_exec)(void))
 {
 	int out[2] = {-1, -1}, err[2] = {-1, -1};
@@ -179,17 +180,17 @@ start_proc(proc *p, const std::vector<std::string> &argv, const std::vector<std:
 }
 
 void
-proc_start(proc *p, const std::vector<std::string> &argv,
+child_start(child *p, const std::vector<std::string> &argv,
     const std::vector<std::string> &env, bool inherit_output)
 {
-	start_proc(p, argv, env, inherit_output, NULL);
+	child_spawn(p, argv, env, inherit_output, NULL);
 }
 
 void
-proc_start_hooked(proc *p, const std::vector<std::string> &argv,
+child_start_hooked(child *p, const std::vector<std::string> &argv,
     const std::vector<std::string> &env, int (*before_exec)(void))
 {
-	start_proc(p, argv, env, false, before_exec);
+	child_spawn(p, argv, env, false, before_exec);
 }
 
 const std::vector<std::string> clean_env = {"GITALY_PID_FILE", "WRAPPER_JSON_LOGGING",
@@ -216,7 +217,7 @@ ms_since(std::chrono::steady_clock::time_point t0)
  * counts as EOF: a terminal's master reads EIO once its slave is closed,
  * and keeps polling readable. */
 static bool
-pump(proc *p, int timeout_ms)
+pump(child *p, int timeout_ms)
 {
 	struct pollfd fds[2] = {{p->out_fd, POLLIN, 0}, {p->err_fd, POLLIN, 0}};
 	char buf[4096];
@@ -251,7 +252,7 @@ pump(proc *p, int timeout_ms)
 }
 
 bool
-proc_wait_line(proc *p, const char *needle, int timeout_ms)
+child_wait_line(child *p, const char *needle, int timeout_ms)
 {
 	long long end = mono_ms() + timeout_ms;
 	size_t from = 0;
@@ -272,7 +273,7 @@ proc_wait_line(proc *p, const char *needle, int timeout_ms)
 }
 
 int
-proc_count_lines(const proc *p, const char *needle)
+child_count_lines(const child *p, const char *needle)
 {
 	int n = 0;
 	size_t from = 0, nl;
@@ -286,7 +287,7 @@ proc_count_lines(const proc *p, const char *needle)
 }
 
 std::string
-proc_find_line(const proc *p, const char *needle)
+child_find_line(const child *p, const char *needle)
 {
 	size_t from = 0, nl;
 
@@ -300,7 +301,7 @@ proc_find_line(const proc *p, const char *needle)
 }
 
 bool
-proc_wait_stderr(proc *p, const char *needle, int timeout_ms)
+child_wait_stderr(child *p, const char *needle, int timeout_ms)
 {
 	long long end = mono_ms() + timeout_ms;
 
@@ -337,7 +338,7 @@ bounded_output(const std::string &text, int head, int tail)
 }
 
 std::string
-proc_dump(proc *p)
+child_dump(child *p)
 {
 	long long end = mono_ms() + 100;
 
@@ -347,7 +348,7 @@ proc_dump(proc *p)
 }
 
 long
-log_field(const std::string &line, const char *key)
+line_field(const std::string &line, const char *key)
 {
 	std::string k = std::string(" ") + key + "=";
 	size_t at = line.find(k);
@@ -367,10 +368,10 @@ log_msg(const char *msg, const std::string &rest)
 }
 
 std::string
-log_gen(const proc &w, unsigned gen, pid_t pid)
+log_gen(const child &w, unsigned gen, pid_t pid)
 {
 	return "generation=" + std::to_string(gen) + " pid=" + std::to_string(w.pid) +
-	    " process=" + std::to_string(pid);
+	    " childess=" + std::to_string(pid);
 }
 
 std::vector<std::string>
@@ -398,20 +399,20 @@ has_line(const std::string &text, const std::vector<std::string> &needles)
 }
 
 void
-pump_for(proc *p, int ms)
+pump_for(child *p, int ms)
 {
 	long long end = mono_ms() + ms;
 
 	while (mono_ms() < end) {
 		long long left = end - mono_ms();
-		/* A needle that never matches: proc_wait_line just reads. */
-		if (!proc_wait_line(p, "\x01", (int)(left < 20 ? left : 20)) && p->out_fd < 0)
+		/* A needle that never matches: child_wait_line just reads. */
+		if (!child_wait_line(p, "\x01", (int)(left < 20 ? left : 20)) && p->out_fd < 0)
 			usleep(2000);
 	}
 }
 
 bool
-wait_log(proc *p, const std::vector<std::string> &needles, int timeout_ms)
+wait_log(child *p, const std::vector<std::string> &needles, int timeout_ms)
 {
 	long long end = mono_ms() + timeout_ms;
 
@@ -425,7 +426,7 @@ wait_log(proc *p, const std::vector<std::string> &needles, int timeout_ms)
 }
 
 bool
-proc_wait_exit(proc *p, int timeout_ms)
+child_wait_exit(child *p, int timeout_ms)
 {
 	long long end = mono_ms() + timeout_ms;
 
@@ -453,7 +454,7 @@ proc_wait_exit(proc *p, int timeout_ms)
 }
 
 int
-proc_code(const proc *p)
+child_code(const child *p)
 {
 	if (WIFEXITED(p->wstatus))
 		return WEXITSTATUS(p->wstatus);
@@ -463,7 +464,7 @@ proc_code(const proc *p)
 }
 
 void
-proc_kill(proc *p)
+child_kill(child *p)
 {
 	if (p->pid <= 0 || p->exited)
 		return;
@@ -889,17 +890,17 @@ const std::vector<std::string> spawn_and_exit = {"--no-pid-file", "--exit-after"
     "--exit-code", "5"};
 
 pid_t
-start_monitored(const scene &sc, proc *w, const std::vector<std::string> &argv,
+start_monitored(const scene &sc, child *w, const std::vector<std::string> &argv,
     int timeout_ms, const std::vector<std::string> &env)
 {
-	proc_start(w, argv, env);
+	child_start(w, argv, env);
 	pid_t d = sc.ready(timeout_ms);
 	REQUIRE(wait_log(w, {"msg=\"monitoring process\""}, timeout_ms));
 	return d;
 }
 
 pid_t
-hup_successor(const scene &sc, proc *w, pid_t old, int timeout_ms)
+hup_successor(const scene &sc, child *w, pid_t old, int timeout_ms)
 {
 	pid_t fresh = 0;
 

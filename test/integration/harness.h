@@ -32,7 +32,7 @@ struct tmp_dir {
 };
 
 /* A process we started, with its stdout and stderr captured. */
-struct proc {
+struct child {
 	pid_t pid = -1;
 	int pidfd = -1;
 	int out_fd = -1;
@@ -42,42 +42,42 @@ struct proc {
 	bool exited = false;
 	int wstatus = 0;
 
-	proc() = default;
-	proc(const proc &) = delete;
-	proc &operator=(const proc &) = delete;
-	~proc();
+	child() = default;
+	child(const child &) = delete;
+	child &operator=(const child &) = delete;
+	~child();
 };
 
 /* Start argv with the environment plus `env` ("K=V"; "K" alone removes
  * K).  Output goes to pipes unless inherit_output. */
-void proc_start(proc *p, const std::vector<std::string> &argv,
+void child_start(child *p, const std::vector<std::string> &argv,
     const std::vector<std::string> &env = {}, bool inherit_output = false);
 /* The same, with before_exec() called in the child just before execve:
  * 0, or the code the child exits with instead. */
-void proc_start_hooked(proc *p, const std::vector<std::string> &argv,
+void child_start_hooked(child *p, const std::vector<std::string> &argv,
     const std::vector<std::string> &env, int (*before_exec)(void));
-/* For proc_start's env: the machine's own settings (GITALY_PID_FILE,
+/* For child_start's env: the machine's own settings (GITALY_PID_FILE,
  * WRAPPER_JSON_LOGGING, PIDSITTER_CONFIG) must not leak into a result. */
 extern const std::vector<std::string> clean_env;
 
 /* Read output until a line of stdout contains needle: true, or false at
  * the deadline (or when the process closed its stdout). */
-bool proc_wait_line(proc *p, const char *needle, int timeout_ms);
+bool child_wait_line(child *p, const char *needle, int timeout_ms);
 /* Count the lines of stdout read so far that contain needle. */
-int proc_count_lines(const proc *p, const char *needle);
+int child_count_lines(const child *p, const char *needle);
 /* The first line of stdout read so far that contains needle, or "". */
-std::string proc_find_line(const proc *p, const char *needle);
+std::string child_find_line(const child *p, const char *needle);
 /* Read output until stderr holds needle (anywhere): true, or false at the
  * deadline (or when the process closed both pipes). */
-bool proc_wait_stderr(proc *p, const char *needle, int timeout_ms);
+bool child_wait_stderr(child *p, const char *needle, int timeout_ms);
 /* The number after " key=" in a text log line, or -1. */
-long log_field(const std::string &line, const char *key);
+long line_field(const std::string &line, const char *key);
 /* What a text log line holds: msg="MSG", then rest (if any) after a
  * space.  pidsitter writes the other fields sorted by name. */
 std::string log_msg(const char *msg, const std::string &rest = "");
 /* The fields of a line about generation gen, process pid, of wrapper w:
- * "generation=GEN pid=W process=PID". */
-std::string log_gen(const proc &w, unsigned gen, pid_t pid);
+ * "generation=GEN pid=W childess=PID". */
+std::string log_gen(const child &w, unsigned gen, pid_t pid);
 /* The lines of text (each ended by a newline) that contain every needle. */
 std::vector<std::string> lines_with(const std::string &text,
     const std::vector<std::string> &needles);
@@ -85,24 +85,24 @@ std::vector<std::string> lines_with(const std::string &text,
 bool has_line(const std::string &text, const std::vector<std::string> &needles);
 /* Read p's output for ms milliseconds (so that a chatty wrapper never
  * blocks on its stdout). */
-void pump_for(proc *p, int ms);
+void pump_for(child *p, int ms);
 /* Read p's output until one line of stdout contains every needle: true,
  * or false at the deadline. */
-bool wait_log(proc *p, const std::vector<std::string> &needles, int timeout_ms);
+bool wait_log(child *p, const std::vector<std::string> &needles, int timeout_ms);
 /* What the process wrote so far (reading for up to 100 ms more), for a
- * failure message: INFO(proc_dump(&w)).  Each stream is cut to its first
+ * failure message: INFO(child_dump(&w)).  Each stream is cut to its first
  * 20 and last 40 lines (bounded_output). */
-std::string proc_dump(proc *p);
+std::string child_dump(child *p);
 /* text, or its first head and last tail lines around a line saying how
  * many were cut: what a failure message shows of a process's output.
  * PIDSITTER_TEST_FULL_OUTPUT=1 in the environment keeps it whole. */
 std::string bounded_output(const std::string &text, int head = 20, int tail = 40);
 /* Wait for the exit: true and p->wstatus set, or false at the deadline. */
-bool proc_wait_exit(proc *p, int timeout_ms);
+bool child_wait_exit(child *p, int timeout_ms);
 /* The exit code as a shell shows it (128+N for a signal). */
-int proc_code(const proc *p);
+int child_code(const child *p);
 /* Kill (SIGKILL) and reap, if still running. */
-void proc_kill(proc *p);
+void child_kill(child *p);
 
 /* Poll cond every 2 ms until true or the deadline. */
 template <typename F>
@@ -121,7 +121,7 @@ pid_t read_pid(const std::string &path);
 bool pid_alive(pid_t pid);
 /* A process pinned by its start time.  Under load the PIDs wrap quickly
  * (pid_max is 32768 on the CI machines): a PID alone, once its process
- * died, may name another test's process, which must never be signalled
+ * died, may name another test's childess, which must never be signalled
  * or counted as ours. */
 struct pinned {
 	pid_t pid = 0;
@@ -214,10 +214,10 @@ struct scene {
 	pid_t ready(int timeout_ms) const;
 };
 
-/* Start the wrapper w with argv (env as for proc_start) and wait until
+/* Start the wrapper w with argv (env as for child_start) and wait until
  * the daemon of sc that it spawned is ready and w monitors it: that
  * daemon. */
-pid_t start_monitored(const scene &sc, proc *w, const std::vector<std::string> &argv,
+pid_t start_monitored(const scene &sc, child *w, const std::vector<std::string> &argv,
     int timeout_ms, const std::vector<std::string> &env = {});
 
 /* gitaly's arguments for a test of what the wrapper finds: one that it
@@ -227,7 +227,7 @@ extern const std::vector<std::string> spawn_and_exit;
 /* HUP the wrapper w of sc and wait until the pid file names a process
  * other than old that recorded "ready", reading w's output meanwhile:
  * that process (a failed REQUIRE at the deadline). */
-pid_t hup_successor(const scene &sc, proc *w, pid_t old, int timeout_ms);
+pid_t hup_successor(const scene &sc, child *w, pid_t old, int timeout_ms);
 
 #include <thread>
 

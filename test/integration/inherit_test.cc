@@ -94,10 +94,10 @@ check_inherited(int (*hook)(void), bool by_wrapper)
 	 * link in the scene's directory, so that a leftover is found. */
 	std::string sleepd = sc.dir / "sleepd";
 	REQUIRE(symlink("/bin/sleep", sleepd.c_str()) == 0);
-	proc w;
-	proc_start_hooked(&w, sc.wrapper({sleepd, "1000"}), clean_env, hook);
-	INFO(proc_dump(&w));
-	REQUIRE(proc_wait_line(&w, "msg=\"monitoring process\"", DEADLINE_MS));
+	child w;
+	child_start_hooked(&w, sc.wrapper({sleepd, "1000"}), clean_env, hook);
+	INFO(child_dump(&w));
+	REQUIRE(child_wait_line(&w, "msg=\"monitoring process\"", DEADLINE_MS));
 	pid_t d = child_of(w.pid, DEADLINE_MS);
 	REQUIRE(d > 0);
 	pinned daemon = pin(d);
@@ -114,12 +114,12 @@ check_inherited(int (*hook)(void), bool by_wrapper)
 
 	if (by_wrapper) {
 		send_signal(w.pid, SIGTERM);
-		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-		CHECK(proc_code(&w) == 128 + SIGTERM);
+		REQUIRE(child_wait_exit(&w, DEADLINE_MS));
+		CHECK(child_code(&w) == 128 + SIGTERM);
 	} else {
 		send_signal(d, SIGUSR1);
-		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-		CHECK(proc_code(&w) == 128 + SIGUSR1);
+		REQUIRE(child_wait_exit(&w, DEADLINE_MS));
+		CHECK(child_code(&w) == 128 + SIGUSR1);
 	}
 	CHECK(w.out.find("msg=\"process exited\"") != std::string::npos);
 	CHECK(!pinned_alive(daemon));

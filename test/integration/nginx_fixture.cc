@@ -113,13 +113,13 @@ nginx_prefix::start(const std::vector<std::string> &options,
 		port = free_port();
 		write_conf();
 		write_file(errlog, "");
-		w.reset(new proc());
-		proc_start(w.get(), wrapper(options), env);
+		w.reset(new child());
+		child_start(w.get(), wrapper(options), env);
 		std::string gen2 = "msg=\"following new process\" generation=2 pid=" +
 		    std::to_string(w->pid) + " ";
-		if (proc_wait_line(w.get(), gen2.c_str(), NGINX_DEADLINE_MS))
+		if (child_wait_line(w.get(), gen2.c_str(), NGINX_DEADLINE_MS))
 			break;
-		REQUIRE(proc_wait_exit(w.get(), NGINX_DEADLINE_MS));
+		REQUIRE(child_wait_exit(w.get(), NGINX_DEADLINE_MS));
 		REQUIRE(read_file(errlog).find("Address already in use") != std::string::npos);
 	}
 	REQUIRE(w->pid > 0);
@@ -133,7 +133,7 @@ nginx_prefix::start(const std::vector<std::string> &options,
 bool
 nginx_prefix::line(const char *msg, const std::string &rest) const
 {
-	return proc_wait_line(w.get(), log_msg(msg, rest).c_str(), NGINX_DEADLINE_MS);
+	return child_wait_line(w.get(), log_msg(msg, rest).c_str(), NGINX_DEADLINE_MS);
 }
 
 pid_t
@@ -142,8 +142,8 @@ nginx_prefix::followed(unsigned gen)
 	std::string l = log_msg("following new process", "generation=" + std::to_string(gen) +
 	    " pid=" + std::to_string(w->pid) + " ");
 
-	REQUIRE(proc_wait_line(w.get(), l.c_str(), NGINX_DEADLINE_MS));
-	pid_t pid = (pid_t)log_field(proc_find_line(w.get(), l.c_str()), "process");
+	REQUIRE(child_wait_line(w.get(), l.c_str(), NGINX_DEADLINE_MS));
+	pid_t pid = (pid_t)line_field(child_find_line(w.get(), l.c_str()), "process");
 	REQUIRE(pid > 0);
 	met(pid);
 	return pid;
@@ -186,7 +186,7 @@ nginx_prefix::live() const
 std::string
 nginx_prefix::dump() const
 {
-	std::string s = w != nullptr ? proc_dump(w.get()) : "no wrapper\n";
+	std::string s = w != nullptr ? child_dump(w.get()) : "no wrapper\n";
 
 	s += "error.log:\n" + read_file(errlog) + "live:";
 	for (pid_t pid : live())

@@ -39,7 +39,7 @@ struct nginx_prefix {
 	 * nginx.conf; nginx ignores it unless run as root). */
 	bool workers_as_wrapper_user = false;
 	std::vector<pinned> seen;      /* every nginx process the test met */
-	std::unique_ptr<proc> w;       /* destroyed first: the wrapper */
+	std::unique_ptr<child> w;       /* destroyed first: the wrapper */
 
 	nginx_prefix();
 	~nginx_prefix();
@@ -55,7 +55,7 @@ struct nginx_prefix {
 	 * (-e: nginx opens its compiled-in error log before it reads the
 	 * configuration; keep even that inside the prefix). */
 	std::vector<std::string> wrapper(const std::vector<std::string> &options = {}) const;
-	/* Start the wrapper (env as for proc_start), which spawns nginx, and
+	/* Start the wrapper (env as for child_start), which spawns nginx, and
 	 * wait until it follows the master.  Another test may take our port
 	 * between free_port() and nginx's bind: then nginx fails to start,
 	 * and we try again on another one.  Returns the master's pid, once

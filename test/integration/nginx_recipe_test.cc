@@ -1,9 +1,9 @@
 /*
  * nginx_recipe_test.cc: upgrade_recipe = "nginx" and upgrade_signal
  * (pidsitter.toml(5)) against REAL nginx from Debian (/usr/sbin/nginx) on
- * a loopback port with a temporary prefix (issue 4: "Test the nginx recipe
- * against real nginx").  nginx_test.cc has the forking start and the USR2
- * upgrade an operator drives by hand; here the wrapper drives it:
+ * a loopback port with a temporary prefix.  nginx_test.cc has the forking
+ * start and the USR2 upgrade an operator drives by hand; here the wrapper
+ * drives it:
  *
  *   HUP (sv hup) -> USR2 to the master, which renames the pid file to
  *   <pidfile>.oldbin and starts the new binary (argv[0]); the new master
@@ -37,7 +37,7 @@ start(nginx_prefix &sc, const std::string &config)
 	sc.binary = sc.dir / "nginx";
 	sc.point_binary_at(NGINX);
 	pid_t master = sc.start({"-c", config}, clean_env);
-	CHECK(proc_count_lines(sc.w.get(), log_msg("following new process",
+	CHECK(child_count_lines(sc.w.get(), log_msg("following new process",
 	    log_gen(*sc.w, 2, master)).c_str()) == 1);
 	REQUIRE(wait_until([&] { return children_of({master}).size() == 1; }, DEADLINE_MS));
 	return master;
@@ -48,15 +48,15 @@ start(nginx_prefix &sc, const std::string &config)
 void
 stop_all(nginx_prefix &sc, pid_t master, unsigned gen, int sig, const char *received)
 {
-	proc &w = *sc.w;
+	child &w = *sc.w;
 
 	send_signal(w.pid, sig);
-	REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-	CHECK(proc_code(&w) == 0);
-	CHECK(proc_count_lines(&w, log_msg("forwarding signal", log_gen(w, gen, master) +
+	REQUIRE(child_wait_exit(&w, DEADLINE_MS));
+	CHECK(child_code(&w) == 0);
+	CHECK(child_count_lines(&w, log_msg("forwarding signal", log_gen(w, gen, master) +
 	    received + " signal=SIGQUIT").c_str()) == 1);
 	CHECK(sc.got(master, 3, "SIGQUIT"));
-	CHECK(proc_count_lines(&w, log_msg("process exited", "exit_code=0 " +
+	CHECK(child_count_lines(&w, log_msg("process exited", "exit_code=0 " +
 	    log_gen(w, gen, master)).c_str()) == 1);
 	CHECK(wait_until([&] { return sc.live().empty(); }, DEADLINE_MS));
 	CHECK_FALSE(tcp_accepts(sc.port));
@@ -69,7 +69,7 @@ TEST_CASE("nginx recipe (examples/nginx.toml): HUP upgrades the binary, the old 
 	nginx_prefix sc;
 	INFO(sc.dump());
 	pid_t master = start(sc, "examples/nginx.toml");
-	proc &w = *sc.w;
+	child &w = *sc.w;
 	CHECK(sc.serves());
 
 	/* sv hup: USR2 to the master, and only to it. */
@@ -78,7 +78,7 @@ TEST_CASE("nginx recipe (examples/nginx.toml): HUP upgrades the binary, the old 
 	    " received=SIGHUP signal=SIGUSR2"));
 	REQUIRE(sc.line("upgrade started", log_gen(w, 2, master)));
 	pid_t fresh = sc.followed(3);
-	CHECK(proc_count_lines(&w, log_msg("following new process", log_gen(w, 3, fresh) +
+	CHECK(child_count_lines(&w, log_msg("following new process", log_gen(w, 3, fresh) +
 	    " role=current source=pid_file").c_str()) == 1);
 	REQUIRE(sc.line("upgrade complete", log_gen(w, 3, fresh)));
 	/* The old master: QUIT, from the wrapper, and it drains and exits;
@@ -92,7 +92,7 @@ TEST_CASE("nginx recipe (examples/nginx.toml): HUP upgrades the binary, the old 
 	CHECK(wait_until([&] { return access(sc.oldbin.c_str(), F_OK) != 0; }, DEADLINE_MS));
 	CHECK(sc.serves());
 	CHECK_FALSE(w.exited);
-	CHECK(proc_count_lines(&w, "signal=SIGUSR2") == 1);
+	CHECK(child_count_lines(&w, "signal=SIGUSR2") == 1);
 	/* Its workers are gone with it; the new master and its worker
 	 * remain. */
 	CHECK(wait_until([&] {
@@ -123,7 +123,7 @@ TEST_CASE("nginx recipe with upgrade_signal = USR2: HUP reloads; a new binary th
 	    "upgrade_timeout = \"2s\"\n"
 	    "status_file = \"" + status + "\"\n");
 	pid_t master = start(sc, toml);
-	proc &w = *sc.w;
+	child &w = *sc.w;
 	std::string cur2 = "\"current\":{\"pid\":" + std::to_string(master) + ",\"generation\":2}";
 
 	/* HUP is no upgrade now: the master gets it as it is, and reloads. */
@@ -131,7 +131,7 @@ TEST_CASE("nginx recipe with upgrade_signal = USR2: HUP reloads; a new binary th
 	REQUIRE(sc.line("forwarding signal", log_gen(w, 2, master) + " signal=SIGHUP"));
 	REQUIRE(wait_until([&] { return read_file(sc.errlog).find("reconfiguring") !=
 	    std::string::npos; }, DEADLINE_MS));
-	CHECK(proc_count_lines(&w, "msg=\"upgrade started\"") == 0);
+	CHECK(child_count_lines(&w, "msg=\"upgrade started\"") == 0);
 	CHECK(sc.serves());
 
 	/* USR2 with a new binary that exits 1 at once: nginx gives its pid
@@ -144,7 +144,7 @@ TEST_CASE("nginx recipe with upgrade_signal = USR2: HUP reloads; a new binary th
 	    std::string::npos; }, DEADLINE_MS));
 	REQUIRE(sc.line("upgrade failed; the current process stays", log_gen(w, 2, master) +
 	    " reason=\"no new process wrote the pid file within upgrade_timeout\""));
-	CHECK(proc_find_line(&w, "msg=\"upgrade failed").find("level=warning") != std::string::npos);
+	CHECK(child_find_line(&w, "msg=\"upgrade failed").find("level=warning") != std::string::npos);
 	REQUIRE(wait_until([&] { return read_pid(sc.pidfile) == master; }, DEADLINE_MS));
 	REQUIRE(wait_until([&] {
 		std::string s = read_file(status);
@@ -152,7 +152,7 @@ TEST_CASE("nginx recipe with upgrade_signal = USR2: HUP reloads; a new binary th
 		    s.find(cur2) != std::string::npos && s.find("\"state\":\"running\"") != std::string::npos;
 	}, DEADLINE_MS));
 	CHECK_FALSE(sc.got(master, 3, "SIGQUIT"));
-	CHECK(proc_count_lines(&w, "msg=\"following new process\" generation=3") == 0);
+	CHECK(child_count_lines(&w, "msg=\"following new process\" generation=3") == 0);
 	CHECK(pid_alive(master));
 	CHECK(sc.serves());
 

@@ -1,9 +1,8 @@
 /*
  * nginx_test.cc: the built pidsitter against REAL nginx from Debian
- * (/usr/sbin/nginx), on a loopback port with a temporary prefix (issue 3,
- * "Real peers in the tests").
+ * (/usr/sbin/nginx), on a loopback port with a temporary prefix.
  *
- * What nginx does (REFERENCE.md §2, "other styles"):
+ * What nginx does (pidsitter(8), UPGRADES):
  * - With "daemon on" the start process forks the master and exits 0; the
  *   master, re-parented to pidsitter (a child subreaper), writes the pid
  *   file.  Which pidsitter sees first, the start process's exit or the pid
@@ -50,30 +49,30 @@ workers(nginx_prefix &sc, pid_t master)
 
 /* Position of the first stdout line holding needle, or npos. */
 size_t
-line_pos(const proc &w, const std::string &needle)
+line_pos(const child &w, const std::string &needle)
 {
-	std::string line = proc_find_line(&w, needle.c_str());
+	std::string line = child_find_line(&w, needle.c_str());
 	return line.empty() ? std::string::npos : w.out.find(line);
 }
 
-/* Start (the wrapper with options, env as for proc_start): the forking
+/* Start (the wrapper with options, env as for child_start): the forking
  * start followed, the master serving.  Returns the master's pid. */
 pid_t
 start_followed(nginx_prefix &sc, const std::vector<std::string> &options = {},
     const std::vector<std::string> &env = {})
 {
 	pid_t master = sc.start(options, env);
-	proc &w = *sc.w;
+	child &w = *sc.w;
 
 	/* Generation 1 is the start process: it exits 0 (our own child). */
-	std::string mon = proc_find_line(&w, "msg=\"monitoring process\" generation=1 ");
+	std::string mon = child_find_line(&w, "msg=\"monitoring process\" generation=1 ");
 	REQUIRE_FALSE(mon.empty());
-	pid_t starter = (pid_t)log_field(mon, "process");
+	pid_t starter = (pid_t)line_field(mon, "process");
 	REQUIRE(starter > 0);
 	CHECK(starter != master);
 	std::string gone = log_msg("process exited", "exit_code=0 " + log_gen(w, 1, starter) +
 	    " status_source=child");
-	REQUIRE(proc_wait_line(&w, gone.c_str(), DEADLINE_MS));
+	REQUIRE(child_wait_line(&w, gone.c_str(), DEADLINE_MS));
 
 	/* Generation 2 is the master, current, found one of two ways,
 	 * depending on what the wrapper saw first:
@@ -86,8 +85,8 @@ start_followed(nginx_prefix &sc, const std::vector<std::string> &options = {},
 	 * (The wrapper waits for the pid file only when the start process
 	 * leaves several processes.) */
 	std::string follow = log_msg("following new process", log_gen(w, 2, master) + " ");
-	REQUIRE(proc_count_lines(&w, follow.c_str()) == 1);
-	std::string how = proc_find_line(&w, follow.c_str());
+	REQUIRE(child_count_lines(&w, follow.c_str()) == 1);
+	std::string how = child_find_line(&w, follow.c_str());
 	size_t waited = line_pos(w, "msg=\"start process exited; waiting for the daemon's pid file\"");
 	if (how.find(" role=current source=pid_file ") != std::string::npos) {
 		if (waited != std::string::npos)
@@ -100,7 +99,7 @@ start_followed(nginx_prefix &sc, const std::vector<std::string> &options = {},
 		CHECK(line_pos(w, follow) < line_pos(w, gone));
 		CHECK(sc.line("process is current", log_gen(w, 2, master)));
 	}
-	CHECK(proc_count_lines(&w, "msg=\"wrapper for process shutting down\"") == 0);
+	CHECK(child_count_lines(&w, "msg=\"wrapper for process shutting down\"") == 0);
 
 	/* The master was orphaned by the start process: ours now. */
 	struct proc_stat st;
@@ -117,19 +116,19 @@ start_followed(nginx_prefix &sc, const std::vector<std::string> &options = {},
 pid_t
 usr2_followed(nginx_prefix &sc, pid_t master)
 {
-	proc &w = *sc.w;
+	child &w = *sc.w;
 
 	send_signal(w.pid, SIGUSR2);
 	/* Forwarded to the current master only (not a stop signal). */
 	REQUIRE(sc.line("forwarding signal", log_gen(w, 2, master) + " signal=SIGUSR2"));
 	pid_t fresh = sc.followed(3);
 	CHECK(fresh != master);
-	CHECK(proc_count_lines(&w, log_msg("following new process", log_gen(w, 3, fresh) +
+	CHECK(child_count_lines(&w, log_msg("following new process", log_gen(w, 3, fresh) +
 	    " role=current source=pid_file").c_str()) == 1);
 	CHECK(sc.line("process draining", log_gen(w, 2, master)));
 	CHECK(read_pid(sc.pidfile) == fresh);
 	CHECK(read_pid(sc.oldbin) == master);
-	CHECK(proc_count_lines(&w, "signal=SIGUSR2") == 1);
+	CHECK(child_count_lines(&w, "signal=SIGUSR2") == 1);
 
 	/* Both masters serve; the new one is the old one's child. */
 	CHECK(pid_alive(master));
@@ -149,17 +148,17 @@ usr2_followed(nginx_prefix &sc, pid_t master)
 void
 stop_both(nginx_prefix &sc, pid_t master, pid_t fresh, int sig, const char *name, int num)
 {
-	proc &w = *sc.w;
+	child &w = *sc.w;
 	auto t0 = std::chrono::steady_clock::now();
 
 	send_signal(w.pid, sig);
-	REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+	REQUIRE(child_wait_exit(&w, DEADLINE_MS));
 	long long took = ms_since(t0);
 	CAPTURE(took);
-	CHECK(proc_code(&w) == 0);
-	CHECK(proc_count_lines(&w, log_msg("forwarding signal", log_gen(w, 2, master) +
+	CHECK(child_code(&w) == 0);
+	CHECK(child_count_lines(&w, log_msg("forwarding signal", log_gen(w, 2, master) +
 	    " signal=" + name).c_str()) == 1);
-	CHECK(proc_count_lines(&w, log_msg("forwarding signal", log_gen(w, 3, fresh) +
+	CHECK(child_count_lines(&w, log_msg("forwarding signal", log_gen(w, 3, fresh) +
 	    " signal=" + name).c_str()) == 1);
 	for (pid_t m : {master, fresh}) {
 		CAPTURE(m);
@@ -171,14 +170,14 @@ stop_both(nginx_prefix &sc, pid_t master, pid_t fresh, int sig, const char *name
 	 * master reaps it (its SIGCHLD handler) and the kernel keeps the
 	 * status for PIDFD_INFO_EXIT; if the old one exits first, the new one
 	 * is re-parented to us and we reap it.  Both give the exact 0. */
-	CHECK(proc_count_lines(&w, log_msg("process exited", "exit_code=0 " + log_gen(w, 2, master) +
+	CHECK(child_count_lines(&w, log_msg("process exited", "exit_code=0 " + log_gen(w, 2, master) +
 	    " status_source=reap").c_str()) == 1);
-	int reaped = proc_count_lines(&w, log_msg("process exited", "exit_code=0 " +
+	int reaped = child_count_lines(&w, log_msg("process exited", "exit_code=0 " +
 	    log_gen(w, 3, fresh) + " status_source=reap").c_str());
-	int pidfd = proc_count_lines(&w, log_msg("process exited", "exit_code=0 " +
+	int pidfd = child_count_lines(&w, log_msg("process exited", "exit_code=0 " +
 	    log_gen(w, 3, fresh) + " status_source=pidfd").c_str());
 	CHECK(reaped + pidfd == 1);
-	CHECK(proc_count_lines(&w, "msg=\"wrapper for process shutting down\" exit_code=0") == 1);
+	CHECK(child_count_lines(&w, "msg=\"wrapper for process shutting down\" exit_code=0") == 1);
 
 	/* Nothing of this prefix runs, nothing listens on the port. */
 	CHECK(sc.live().empty());
@@ -235,7 +234,7 @@ TEST_CASE("nginx: QUIT while the new binary is still starting also stops the new
 	    "die \"exec: $!\";\n", 0755);
 
 	pid_t master = start_followed(sc);
-	proc &w = *sc.w;
+	child &w = *sc.w;
 
 	/* USR2: the old master renames its pid file and starts the new
 	 * binary, which waits at the gate: no pid file names it yet. */
@@ -258,11 +257,10 @@ TEST_CASE("nginx: QUIT while the new binary is still starting also stops the new
 	CHECK(pid_alive(fresh));
 
 	/* The new master now writes the pid file and serves.  A stop was
-	 * asked for: the wrapper must not leave it running unsupervised
-	 * (issue 3, behaviour 8: a generation that appears after a stop
-	 * signal receives it too; REFERENCE.md §1: the defect of today's
-	 * wrapper).  It must follow it, pass QUIT on, and exit when it is
-	 * gone. */
+	 * asked for: the wrapper must not leave it running unsupervised, as
+	 * gitaly-wrapper does (a generation that appears after a stop
+	 * signal receives it too: pidsitter(8), SIGNALS).  It must follow
+	 * it, pass QUIT on, and exit when it is gone. */
 	struct fd_guard {
 		int fd;
 		~fd_guard() { if (fd >= 0) close(fd); }
@@ -270,8 +268,8 @@ TEST_CASE("nginx: QUIT while the new binary is still starting also stops the new
 	/* Held open until the end: a FIFO's data lives only while it is. */
 	REQUIRE(open_gate.fd >= 0);
 	REQUIRE(write(open_gate.fd, "go\n", 3) == 3);
-	REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-	CHECK(proc_code(&w) == 0);
+	REQUIRE(child_wait_exit(&w, DEADLINE_MS));
+	CHECK(child_code(&w) == 0);
 	CHECK(wait_until([&] { return !pinned_alive(sc.seen.back()); }, DEADLINE_MS));
 	CHECK(sc.got(fresh, 3, "SIGQUIT"));
 	CHECK(sc.live().empty());
@@ -288,7 +286,7 @@ TEST_CASE("nginx (examples/nginx.toml): the master SIGKILLed, its workers are ne
 	sc.workers_as_wrapper_user = true;
 	INFO(sc.dump());
 	pid_t master = start_followed(sc, {"-c", "examples/nginx.toml"}, clean_env);
-	proc &w = *sc.w;
+	child &w = *sc.w;
 	std::vector<pid_t> ws = children_of({master});
 	REQUIRE(ws.size() == 1);
 	uid_t uid;
@@ -302,9 +300,9 @@ TEST_CASE("nginx (examples/nginx.toml): the master SIGKILLed, its workers are ne
 	    " signal=SIGKILL status_source=reap"));
 	/* sv hup now must not send a worker USR2: there is no master. */
 	send_signal(w.pid, SIGHUP);
-	REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-	CHECK(proc_code(&w) == 137);
-	CHECK(proc_count_lines(&w, log_msg("wrapper for process shutting down",
+	REQUIRE(child_wait_exit(&w, DEADLINE_MS));
+	CHECK(child_code(&w) == 137);
+	CHECK(child_count_lines(&w, log_msg("wrapper for process shutting down",
 	    "exit_code=137").c_str()) == 1);
 	for (pid_t pid : ws) {
 		std::string p = "process=" + std::to_string(pid) + " ";
@@ -316,7 +314,7 @@ TEST_CASE("nginx (examples/nginx.toml): the master SIGKILLed, its workers are ne
 		 * start needs: stopped the way TERM is rewritten, gracefully. */
 		CHECK(has_line(w.out, {"msg=\"forwarding signal\"", p, "signal=SIGQUIT"}));
 	}
-	CHECK(proc_count_lines(&w, "signal=SIGUSR2") == 0);
+	CHECK(child_count_lines(&w, "signal=SIGUSR2") == 0);
 	CHECK(wait_until([&] { return sc.live().empty(); }, DEADLINE_MS));
 	CHECK_FALSE(tcp_accepts(sc.port));
 }

@@ -1,5 +1,5 @@
 /*
- * notify_test.cc: what pidsitter tells the world (issue 7): systemd's
+ * notify_test.cc: what pidsitter tells the world: systemd's
  * notification socket, checked against the example unit
  * (examples/systemd/gitaly.service, whose ExecStart and ExecReload are run
  * here as systemd would run them), and the JSON status file.
@@ -204,13 +204,13 @@ TEST_CASE("systemd: the unit's ExecStart under NOTIFY_SOCKET: READY=1, RELOADING
 	for (const std::string &e : u["Service.Environment"])
 		env.push_back(substitute(e, subs));
 	env.push_back("NOTIFY_SOCKET=" + ns.name);
-	proc w;
-	proc_start(&w, words(substitute(u["Service.ExecStart"][0], subs)), env);
+	child w;
+	child_start(&w, words(substitute(u["Service.ExecStart"][0], subs)), env);
 	INFO(ns.all());
 
 	/* READY=1 once the pid file names the daemon, which is generation 1. */
 	int ready1 = ns.wait("READY=1", 20000);
-	REQUIRE_MESSAGE(ready1 >= 0, proc_dump(&w));
+	REQUIRE_MESSAGE(ready1 >= 0, child_dump(&w));
 	pid_t d1 = read_pid(sc.pidfile);
 	REQUIRE(d1 > 0);
 	CHECK(ns.msgs[ready1] == "READY=1\n" + status_text(d1, 1, 1));
@@ -247,8 +247,8 @@ TEST_CASE("systemd: the unit's ExecStart under NOTIFY_SOCKET: READY=1, RELOADING
 	send_signal(w.pid, SIGTERM);
 	int stopping = ns.wait("STOPPING=1", 20000, ready2);
 	CHECK(stopping > ready2);
-	REQUIRE(proc_wait_exit(&w, 20000));
-	CHECK(proc_code(&w) == 4);
+	REQUIRE(child_wait_exit(&w, 20000));
+	CHECK(child_code(&w) == 4);
 	CHECK(record_count(sc.record, d2, "signal SIGTERM") == 1);
 	/* Nothing else said READY or RELOADING out of turn. */
 	int readies = 0;
@@ -308,13 +308,13 @@ TEST_CASE("status file: JSON at every step, never torn: running, upgrading, drai
 		}, 20000);
 	};
 
-	proc w;
-	proc_start(&w, sc.configured({"--drain", "60000", "--upgrade-ready-delay", "2000",
+	child w;
+	child_start(&w, sc.configured({"--drain", "60000", "--upgrade-ready-delay", "2000",
 	    "--exit-code", "6"}));
 	json j;
 
 	/* Running: the daemon wrote its pid file. */
-	REQUIRE_MESSAGE(state_is("running"), proc_dump(&w));
+	REQUIRE_MESSAGE(state_is("running"), child_dump(&w));
 	load(&j);
 	pid_t d1 = read_pid(sc.pidfile);
 	CHECK(get(j, "wrapper").n == w.pid);
@@ -365,8 +365,8 @@ TEST_CASE("status file: JSON at every step, never torn: running, upgrading, drai
 
 	/* Exited, with the code pidsitter exits with. */
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, 20000));
-	CHECK(proc_code(&w) == 6);
+	REQUIRE(child_wait_exit(&w, 20000));
+	CHECK(child_code(&w) == 6);
 	load(&j);
 	CHECK(get(j, "state").s == "exited");
 	CHECK(get(j, "exit_code").n == 6);
@@ -390,20 +390,20 @@ TEST_CASE("exit status and status file: a stop during a drain reports the genera
 	scene sc;
 	std::string status = sc.dir / "pidsitter.status";
 	sc.config("status_file = \"" + status + "\"\n" SLOW_REAP_OK);
-	proc w, d2;
+	child w, d2;
 
-	proc_start(&w, sc.configured({"--exit-code", "7"}));
-	REQUIRE_MESSAGE(record_wait(sc.record, 0, "ready", 10000), proc_dump(&w));
+	child_start(&w, sc.configured({"--exit-code", "7"}));
+	REQUIRE_MESSAGE(record_wait(sc.record, 0, "ready", 10000), child_dump(&w));
 	pid_t d1 = read_pid(sc.pidfile);
 	/* A successor that the test starts (so that the test, its parent,
 	 * reaps it and its status is known): it writes the pid file, the
 	 * wrapper follows it, and the first generation drains. */
-	proc_start(&d2, sc.daemon({"--exit-code", "7"}));
+	child_start(&d2, sc.daemon({"--exit-code", "7"}));
 	reap_in_background(d2.pid);
 	d2.exited = true;  /* the background thread reaps it */
-	REQUIRE_MESSAGE(proc_wait_line(&w, ("msg=\"following new process\" generation=2 pid=" +
-	    std::to_string(w.pid) + " process=" + std::to_string(d2.pid)).c_str(), 10000), proc_dump(&w));
-	REQUIRE(proc_wait_line(&w, "msg=\"process draining\" generation=1", 10000));
+	REQUIRE_MESSAGE(child_wait_line(&w, ("msg=\"following new process\" generation=2 pid=" +
+	    std::to_string(w.pid) + " process=" + std::to_string(d2.pid)).c_str(), 10000), child_dump(&w));
+	REQUIRE(child_wait_line(&w, "msg=\"process draining\" generation=1", 10000));
 
 	/* The draining generation is held stopped: the TERM reaches it, but
 	 * it can act only after the current one has died of it. */
@@ -412,14 +412,14 @@ TEST_CASE("exit status and status file: a stop during a drain reports the genera
 		return read_file("/proc/" + std::to_string(d1) + "/stat").find(") T ") != std::string::npos;
 	}, 10000));
 	send_signal(w.pid, SIGTERM);
-	REQUIRE_MESSAGE(proc_wait_line(&w, ("msg=\"process exited\" exit_code=7 generation=2 pid=" +
-	    std::to_string(w.pid) + " process=" + std::to_string(d2.pid)).c_str(), 10000), proc_dump(&w));
+	REQUIRE_MESSAGE(child_wait_line(&w, ("msg=\"process exited\" exit_code=7 generation=2 pid=" +
+	    std::to_string(w.pid) + " process=" + std::to_string(d2.pid)).c_str(), 10000), child_dump(&w));
 	/* Then the old one dies otherwise: its drain cut short. */
 	send_signal(d1, SIGKILL);
-	REQUIRE(proc_wait_exit(&w, 10000));
-	INFO(proc_dump(&w));
+	REQUIRE(child_wait_exit(&w, 10000));
+	INFO(child_dump(&w));
 	CHECK(w.out.find("signal=SIGKILL status_source=child") != std::string::npos);
-	CHECK(proc_code(&w) == 7);
+	CHECK(child_code(&w) == 7);
 	json j;
 	std::string err;
 	REQUIRE(json_parse(read_file(status), &j, &err));

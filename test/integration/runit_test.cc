@@ -1,5 +1,5 @@
 /*
- * runit_test.cc: pidsitter under the real runit (issue 7).  Each test
+ * runit_test.cc: pidsitter under the real runit.  Each test
  * builds a service directory from examples/runit/gitaly (its paths
  * replaced by a temporary directory's), supervises it with a runsv of its
  * own (a child of the test, never the machine's /etc/service) and drives
@@ -38,7 +38,7 @@ struct runit_service {
 	tmp_dir dir;
 	service_daemon gitaly;
 	std::string svdir, status, current;
-	proc runsv;
+	child runsv;
 
 	explicit runit_service(const std::vector<std::string> &extra) : gitaly(dir, extra)
 	{
@@ -60,12 +60,12 @@ struct runit_service {
 		REQUIRE(run.find("-c " + svdir + "/pidsitter.toml") != std::string::npos);
 		/* Down until the test says up. */
 		write_file(svdir + "/down", "");
-		proc_start(&runsv, {"/usr/bin/runsv", svdir});
+		child_start(&runsv, {"/usr/bin/runsv", svdir});
 		REQUIRE_MESSAGE(wait_until([&] {
 			struct stat st;
 			return stat((svdir + "/supervise/ok").c_str(), &st) == 0 &&
 			    stat((svdir + "/log/supervise/ok").c_str(), &st) == 0;
-		}, 20000), proc_dump(&runsv));
+		}, 20000), child_dump(&runsv));
 		REQUIRE(wait_until([&] { return get_status().raw.compare(0, 6, "down: ") == 0; }, 20000));
 	}
 
@@ -73,7 +73,7 @@ struct runit_service {
 	~runit_service()
 	{
 		kill_all_in(dir.path);
-		proc_kill(&runsv);
+		child_kill(&runsv);
 	}
 
 	cmd_result sv(std::vector<std::string> args)
@@ -170,8 +170,8 @@ struct runit_service {
 	{
 		CHECK(sv({"down"}).code == 0);
 		CHECK(sv({"exit"}).code == 0);
-		bool gone = proc_wait_exit(&runsv, 30000);
-		CHECK_MESSAGE(gone, proc_dump(&runsv));
+		bool gone = child_wait_exit(&runsv, 30000);
+		CHECK_MESSAGE(gone, child_dump(&runsv));
 		check_none_in(dir.path);
 	}
 };
@@ -218,7 +218,7 @@ TEST_CASE("runit: sv up waits for ./check, sv hup is followed under the same run
 	CHECK(mon.size() > 26);
 	CHECK(mon[4] == '-');
 	CHECK(mon[10] == '_');
-	CHECK(log_field(mon, "wrapper") == w);
+	CHECK(line_field(mon, "wrapper") == w);
 	CHECK(sv.log_lines({"msg=\"Wrapper started\""}).size() == 1);
 	CHECK(sv.log_lines({"msg=\"spawning a process\""}).size() == 1);
 

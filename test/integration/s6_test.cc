@@ -1,5 +1,5 @@
 /*
- * s6_test.cc: pidsitter under the real s6 (issue 7).  Each test builds a
+ * s6_test.cc: pidsitter under the real s6.  Each test builds a
  * service directory from examples/s6/gitaly (its paths replaced by a
  * temporary directory's), supervises it with an s6-supervise of its own (a
  * child of the test; its stdout, which ./run and ./finish inherit, is the
@@ -35,7 +35,7 @@ struct s6_service {
 	tmp_dir dir;
 	service_daemon gitaly;
 	std::string svdir;
-	proc sup;
+	child sup;
 
 	explicit s6_service(const std::vector<std::string> &extra) : gitaly(dir, extra)
 	{
@@ -48,16 +48,16 @@ struct s6_service {
 		REQUIRE(run.find("--notify-fd 3") != std::string::npos);
 		REQUIRE(read_file(svdir + "/notification-fd") == "3\n");
 		write_file(svdir + "/down", "");
-		proc_start(&sup, {"/usr/bin/s6-supervise", svdir});
+		child_start(&sup, {"/usr/bin/s6-supervise", svdir});
 		REQUIRE_MESSAGE(wait_until([&] {
 			return run_cmd({"/usr/bin/s6-svstat", svdir}).code == 0;
-		}, 20000), proc_dump(&sup));
+		}, 20000), child_dump(&sup));
 	}
 
 	~s6_service()
 	{
 		kill_all_in(dir.path);
-		proc_kill(&sup);
+		child_kill(&sup);
 	}
 
 	cmd_result svc(const char *opts)
@@ -91,7 +91,7 @@ struct s6_service {
 			return s.up && s.ready && s.pid > 0 && s.pid != not_pid;
 		}, timeout_ms);
 		CAPTURE(s.raw);
-		REQUIRE_MESSAGE(ok, proc_dump(&sup));
+		REQUIRE_MESSAGE(ok, child_dump(&sup));
 		return s;
 	}
 
@@ -109,15 +109,15 @@ struct s6_service {
 	/* Lines of s6-supervise's stdout (pidsitter's log, ./finish). */
 	bool wait_out(const char *needle, int n, int timeout_ms)
 	{
-		return proc_wait_count(&sup, needle, n, timeout_ms);
+		return child_wait_count(&sup, needle, n, timeout_ms);
 	}
 
 	/* s6-svc -dx: s6-supervise brings the service down and exits. */
 	void stop()
 	{
 		CHECK(svc("-dx").code == 0);
-		bool gone = proc_wait_exit(&sup, 30000);
-		CHECK_MESSAGE(gone, proc_dump(&sup));
+		bool gone = child_wait_exit(&sup, 30000);
+		CHECK_MESSAGE(gone, child_dump(&sup));
 		check_none_in(dir.path);
 	}
 };
@@ -145,9 +145,9 @@ open_pipes(pid_t pid, int from)
 }
 
 std::string
-line_with(const proc *p, const std::string &needle)
+line_with(const child *p, const std::string &needle)
 {
-	return proc_find_line(p, needle.c_str());
+	return child_find_line(p, needle.c_str());
 }
 
 }  // namespace
@@ -173,8 +173,8 @@ TEST_CASE("s6: s6-svwait -U returns once the daemon wrote its pid file; -h is fo
 	CHECK(s0.ready);
 	pid_t w = s0.pid;
 	REQUIRE(sv.wait_out("msg=\"monitoring process\"", 1, 10000));
-	CHECK(log_field(line_with(&sv.sup, "msg=\"monitoring process\""), "process") == d1);
-	CHECK(log_field(line_with(&sv.sup, "msg=\"monitoring process\""), "wrapper") == w);
+	CHECK(line_field(line_with(&sv.sup, "msg=\"monitoring process\""), "process") == d1);
+	CHECK(line_field(line_with(&sv.sup, "msg=\"monitoring process\""), "wrapper") == w);
 	/* The daemon does not inherit the notification pipe (pidsitter made
 	 * it close-on-exec): beyond stdin, stdout and stderr it has no pipe
 	 * but those the test itself inherited and passed on (the fixture's
@@ -192,7 +192,7 @@ TEST_CASE("s6: s6-svwait -U returns once the daemon wrote its pid file; -h is fo
 	REQUIRE(sv.svc("-h").code == 0);
 	pid_t d2 = sv.gitaly.wait_ready(d1, 20000);
 	REQUIRE(sv.wait_out("msg=\"following new process\"", 1, 20000));
-	CHECK(log_field(line_with(&sv.sup, "msg=\"following new process\""), "process") == d2);
+	CHECK(line_field(line_with(&sv.sup, "msg=\"following new process\""), "process") == d2);
 	REQUIRE(record_wait(sv.gitaly.record, d1, "upgraded", 10000));
 	s6_status s1 = sv.get_status();
 	CAPTURE(s1.raw);
@@ -236,7 +236,7 @@ TEST_CASE("s6: -t and -r: s6-supervise starts a new pidsitter, which starts a ne
 	CHECK(sv.gitaly.daemons() == std::vector<pid_t>{d2});
 	CHECK(sv.wait_out("gitaly: pidsitter exited with status 0", 1, 10000));
 	CHECK(sv.wait_out("msg=\"spawning a process\"", 2, 20000));
-	CHECK(proc_count_lines(&sv.sup, "msg=\"spawning a process\"") == 2);
+	CHECK(child_count_lines(&sv.sup, "msg=\"spawning a process\"") == 2);
 	sv.stop();
 	CHECK(record_count(sv.gitaly.record, d2, "signal SIGTERM") == 1);
 }
@@ -255,9 +255,9 @@ TEST_CASE("s6: -k kills the wrapper: s6-supervise restarts it, it adopts the run
 	REQUIRE(sv.wait_out("msg=\"adopting a process\"", 1, 20000));
 	std::string adopt = line_with(&sv.sup, "msg=\"adopting a process\"");
 	CAPTURE(adopt);
-	CHECK(log_field(adopt, "process") == d1);
-	CHECK(log_field(adopt, "wrapper") == w2);
-	CHECK(proc_count_lines(&sv.sup, "msg=\"spawning a process\"") == 1);
+	CHECK(line_field(adopt, "process") == d1);
+	CHECK(line_field(adopt, "wrapper") == w2);
+	CHECK(child_count_lines(&sv.sup, "msg=\"spawning a process\"") == 1);
 	CHECK(sv.gitaly.daemons() == std::vector<pid_t>{d1});
 	cmd_result wait = run_cmd({"/usr/bin/s6-svwait", "-U", "-t", "10000", sv.svdir}, {}, 20000);
 	CHECK(wait.code == 0);

@@ -1,5 +1,5 @@
 /*
- * security_test.cc: issue 5, Security.  pidsitter often runs as root and
+ * security_test.cc: security.  pidsitter often runs as root and
  * reads a file other programs write: each test tries to make it adopt or
  * signal a process it must not, or hang on a file it must not read.
  *
@@ -89,29 +89,29 @@ uid_of(pid_t pid)
 /* The wrapper w left no zombie, and TERM stops it with the daemon's code,
  * 7: it followed no new process. */
 void
-stop_unmoved(proc *w)
+stop_unmoved(child *w)
 {
 	CHECK(zombies_of(w->pid).empty());
 	send_signal(w->pid, SIGTERM);
-	REQUIRE(proc_wait_exit(w, DEADLINE_MS));
-	CHECK(proc_code(w) == 7);
+	REQUIRE(child_wait_exit(w, DEADLINE_MS));
+	CHECK(child_code(w) == 7);
 	CHECK(w->out.find("following new process") == std::string::npos);
 }
 
 /* w, started by a shell that wrote its own PID into the pid file, exits
  * 5: it did not adopt the process the file names (why), and spawned. */
 void
-check_refused_own(const scene &sc, proc *w, const char *why)
+check_refused_own(const scene &sc, child *w, const char *why)
 {
-	REQUIRE(proc_wait_exit(w, DEADLINE_MS));
+	REQUIRE(child_wait_exit(w, DEADLINE_MS));
 	INFO(w->out);
 	CHECK(read_pid(sc.pidfile) == w->pid);
 	CHECK(w->out.find(why) != std::string::npos);
 	CHECK(w->out.find("spawning a process") != std::string::npos);
-	CHECK(proc_code(w) == 5);
+	CHECK(child_code(w) == 5);
 }
 
-/* A hook for proc_start_hooked: run as nobody (65534). */
+/* A hook for child_start_hooked: run as nobody (65534). */
 int
 become_nobody(void)
 {
@@ -125,8 +125,8 @@ become_nobody(void)
 /*
  * PID reuse.  The pid file goes on naming a PID after its process died;
  * the PID is handed to another program.  gitaly-wrapper checks liveness
- * with kill(pid, 0) and signals the bare PID (REFERENCE.md §1.5, §1.9):
- * it would adopt or signal the stranger.
+ * with kill(pid, 0) and signals the bare PID (pidsitter(8), SECURITY
+ * CONSIDERATIONS): it would adopt or signal the stranger.
  */
 TEST_CASE("security: a recycled PID is neither adopted nor signalled")
 {
@@ -155,9 +155,9 @@ TEST_CASE("security: a recycled PID is neither adopted nor signalled")
 		REQUIRE(s == d0);
 		REQUIRE(record_wait(strec, s, "ready", DEADLINE_MS));
 
-		proc w;
-		proc_start(&w, ns.run(sc.wrapper(sc.daemon({"--exit-code", "7"}))));
-		INFO(proc_dump(&w));
+		child w;
+		child_start(&w, ns.run(sc.wrapper(sc.daemon({"--exit-code", "7"}))));
+		INFO(child_dump(&w));
 		REQUIRE(wait_log(&w, {"msg=\"monitoring process\""}, DEADLINE_MS));
 		pid_t wh = child_of(w.pid, DEADLINE_MS);
 		REQUIRE(wh > 0);
@@ -182,8 +182,8 @@ TEST_CASE("security: a recycled PID is neither adopted nor signalled")
 		CHECK(live_matching(sc.gitaly).size() == 1);
 		CHECK(zombies_of(wh).empty());
 		send_signal(wh, SIGTERM);
-		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-		CHECK(proc_code(&w) == 7);
+		REQUIRE(child_wait_exit(&w, DEADLINE_MS));
+		CHECK(child_code(&w) == 7);
 		CHECK(record_count(strec, s, "signal") == 0);
 		CHECK(ns.host_pid(s) > 0);  /* the stranger runs on, untouched */
 	}
@@ -194,9 +194,9 @@ TEST_CASE("security: a recycled PID is neither adopted nor signalled")
 		SUBCASE("the expected binary, started before the current generation") { older_gitaly = true; }
 		CAPTURE(older_gitaly);
 
-		proc w;
-		proc_start(&w, ns.run(sc.wrapper(sc.daemon({"--exit-code", "7", "--drain", "20"}))));
-		INFO(proc_dump(&w));
+		child w;
+		child_start(&w, ns.run(sc.wrapper(sc.daemon({"--exit-code", "7", "--drain", "20"}))));
+		INFO(child_dump(&w));
 		pid_t d1 = sc.ready(DEADLINE_MS);
 		pid_t wh = child_of(w.pid, DEADLINE_MS);
 		REQUIRE(wh > 0);
@@ -255,11 +255,11 @@ TEST_CASE("security: a recycled PID is neither adopted nor signalled")
 		/* The stale content comes back (a restored backup, a slow
 		 * writer): it names the stranger now. */
 		std::string named = "process=" + std::to_string(s);
-		int mentions = proc_count_lines(&w, named.c_str());
+		int mentions = child_count_lines(&w, named.c_str());
 		replace_with_file(sc.pidfile, std::to_string(d2), 0644);
 		REQUIRE(wait_until([&] {
 			pump_for(&w, 5);
-			return proc_count_lines(&w, named.c_str()) > mentions;
+			return child_count_lines(&w, named.c_str()) > mentions;
 		}, DEADLINE_MS));
 		send_signal(wh, SIGUSR1);
 		REQUIRE(wait_until([&] {
@@ -271,13 +271,13 @@ TEST_CASE("security: a recycled PID is neither adopted nor signalled")
 		CHECK(record_count(sc.record, cur, "signal SIGUSR1") == 1);
 		CHECK(zombies_of(wh).empty());
 		send_signal(wh, SIGTERM);
-		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-		CHECK(proc_code(&w) == 7);
+		REQUIRE(child_wait_exit(&w, DEADLINE_MS));
+		CHECK(child_code(&w) == 7);
 		CHECK(record_count(sc.record, cur, "signal SIGTERM") == 1);
 		CHECK(record_count(srec, s, "signal") == 0);
 		CHECK(ns.host_pid(s) > 0);  /* the stranger runs on, untouched */
 		/* Generation 2 (and 3, the upgrade), never the stranger. */
-		CHECK(proc_count_lines(&w, "msg=\"following new process\"") == (older_gitaly ? 2 : 1));
+		CHECK(child_count_lines(&w, "msg=\"following new process\"") == (older_gitaly ? 2 : 1));
 		CHECK(live_matching(sc.gitaly).size() == (older_gitaly ? 1u : 0u));
 	}
 }
@@ -343,12 +343,12 @@ TEST_CASE("security: an untrusted pid file is refused at start and ignored while
 		/* At start: refused, exit 1, nothing spawned. */
 		make_bad(true);
 		{
-			proc w;
-			proc_start(&w, {build_path("pidsitter"), "-p", pidfile, "/bin/sh", "-c",
+			child w;
+			child_start(&w, {build_path("pidsitter"), "-p", pidfile, "/bin/sh", "-c",
 			    "touch " + marker + "; exit 4"});
-			REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+			REQUIRE(child_wait_exit(&w, DEADLINE_MS));
 			INFO(w.out);
-			CHECK(proc_code(&w) == 1);
+			CHECK(child_code(&w) == 1);
 			CHECK(has_line(w.out, {"msg=\"cannot use pid file\"", c.rule, c.fix}));
 			CHECK(w.out.find("spawning a process") == std::string::npos);
 			CHECK(access(marker.c_str(), F_OK) != 0);
@@ -362,7 +362,7 @@ TEST_CASE("security: an untrusted pid file is refused at start and ignored while
 		 * with a warning; the current generation stays. */
 		unlink(pidfile.c_str());
 		unlink(mid.c_str());
-		proc w;
+		child w;
 		pid_t d1 = start_monitored(sc, &w, sc.wrapper(sc.daemon({"--exit-code", "7",
 		    "--upgrade-ready-delay", "60000", "--upgrade-timeout", "60000"})), DEADLINE_MS);
 		std::string decoy_rec = sc.dir / "decoy.rec";
@@ -422,8 +422,8 @@ TEST_CASE("security: another user's daemon, pid 1, the wrapper and its ancestors
 			write_file(sc.conf, "owner = 65534\n" SLOW_REAP_OK, 0644);
 			opts = {"-c", sc.conf};
 		}
-		proc w;
-		proc_start(&w, sc.wrapper(sc.daemon({"--exit-code", "5"}), opts));
+		child w;
+		child_start(&w, sc.wrapper(sc.daemon({"--exit-code", "5"}), opts));
 		if (configured) {
 			REQUIRE(wait_log(&w, {"msg=\"adopting a process\"", "process=" + std::to_string(nobody)},
 			    DEADLINE_MS));
@@ -431,17 +431,17 @@ TEST_CASE("security: another user's daemon, pid 1, the wrapper and its ancestors
 			REQUIRE(record_wait(nrec, nobody, "signal SIGUSR1", DEADLINE_MS));
 			CHECK(live_matching(sc.gitaly).size() == 1);
 			send_signal(w.pid, SIGTERM);
-			REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-			CHECK(proc_code(&w) == 6);
+			REQUIRE(child_wait_exit(&w, DEADLINE_MS));
+			CHECK(child_code(&w) == 6);
 			CHECK(w.out.find("spawning a process") == std::string::npos);
 			CHECK(record_count(sc.record, 0, "start") == 0);
 		} else {
 			/* It is the daemon by its name, run by a user the owner
 			 * rule refuses: spawning would start a second daemon
 			 * beside it.  Refused, the fix named, nothing spawned. */
-			REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+			REQUIRE(child_wait_exit(&w, DEADLINE_MS));
 			INFO(w.out);
-			CHECK(proc_code(&w) == 1);
+			CHECK(child_code(&w) == 1);
 			CHECK(has_line(w.out, {"level=fatal", "process=" + std::to_string(nobody),
 			    "it runs as uid 65534, not uid 0", "set owner = 65534"}));
 			CHECK(w.out.find("spawning a process") == std::string::npos);
@@ -456,7 +456,7 @@ TEST_CASE("security: another user's daemon, pid 1, the wrapper and its ancestors
 
 	SUBCASE("while watching: another user's daemon the pid file names is not followed, with a warning") {
 		scene sc;
-		proc w;
+		child w;
 		pid_t d1 = start_monitored(sc, &w, sc.wrapper(sc.daemon({"--exit-code", "7"})),
 		    DEADLINE_MS);
 		std::string nrec = sc.dir / "nobody.rec";
@@ -496,15 +496,15 @@ TEST_CASE("security: another user's daemon, pid 1, the wrapper and its ancestors
 		/* Written by root, mode 0644: a pid file nobody may trust. */
 		replace_with_file(sc.pidfile, std::to_string(root), 0644);
 
-		proc w;
-		proc_start_hooked(&w, sc.wrapper({sc.gitaly, "--pid-file", sc.dir / "own.pid",
+		child w;
+		child_start_hooked(&w, sc.wrapper({sc.gitaly, "--pid-file", sc.dir / "own.pid",
 		    "--no-pid-file", "--record", orec, "--exit-after", "0", "--exit-code", "5"}),
 		    clean_env, become_nobody);
-		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+		REQUIRE(child_wait_exit(&w, DEADLINE_MS));
 		INFO(w.out);
 		INFO(w.err);
 		if (is_daemon) {
-			CHECK(proc_code(&w) == 1);
+			CHECK(child_code(&w) == 1);
 			CHECK(has_line(w.out, {"level=fatal", "process=" + std::to_string(root),
 			    "it runs as uid 0, not uid 65534", "set owner = 0"}));
 			CHECK(w.out.find("spawning a process") == std::string::npos);
@@ -515,7 +515,7 @@ TEST_CASE("security: another user's daemon, pid 1, the wrapper and its ancestors
 			    "process=" + std::to_string(root), "not the expected binary"}));
 			CHECK(w.out.find("spawning a process") != std::string::npos);
 			CHECK(record_count(orec, 0, "start") == 1);
-			CHECK(proc_code(&w) == 5);
+			CHECK(child_code(&w) == 5);
 		}
 		CHECK(record_count(rrec, root, "signal") == 0);
 		CHECK(pid_alive(root));
@@ -530,8 +530,8 @@ TEST_CASE("security: another user's daemon, pid 1, the wrapper and its ancestors
 		mkdir(bin.c_str(), 0755);
 		bin += "/pidsitter";
 		REQUIRE(symlink(build_path("fixture-daemon").c_str(), bin.c_str()) == 0);
-		proc w;
-		proc_start(&w, {"/bin/sh", "-c", "echo $$ > \"$0\"; exec \"$@\"", sc.pidfile,
+		child w;
+		child_start(&w, {"/bin/sh", "-c", "echo $$ > \"$0\"; exec \"$@\"", sc.pidfile,
 		    build_path("pidsitter"), "-p", sc.pidfile, "--", bin, "--pid-file", sc.dir / "x.pid",
 		    "--no-pid-file", "--record", sc.record, "--exit-after", "0", "--exit-code", "5"});
 		check_refused_own(sc, &w, "it is the wrapper itself");
@@ -541,8 +541,8 @@ TEST_CASE("security: another user's daemon, pid 1, the wrapper and its ancestors
 		scene sc;
 		/* The parent is a shell, and the daemon is /bin/sh: comm "sh".
 		 * Adopting it would deadlock: each would wait for the other. */
-		proc w;
-		proc_start(&w, {"/bin/sh", "-c", "echo $$ > \"$0\"; \"$@\"; exit $?", sc.pidfile,
+		child w;
+		child_start(&w, {"/bin/sh", "-c", "echo $$ > \"$0\"; \"$@\"; exit $?", sc.pidfile,
 		    build_path("pidsitter"), "-p", sc.pidfile, "--", "/bin/sh", "-c", "exit 5"});
 		check_refused_own(sc, &w, "it is an ancestor of the wrapper");
 	}
@@ -558,15 +558,15 @@ TEST_CASE("security: another user's daemon, pid 1, the wrapper and its ancestors
 		bin += "/pidcycle";
 		REQUIRE(symlink(build_path("fixture-daemon").c_str(), bin.c_str()) == 0);
 		write_file(sc.pidfile, "1\n", 0644);
-		proc w;
-		proc_start(&w, ns.run({build_path("pidsitter"), "-p", sc.pidfile, "--", bin, "--pid-file",
+		child w;
+		child_start(&w, ns.run({build_path("pidsitter"), "-p", sc.pidfile, "--", bin, "--pid-file",
 		    sc.dir / "x.pid", "--no-pid-file", "--record", sc.record, "--exit-after", "0",
 		    "--exit-code", "5"}));
-		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+		REQUIRE(child_wait_exit(&w, DEADLINE_MS));
 		INFO(w.out);
 		CHECK(w.out.find("it is pid 1") != std::string::npos);
 		CHECK(w.out.find("spawning a process") != std::string::npos);
-		CHECK(proc_code(&w) == 5);
+		CHECK(child_code(&w) == 5);
 		CHECK(ns.host_pid(1) == ns.init);  /* alive, and nobody signalled it */
 		CHECK(record_count(sc.record, 0, "start") == 1);
 	}
@@ -648,20 +648,20 @@ TEST_CASE("security: a huge, FIFO, device, junk or NUL pid file is refused quick
 				pidfile = "/dev/zero";
 			else
 				make(name, pidfile);
-			proc w;
+			child w;
 			long long t0 = mono_ms();
-			proc_start(&w, {build_path("pidsitter"), "-p", pidfile, "--", sc.gitaly, "--pid-file",
+			child_start(&w, {build_path("pidsitter"), "-p", pidfile, "--", sc.gitaly, "--pid-file",
 			    sc.dir / "spawned.pid", "--no-pid-file", "--record", sc.record, "--exit-after", "0",
 			    "--exit-code", "5"});
-			bool quick = proc_wait_exit(&w, QUICK_MS);
+			bool quick = child_wait_exit(&w, QUICK_MS);
 			long long took = mono_ms() - t0;
 			CAPTURE(took);
 			CHECK(quick);
 			if (!quick)
-				proc_kill(&w);  /* hung, or adopted the decoy: failed */
-			proc_dump(&w);
+				child_kill(&w);  /* hung, or adopted the decoy: failed */
+			child_dump(&w);
 			INFO(w.out);
-			CHECK(proc_code(&w) == c.code);
+			CHECK(child_code(&w) == c.code);
 			CHECK(w.out.find(c.why) != std::string::npos);
 			CHECK(w.out.find("adopting a process") == std::string::npos);
 			CHECK(record_count(sc.record, 0, "start") == (c.code == 5 ? 1 : 0));
@@ -670,7 +670,7 @@ TEST_CASE("security: a huge, FIFO, device, junk or NUL pid file is refused quick
 	}
 
 	SUBCASE("while watching: the loop never blocks, the current generation stays") {
-		proc w;
+		child w;
 		/* -v: malformed pid files are logged at debug level. */
 		pid_t d1 = start_monitored(sc, &w, sc.wrapper(sc.daemon({"--exit-code", "7"}), {"-v"}),
 		    DEADLINE_MS);
@@ -723,9 +723,9 @@ status_file_beside(const std::string &name)
 		REQUIRE(mkfifo(status.c_str(), 0666) == 0);
 	sc.config("status_file = \"" + status + "\"\n");
 
-	proc w;
-	proc_start(&w, sc.configured({"--exit-code", "7"}), clean_env);
-	INFO(proc_dump(&w));
+	child w;
+	child_start(&w, sc.configured({"--exit-code", "7"}), clean_env);
+	INFO(child_dump(&w));
 	pid_t d1 = sc.ready(DEADLINE_MS);
 	REQUIRE(d1 > 0);
 	if (is_dir) {
@@ -743,8 +743,8 @@ status_file_beside(const std::string &name)
 	/* TERM is forwarded, and the wrapper exits with the daemon's code:
 	 * nothing blocked it. */
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-	CHECK(proc_code(&w) == 7);
+	REQUIRE(child_wait_exit(&w, DEADLINE_MS));
+	CHECK(child_code(&w) == 7);
 	CHECK(record_count(sc.record, d1, "signal SIGTERM") == 1);
 
 	struct stat st, vst;

@@ -22,27 +22,27 @@ run_cmd(const std::vector<std::string> &argv, const std::vector<std::string> &en
     int timeout_ms)
 {
 	cmd_result r;
-	proc p;
+	child p;
 
-	proc_start(&p, argv, env);
-	bool done = proc_wait_exit(&p, timeout_ms);
+	child_start(&p, argv, env);
+	bool done = child_wait_exit(&p, timeout_ms);
 	r.out = p.out;
 	r.err = p.err;
 	if (!done) {
 		INFO("command: " << argv[0] << (argv.size() > 1 ? " " + argv[1] : ""));
-		INFO(proc_dump(&p));
+		INFO(child_dump(&p));
 		FAIL("command still running at its deadline");
 	}
-	r.code = proc_code(&p);
+	r.code = child_code(&p);
 	return r;
 }
 
 bool
-proc_wait_count(proc *p, const char *needle, int n, int timeout_ms)
+child_wait_count(child *p, const char *needle, int n, int timeout_ms)
 {
 	return wait_until([&] {
 		pump_for(p, 20);
-		return proc_count_lines(p, needle) >= n;
+		return child_count_lines(p, needle) >= n;
 	}, timeout_ms);
 }
 

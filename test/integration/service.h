@@ -25,14 +25,14 @@ struct cmd_result {
 	std::string err;
 };
 
-/* Run argv (env as for proc_start) and wait for it; a command still
+/* Run argv (env as for child_start) and wait for it; a command still
  * running at the deadline is killed and fails the test. */
 cmd_result run_cmd(const std::vector<std::string> &argv,
     const std::vector<std::string> &env = {}, int timeout_ms = 30000);
 
 /* Pump p's stdout for a moment, then count its lines holding needle;
  * waits until there are at least n of them. */
-bool proc_wait_count(proc *p, const char *needle, int n, int timeout_ms);
+bool child_wait_count(child *p, const char *needle, int n, int timeout_ms);
 
 typedef std::vector<std::pair<std::string, std::string>> subst_list;
 

@@ -2,12 +2,13 @@
  * tableflip_test.cc: the built pidsitter against a REAL tableflip daemon
  * (test/tableflip/main.go, built with Debian's cloudflare/tableflip):
  * upgrades with HUP followed one after the other, TERM in the middle of a
- * drain, a failed upgrade (issue 3, "Real peers in the tests").
+ * drain, a failed upgrade.
  *
- * How a tableflip upgrade goes (REFERENCE.md §2): the current process P1
- * gets HUP, fork+execs P2 as its own child with the listening socket; P2
- * writes the pid file (temp file + rename) and tells P1; P1 drains and
- * exits, and P2 is re-parented to the nearest child subreaper: pidsitter.
+ * How a tableflip upgrade goes (pidsitter(8), UPGRADES): the current
+ * process P1 gets HUP, fork+execs P2 as its own child with the listening
+ * socket; P2 writes the pid file (temp file + rename) and tells P1; P1
+ * drains and exits, and P2 is re-parented to the nearest child subreaper:
+ * pidsitter.
  *
  * The daemon's binary is "tableflip-daemon", 16 bytes: its comm is
  * "tableflip-daemo" and pidsitter matches it as the kernel cuts it (and by
@@ -66,9 +67,9 @@ struct tf_scene {
 	}
 
 	/* For failure messages: what the wrapper and the daemons said. */
-	std::string dump(proc *w) const
+	std::string dump(child *w) const
 	{
-		std::string s = proc_dump(w) + "record:\n" + read_file(record) + "daemons:\n";
+		std::string s = child_dump(w) + "record:\n" + read_file(record) + "daemons:\n";
 		for (pid_t pid : daemons()) {
 			std::string at = "/proc/" + std::to_string(pid);
 			std::string status = read_file(at + "/status"), keep;
@@ -134,13 +135,13 @@ record_who(const std::string &record, const std::string &what)
 /* The port the daemon's first generation printed on stderr (pidsitter
  * hands the daemon its own stderr, and the test captures the wrapper's). */
 int
-listening_port(proc *w)
+listening_port(child *w)
 {
 	const char *needle = ": listening on 127.0.0.1:";
 
-	REQUIRE(proc_wait_stderr(w, needle, DEADLINE_MS));
+	REQUIRE(child_wait_stderr(w, needle, DEADLINE_MS));
 	size_t at = w->err.find(needle);
-	REQUIRE(proc_wait_stderr(w, "\n", DEADLINE_MS));
+	REQUIRE(child_wait_stderr(w, "\n", DEADLINE_MS));
 	return atoi(w->err.c_str() + at + strlen(needle));
 }
 
@@ -154,34 +155,34 @@ who_answers(int port)
 /* The log lines about a generation, as pidsitter writes them (text
  * format: fields sorted, pid= and wrapper= are the wrapper's). */
 std::string
-following(const proc &w, unsigned gen, pid_t pid)
+following(const child &w, unsigned gen, pid_t pid)
 {
 	return log_msg("following new process", log_gen(w, gen, pid) +
 	    " role=current source=pid_file");
 }
 
 std::string
-exited(const proc &w, int code, unsigned gen, pid_t pid, const char *source)
+exited(const child &w, int code, unsigned gen, pid_t pid, const char *source)
 {
 	return log_msg("process exited", "exit_code=" + std::to_string(code) + " " +
 	    log_gen(w, gen, pid) + " status_source=" + source);
 }
 
 std::string
-forwarded(const proc &w, unsigned gen, pid_t pid, const char *sig)
+forwarded(const child &w, unsigned gen, pid_t pid, const char *sig)
 {
 	return log_msg("forwarding signal", log_gen(w, gen, pid) + " signal=" + sig);
 }
 
 /* Spawned and ready: the first generation's pid. */
 pid_t
-first_ready(const tf_scene &sc, proc *w)
+first_ready(const tf_scene &sc, child *w)
 {
-	REQUIRE(proc_wait_line(w, "msg=\"monitoring process\"", DEADLINE_MS));
+	REQUIRE(child_wait_line(w, "msg=\"monitoring process\"", DEADLINE_MS));
 	REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
 	pid_t pid = record_who(sc.record, "ready");
 	REQUIRE(pid > 0);
-	CHECK(proc_count_lines(w, log_msg("monitoring process", log_gen(*w, 1, pid)).c_str()) == 1);
+	CHECK(child_count_lines(w, log_msg("monitoring process", log_gen(*w, 1, pid)).c_str()) == 1);
 	CHECK(read_pid(sc.pidfile) == pid);
 	return pid;
 }
@@ -205,7 +206,7 @@ early_refusals(const std::string &record, pid_t pid)
  * its record says "upgraded" or "upgrade-failed" for another reason than
  * asking too early.  *hups counts the HUPs sent. */
 void
-hup(const tf_scene &sc, proc *w, pid_t old, int *hups)
+hup(const tf_scene &sc, child *w, pid_t old, int *hups)
 {
 	auto t0 = std::chrono::steady_clock::now();
 
@@ -229,7 +230,7 @@ hup(const tf_scene &sc, proc *w, pid_t old, int *hups)
 /* HUP to the wrapper; the daemon `old` upgrades.  Returns the new pid
  * once it is ready and the wrapper follows it as generation gen. */
 pid_t
-hup_upgrade(const tf_scene &sc, proc *w, pid_t old, unsigned gen, int *hups)
+hup_upgrade(const tf_scene &sc, child *w, pid_t old, unsigned gen, int *hups)
 {
 	hup(sc, w, old, hups);
 	REQUIRE(record_count(sc.record, old, "upgraded") == 1);
@@ -237,7 +238,7 @@ hup_upgrade(const tf_scene &sc, proc *w, pid_t old, unsigned gen, int *hups)
 	REQUIRE(fresh > 0);
 	REQUIRE(fresh != old);
 	REQUIRE(record_wait(sc.record, fresh, "ready", DEADLINE_MS));
-	REQUIRE(proc_wait_line(w, following(*w, gen, fresh).c_str(), DEADLINE_MS));
+	REQUIRE(child_wait_line(w, following(*w, gen, fresh).c_str(), DEADLINE_MS));
 	return fresh;
 }
 
@@ -246,13 +247,13 @@ hup_upgrade(const tf_scene &sc, proc *w, pid_t old, unsigned gen, int *hups)
 TEST_CASE("tableflip: four HUP upgrades of a real tableflip daemon, each followed, then TERM")
 {
 	tf_scene sc;
-	proc w;
+	child w;
 
 	/* A port below the ephemeral range, not the daemon's default
 	 * 127.0.0.1:0: once our daemons are gone, no other test's "port 0"
 	 * listener can be given it, so "nothing listens" means ours. */
 	int port = free_port();
-	proc_start(&w, sc.wrapper({"-drain", "200ms", "-exit-code", "7",
+	child_start(&w, sc.wrapper({"-drain", "200ms", "-exit-code", "7",
 	    "-listen", "127.0.0.1:" + std::to_string(port)}));
 	INFO(sc.dump(&w));
 	pid_t cur = first_ready(sc, &w);
@@ -270,14 +271,14 @@ TEST_CASE("tableflip: four HUP upgrades of a real tableflip daemon, each followe
 		cur = hup_upgrade(sc, &w, old, gen, &hups);
 		pcur = pin(cur);
 		CHECK(record_count(sc.record, old, "signal SIGHUP") == hups - before);
-		CHECK(proc_wait_line(&w, log_msg("process draining", log_gen(w, gen - 1, old)).c_str(),
+		CHECK(child_wait_line(&w, log_msg("process draining", log_gen(w, gen - 1, old)).c_str(),
 		    DEADLINE_MS));
 		/* The old one drains 200 ms and exits 0.  The first was our
 		 * child (libuv's exit callback); every later one was the child
 		 * of its predecessor, re-parented to the subreaper when that
 		 * one exited, and reaped by the wrapper itself. */
 		REQUIRE(record_wait(sc.record, old, "exit 0", DEADLINE_MS));
-		REQUIRE(proc_wait_line(&w, exited(w, 0, gen - 1, old,
+		REQUIRE(child_wait_line(&w, exited(w, 0, gen - 1, old,
 		    gen == 2 ? "child" : "reap").c_str(), DEADLINE_MS));
 		/* Logged only once reaped: no zombie, exactly one daemon. */
 		CHECK(zombies_of(w.pid).empty());
@@ -295,22 +296,22 @@ TEST_CASE("tableflip: four HUP upgrades of a real tableflip daemon, each followe
 	}
 
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-	CHECK(proc_code(&w) == 7);
+	REQUIRE(child_wait_exit(&w, DEADLINE_MS));
+	CHECK(child_code(&w) == 7);
 	CHECK(record_count(sc.record, cur, "signal SIGTERM") == 1);
 	CHECK(record_count(sc.record, cur, "exit 7") == 1);
 	CHECK(record_count(sc.record, 0, "signal SIGTERM") == 1);
-	CHECK(proc_count_lines(&w, forwarded(w, 5, cur, "SIGTERM").c_str()) == 1);
-	CHECK(proc_count_lines(&w, exited(w, 7, 5, cur, "reap").c_str()) == 1);
-	CHECK(proc_count_lines(&w, "msg=\"wrapper for process shutting down\" exit_code=7") == 1);
+	CHECK(child_count_lines(&w, forwarded(w, 5, cur, "SIGTERM").c_str()) == 1);
+	CHECK(child_count_lines(&w, exited(w, 7, 5, cur, "reap").c_str()) == 1);
+	CHECK(child_count_lines(&w, "msg=\"wrapper for process shutting down\" exit_code=7") == 1);
 	/* Four upgrades, four followed; every HUP forwarded, once. */
-	CHECK(proc_count_lines(&w, "msg=\"following new process\"") == 4);
-	CHECK(proc_count_lines(&w, "signal=SIGHUP") == hups);
-	CHECK(proc_count_lines(&w, "msg=\"Wrapper started\"") == 1);
-	CHECK(proc_count_lines(&w, "msg=\"monitoring process\"") == 1);
+	CHECK(child_count_lines(&w, "msg=\"following new process\"") == 4);
+	CHECK(child_count_lines(&w, "signal=SIGHUP") == hups);
+	CHECK(child_count_lines(&w, "msg=\"Wrapper started\"") == 1);
+	CHECK(child_count_lines(&w, "msg=\"monitoring process\"") == 1);
 	/* Every line came from the one wrapper process. */
-	CHECK(proc_count_lines(&w, (" pid=" + std::to_string(w.pid) + " ").c_str()) ==
-	    proc_count_lines(&w, "msg="));
+	CHECK(child_count_lines(&w, (" pid=" + std::to_string(w.pid) + " ").c_str()) ==
+	    child_count_lines(&w, "msg="));
 	CHECK(sc.daemons().empty());
 	CHECK_FALSE(tcp_accepts(port));
 	CHECK(live_mentioning(sc.dir.path).empty());
@@ -319,15 +320,15 @@ TEST_CASE("tableflip: four HUP upgrades of a real tableflip daemon, each followe
 TEST_CASE("tableflip: TERM during the old process's drain stops both, promptly")
 {
 	tf_scene sc;
-	proc w;
+	child w;
 
 	/* The old process would drain for 30 s after the upgrade. */
-	proc_start(&w, sc.wrapper({"-drain", "30s", "-exit-code", "7"}));
+	child_start(&w, sc.wrapper({"-drain", "30s", "-exit-code", "7"}));
 	INFO(sc.dump(&w));
 	pid_t old = first_ready(sc, &w);
 	int hups = 0;
 	pid_t cur = hup_upgrade(sc, &w, old, 2, &hups);
-	CHECK(proc_wait_line(&w, log_msg("process draining", log_gen(w, 1, old)).c_str(),
+	CHECK(child_wait_line(&w, log_msg("process draining", log_gen(w, 1, old)).c_str(),
 	    DEADLINE_MS));
 	CHECK(pid_alive(old));
 	CHECK(pid_alive(cur));
@@ -336,29 +337,29 @@ TEST_CASE("tableflip: TERM during the old process's drain stops both, promptly")
 
 	auto t0 = std::chrono::steady_clock::now();
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
+	REQUIRE(child_wait_exit(&w, DEADLINE_MS));
 	long long took = ms_since(t0);
 	CAPTURE(took);
 	/* Well before the 30 s drain: the old one was told to stop too. */
 	CHECK(took < 10000);
-	CHECK(proc_code(&w) == 7);
+	CHECK(child_code(&w) == 7);
 	CHECK(record_count(sc.record, old, "signal SIGTERM") == 1);
 	CHECK(record_count(sc.record, cur, "signal SIGTERM") == 1);
 	CHECK(record_count(sc.record, old, "exit 7") == 1);
 	CHECK(record_count(sc.record, old, "exit 0") == 0);
 	CHECK(record_count(sc.record, cur, "exit 7") == 1);
-	CHECK(proc_count_lines(&w, forwarded(w, 1, old, "SIGTERM").c_str()) == 1);
-	CHECK(proc_count_lines(&w, forwarded(w, 2, cur, "SIGTERM").c_str()) == 1);
+	CHECK(child_count_lines(&w, forwarded(w, 1, old, "SIGTERM").c_str()) == 1);
+	CHECK(child_count_lines(&w, forwarded(w, 2, cur, "SIGTERM").c_str()) == 1);
 	/* The old one is our own child.  The new one is the old one's
 	 * child: if it exits first, tableflip's parent reaps it (the kernel
 	 * then keeps its status for PIDFD_INFO_EXIT); if the old one exits
 	 * first, it is re-parented to us and we reap it.  Either way the
 	 * status is exact. */
-	CHECK(proc_count_lines(&w, exited(w, 7, 1, old, "child").c_str()) == 1);
-	bool reaped = proc_count_lines(&w, exited(w, 7, 2, cur, "reap").c_str()) == 1;
-	bool pidfd = proc_count_lines(&w, exited(w, 7, 2, cur, "pidfd").c_str()) == 1;
+	CHECK(child_count_lines(&w, exited(w, 7, 1, old, "child").c_str()) == 1);
+	bool reaped = child_count_lines(&w, exited(w, 7, 2, cur, "reap").c_str()) == 1;
+	bool pidfd = child_count_lines(&w, exited(w, 7, 2, cur, "pidfd").c_str()) == 1;
 	CHECK(reaped != pidfd);
-	CHECK(proc_count_lines(&w, "msg=\"wrapper for process shutting down\" exit_code=7") == 1);
+	CHECK(child_count_lines(&w, "msg=\"wrapper for process shutting down\" exit_code=7") == 1);
 	CHECK(sc.daemons().empty());
 	CHECK(live_mentioning(sc.dir.path).empty());
 }
@@ -371,7 +372,7 @@ TEST_CASE("tableflip: a failed upgrade leaves the old process current; the next 
 	for (bool short_timeout : {false, true}) {
 		CAPTURE(short_timeout);
 		tf_scene sc;
-		proc w;
+		child w;
 		std::string fail = sc.dir / "fail-upgrade";
 		std::vector<std::string> opts;
 
@@ -379,7 +380,7 @@ TEST_CASE("tableflip: a failed upgrade leaves the old process current; the next 
 			write_file(sc.dir / "pidsitter.toml", "upgrade_timeout = \"2s\"\n");
 			opts = {"-c", sc.dir / "pidsitter.toml"};
 		}
-		proc_start(&w, sc.wrapper({"-drain", "200ms", "-exit-code", "7",
+		child_start(&w, sc.wrapper({"-drain", "200ms", "-exit-code", "7",
 		    "-fail-upgrade-file", fail}, opts));
 		INFO(sc.dump(&w));
 		pid_t old = first_ready(sc, &w);
@@ -404,18 +405,18 @@ TEST_CASE("tableflip: a failed upgrade leaves the old process current; the next 
 			/* No new process within upgrade_timeout: said, and the
 			 * old one named as staying current. */
 			const char *stays = "the current process stays\"";
-			REQUIRE(proc_wait_line(&w, stays, DEADLINE_MS));
-			std::string line = proc_find_line(&w, stays);
-			CHECK(log_field(line, "generation") == 1);
-			CHECK(log_field(line, "process") == old);
+			REQUIRE(child_wait_line(&w, stays, DEADLINE_MS));
+			std::string line = child_find_line(&w, stays);
+			CHECK(line_field(line, "generation") == 1);
+			CHECK(line_field(line, "process") == old);
 		}
 
 		/* The old one is still current: USR1 reaches it, and only it. */
 		send_signal(w.pid, SIGUSR1);
 		CHECK(record_wait(sc.record, old, "signal SIGUSR1", DEADLINE_MS));
-		CHECK(proc_wait_line(&w, forwarded(w, 1, old, "SIGUSR1").c_str(), DEADLINE_MS));
+		CHECK(child_wait_line(&w, forwarded(w, 1, old, "SIGUSR1").c_str(), DEADLINE_MS));
 		CHECK(pid_alive(w.pid));
-		CHECK(proc_count_lines(&w, "msg=\"following new process\"") == 0);
+		CHECK(child_count_lines(&w, "msg=\"following new process\"") == 0);
 		CHECK(w.out.find("process=" + std::to_string(failed) + " ") == std::string::npos);
 		CHECK(zombies_of(w.pid).empty());
 
@@ -423,16 +424,16 @@ TEST_CASE("tableflip: a failed upgrade leaves the old process current; the next 
 		REQUIRE(unlink(fail.c_str()) == 0);
 		pid_t cur = hup_upgrade(sc, &w, old, 2, &hups);
 		REQUIRE(record_wait(sc.record, old, "exit 0", DEADLINE_MS));
-		REQUIRE(proc_wait_line(&w, exited(w, 0, 1, old, "child").c_str(), DEADLINE_MS));
+		REQUIRE(child_wait_line(&w, exited(w, 0, 1, old, "child").c_str(), DEADLINE_MS));
 		CHECK(zombies_of(w.pid).empty());
 		CHECK(sc.daemons() == std::vector<pid_t>{cur});
 		CHECK(record_count(sc.record, old, "signal SIGHUP") == hups);
 
 		send_signal(w.pid, SIGTERM);
-		REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-		CHECK(proc_code(&w) == 7);
+		REQUIRE(child_wait_exit(&w, DEADLINE_MS));
+		CHECK(child_code(&w) == 7);
 		CHECK(record_count(sc.record, cur, "signal SIGTERM") == 1);
-		CHECK(proc_count_lines(&w, exited(w, 7, 2, cur, "reap").c_str()) == 1);
+		CHECK(child_count_lines(&w, exited(w, 7, 2, cur, "reap").c_str()) == 1);
 		CHECK(sc.daemons().empty());
 		CHECK(live_mentioning(sc.dir.path).empty());
 	}
@@ -441,22 +442,22 @@ TEST_CASE("tableflip: a failed upgrade leaves the old process current; the next 
 TEST_CASE("tableflip: the new process SIGKILLed during the old one's drain: a failed upgrade; the old one is never current again; exit 137")
 {
 	tf_scene sc;
-	proc w;
+	child w;
 	std::string status = sc.dir / "status.json";
 
 	write_file(sc.dir / "pidsitter.toml", "status_file = \"" + status + "\"\n");
-	proc_start(&w, sc.wrapper({"-drain", "30s", "-exit-code", "7"},
+	child_start(&w, sc.wrapper({"-drain", "30s", "-exit-code", "7"},
 	    {"-c", sc.dir / "pidsitter.toml"}));
 	INFO(sc.dump(&w));
 	pid_t old = first_ready(sc, &w);
 	int hups = 0;
 	pid_t cur = hup_upgrade(sc, &w, old, 2, &hups);
-	REQUIRE(proc_wait_line(&w, log_msg("process draining", log_gen(w, 1, old)).c_str(),
+	REQUIRE(child_wait_line(&w, log_msg("process draining", log_gen(w, 1, old)).c_str(),
 	    DEADLINE_MS));
 
 	send_signal(cur, SIGKILL);
 	/* tableflip's parent waits for its child: the kernel has the status. */
-	REQUIRE(proc_wait_line(&w, log_msg("upgrade failed: the new process died",
+	REQUIRE(child_wait_line(&w, log_msg("upgrade failed: the new process died",
 	    "draining=1 " + log_gen(w, 2, cur) + " signal=SIGKILL status_source=pidfd").c_str(),
 	    DEADLINE_MS));
 	REQUIRE(wait_until([&] {
@@ -473,13 +474,13 @@ TEST_CASE("tableflip: the new process SIGKILLed during the old one's drain: a fa
 	    "reason=\"no current process to forward to\""}, DEADLINE_MS));
 	/* A stop still reaches it; the exit status is the new one's. */
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-	CHECK(proc_code(&w) == 137);
+	REQUIRE(child_wait_exit(&w, DEADLINE_MS));
+	CHECK(child_code(&w) == 137);
 	CHECK(record_count(sc.record, old, "signal SIGUSR1") == 0);
 	CHECK(record_count(sc.record, old, "signal SIGTERM") == 1);
 	CHECK(record_count(sc.record, old, "exit 7") == 1);
-	CHECK(proc_count_lines(&w, "msg=\"process is current\"") == 0);
-	CHECK(proc_count_lines(&w, "msg=\"wrapper for process shutting down\" exit_code=137") == 1);
+	CHECK(child_count_lines(&w, "msg=\"process is current\"") == 0);
+	CHECK(child_count_lines(&w, "msg=\"wrapper for process shutting down\" exit_code=137") == 1);
 	CHECK(read_file(status).find("\"exit_code\":137") != std::string::npos);
 	CHECK(sc.daemons().empty());
 	CHECK(live_mentioning(sc.dir.path).empty());
@@ -488,37 +489,37 @@ TEST_CASE("tableflip: the new process SIGKILLed during the old one's drain: a fa
 TEST_CASE("tableflip: HUP during the old one's drain is forwarded, and not tracked as an upgrade: tableflip refuses it")
 {
 	tf_scene sc;
-	proc w;
+	child w;
 	std::string status = sc.dir / "status.json";
 
 	write_file(sc.dir / "pidsitter.toml", "status_file = \"" + status + "\"\n");
-	proc_start(&w, sc.wrapper({"-drain", "30s", "-exit-code", "7"},
+	child_start(&w, sc.wrapper({"-drain", "30s", "-exit-code", "7"},
 	    {"-c", sc.dir / "pidsitter.toml"}));
 	INFO(sc.dump(&w));
 	pid_t old = first_ready(sc, &w);
 	int hups = 0;
 	pid_t cur = hup_upgrade(sc, &w, old, 2, &hups);
-	REQUIRE(proc_wait_line(&w, "msg=\"upgrade complete\"", DEADLINE_MS));
-	CHECK(proc_count_lines(&w, "msg=\"upgrade started\"") == 1);
+	REQUIRE(child_wait_line(&w, "msg=\"upgrade complete\"", DEADLINE_MS));
+	CHECK(child_count_lines(&w, "msg=\"upgrade started\"") == 1);
 
 	send_signal(w.pid, SIGHUP);
 	REQUIRE(wait_log(&w, {"msg=\"upgrade not started\"",
 	    "reason=\"the daemon will refuse it: generation 1 is still draining\"",
 	    "draining_process=" + std::to_string(old), "generation=2"}, DEADLINE_MS));
-	REQUIRE(proc_wait_line(&w, forwarded(w, 2, cur, "SIGHUP").c_str(), DEADLINE_MS));
+	REQUIRE(child_wait_line(&w, forwarded(w, 2, cur, "SIGHUP").c_str(), DEADLINE_MS));
 	/* And so it does, while its parent lives. */
 	REQUIRE(record_wait(sc.record, cur, "upgrade-failed", DEADLINE_MS));
 	CHECK(record_count(sc.record, cur, "upgrade-failed parent hasn't exited") == 1);
 	/* No upgrade in progress: nothing to wait upgrade_timeout for. */
-	CHECK(proc_count_lines(&w, "msg=\"upgrade started\"") == 1);
+	CHECK(child_count_lines(&w, "msg=\"upgrade started\"") == 1);
 	std::string s = read_file(status);
 	CHECK(s.find("\"state\":\"running\"") != std::string::npos);
 	CHECK(s.find("\"current\":{\"pid\":" + std::to_string(cur) + ",\"generation\":2}") !=
 	    std::string::npos);
 
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, DEADLINE_MS));
-	CHECK(proc_code(&w) == 7);
+	REQUIRE(child_wait_exit(&w, DEADLINE_MS));
+	CHECK(child_code(&w) == 7);
 	CHECK(record_count(sc.record, old, "signal SIGTERM") == 1);
 	CHECK(record_count(sc.record, cur, "signal SIGTERM") == 1);
 	CHECK(sc.daemons().empty());

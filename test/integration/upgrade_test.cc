@@ -1,6 +1,6 @@
 /*
  * upgrade_test.cc: following the daemon across upgrades with the C
- * tableflip-style fixture (issue 3): back-to-back upgrades, failed and
+ * tableflip-style fixture: back-to-back upgrades, failed and
  * hanging upgrades, torn pid files, stop signals during a drain and in the
  * middle of an upgrade, forking daemons, successors, reaping; a successor
  * that dies during the drain, a pid file change inotify lost.
@@ -21,10 +21,10 @@ namespace {
 /* HUP the wrapper and wait until the pid file names a new ready process
  * that the wrapper follows; returns the new pid. */
 pid_t
-upgrade(const scene &sc, proc *w, pid_t old, unsigned generation)
+upgrade(const scene &sc, child *w, pid_t old, unsigned generation)
 {
 	pid_t fresh = hup_successor(sc, w, old, 10000);
-	REQUIRE(proc_wait_line(w, log_gen(*w, generation, fresh).c_str(), 10000));
+	REQUIRE(child_wait_line(w, log_gen(*w, generation, fresh).c_str(), 10000));
 	return fresh;
 }
 
@@ -33,9 +33,9 @@ upgrade(const scene &sc, proc *w, pid_t old, unsigned generation)
 TEST_CASE("ten upgrades in a row: each followed, each leaving exactly one live daemon")
 {
 	scene sc;
-	proc w;
+	child w;
 
-	proc_start(&w, sc.wrapper(sc.daemon({"--drain", "50", "--exit-code", "9"})));
+	child_start(&w, sc.wrapper(sc.daemon({"--drain", "50", "--exit-code", "9"})));
 	pid_t cur = sc.ready(5000);
 	for (int gen = 2; gen <= 11; gen++) {
 		CAPTURE(gen);
@@ -49,8 +49,8 @@ TEST_CASE("ten upgrades in a row: each followed, each leaving exactly one live d
 		CHECK(wait_until([&] { return zombies_of(w.pid).empty(); }, 5000));
 	}
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, 10000));
-	CHECK(proc_code(&w) == 9);
+	REQUIRE(child_wait_exit(&w, 10000));
+	CHECK(child_code(&w) == 9);
 	/* Generation 11 was re-parented to the wrapper (a subreaper): its
 	 * status came from reaping it. */
 	CHECK(w.out.find("exit_code=9 generation=11") != std::string::npos);
@@ -61,10 +61,10 @@ TEST_CASE("ten upgrades in a row: each followed, each leaving exactly one live d
 TEST_CASE("a failed upgrade leaves the old generation current and the wrapper running")
 {
 	scene sc;
-	proc w;
+	child w;
 	std::string fail = sc.dir / "fail";
 
-	proc_start(&w, sc.wrapper(sc.daemon({"--fail-upgrade-file", fail, "--drain", "50"})));
+	child_start(&w, sc.wrapper(sc.daemon({"--fail-upgrade-file", fail, "--drain", "50"})));
 	pid_t cur = sc.ready(5000);
 	write_file(fail, "");
 
@@ -74,11 +74,11 @@ TEST_CASE("a failed upgrade leaves the old generation current and the wrapper ru
 	}
 	SUBCASE("the new process hangs and its parent kills it") {
 		unlink(fail.c_str());
-		proc_kill(&w);
+		child_kill(&w);
 		kill(cur, SIGKILL);
-		proc w2;
+		child w2;
 		unlink(sc.pidfile.c_str());
-		proc_start(&w2, sc.wrapper(sc.daemon({"--upgrade-ready-delay", "60000",
+		child_start(&w2, sc.wrapper(sc.daemon({"--upgrade-ready-delay", "60000",
 		    "--upgrade-timeout", "300"})));
 		REQUIRE(record_wait(sc.record, 0, "ready", 5000));
 		REQUIRE(wait_until([&] { return read_pid(sc.pidfile) > 0 && read_pid(sc.pidfile) != cur; }, 5000));
@@ -89,7 +89,7 @@ TEST_CASE("a failed upgrade leaves the old generation current and the wrapper ru
 		CHECK(record_wait(sc.record, cur, "signal SIGUSR1", 5000));
 		CHECK(live_matching(sc.gitaly).size() == 1);
 		send_signal(w2.pid, SIGTERM);
-		REQUIRE(proc_wait_exit(&w2, 5000));
+		REQUIRE(child_wait_exit(&w2, 5000));
 		CHECK(w2.out.find("following new process") == std::string::npos);
 		return;
 	}
@@ -102,19 +102,19 @@ TEST_CASE("a failed upgrade leaves the old generation current and the wrapper ru
 	unlink(fail.c_str());
 	cur = upgrade(sc, &w, cur, 2);
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, 10000));
-	CHECK(proc_code(&w) == 0);
+	REQUIRE(child_wait_exit(&w, 10000));
+	CHECK(child_code(&w) == 0);
 	CHECK(record_count(sc.record, cur, "signal SIGTERM") == 1);
 }
 
 TEST_CASE("a torn pid file never makes a stranger current")
 {
 	scene sc;
-	proc w;
+	child w;
 
 	/* --torn writes the pid in place a byte at a time, 20 ms apart: the
 	 * wrapper sees every prefix of the new pid. */
-	proc_start(&w, sc.wrapper(sc.daemon({"--torn", "--drain", "100"})));
+	child_start(&w, sc.wrapper(sc.daemon({"--torn", "--drain", "100"})));
 	pid_t cur = sc.ready(5000);
 	for (int gen = 2; gen <= 4; gen++) {
 		pid_t old = cur;
@@ -122,9 +122,9 @@ TEST_CASE("a torn pid file never makes a stranger current")
 		REQUIRE(wait_until([&] { return !pid_alive(old); }, 10000));
 	}
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, 10000));
+	REQUIRE(child_wait_exit(&w, 10000));
 	/* Exactly generations 2..4 were followed, each a gitaly. */
-	CHECK(proc_count_lines(&w, "msg=\"following new process\"") == 3);
+	CHECK(child_count_lines(&w, "msg=\"following new process\"") == 3);
 	CHECK(w.out.find("generation=5") == std::string::npos);
 	CHECK(record_count(sc.record, cur, "signal SIGTERM") == 1);
 }
@@ -132,9 +132,9 @@ TEST_CASE("a torn pid file never makes a stranger current")
 TEST_CASE("stop signals reach every generation: TERM during the old one's drain stops both")
 {
 	scene sc;
-	proc w;
+	child w;
 
-	proc_start(&w, sc.wrapper(sc.daemon({"--drain", "60000", "--exit-code", "4"})));
+	child_start(&w, sc.wrapper(sc.daemon({"--drain", "60000", "--exit-code", "4"})));
 	pid_t old = sc.ready(5000);
 	pid_t cur = upgrade(sc, &w, old, 2);
 	REQUIRE(record_wait(sc.record, old, "upgraded", 5000));
@@ -144,27 +144,27 @@ TEST_CASE("stop signals reach every generation: TERM during the old one's drain 
 	send_signal(w.pid, SIGUSR2);
 	REQUIRE(record_wait(sc.record, cur, "signal SIGUSR2", 5000));
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, 10000));
+	REQUIRE(child_wait_exit(&w, 10000));
 	CHECK(record_count(sc.record, old, "signal SIGUSR2") == 0);
 	CHECK(record_count(sc.record, old, "signal SIGTERM") == 1);
 	CHECK(record_count(sc.record, cur, "signal SIGTERM") == 1);
-	CHECK(proc_code(&w) == 4);
+	CHECK(child_code(&w) == 4);
 	CHECK(live_matching(sc.gitaly).empty());
 }
 
 TEST_CASE("a stop signal in the middle of an upgrade also reaches the generation that appears after it")
 {
 	scene sc;
-	proc w;
+	child w;
 
 	/* The new process takes 500 ms to be ready; the old one leaves it
 	 * running when it is told to stop. */
-	proc_start(&w, sc.wrapper(sc.daemon({"--upgrade-ready-delay", "500", "--orphan-on-term"})));
+	child_start(&w, sc.wrapper(sc.daemon({"--upgrade-ready-delay", "500", "--orphan-on-term"})));
 	pid_t old = sc.ready(5000);
 	send_signal(w.pid, SIGHUP);
 	REQUIRE(record_wait(sc.record, old, "upgrading", 5000));
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, 10000));
+	REQUIRE(child_wait_exit(&w, 10000));
 	pid_t fresh = read_pid(sc.pidfile);
 	REQUIRE(fresh != old);
 	CHECK(record_count(sc.record, old, "signal SIGTERM") == 1);
@@ -176,22 +176,22 @@ TEST_CASE("a stop signal in the middle of an upgrade also reaches the generation
 TEST_CASE("a forking daemon: the start process exits 0, the daemon it leaves is followed")
 {
 	scene sc;
-	proc w;
+	child w;
 
-	proc_start(&w, sc.wrapper(sc.daemon({"--daemonize", "--exit-code", "6",
+	child_start(&w, sc.wrapper(sc.daemon({"--daemonize", "--exit-code", "6",
 	    "--ready-delay", "100"})));
 	/* The daemon was re-parented to the wrapper (a subreaper) when the
 	 * start process exited: it is followed at once, before it even
 	 * wrote its pid file. */
-	REQUIRE(proc_wait_line(&w, "msg=\"following new process\"", 5000));
+	REQUIRE(child_wait_line(&w, "msg=\"following new process\"", 5000));
 	CHECK(w.out.find("source=child") != std::string::npos);
 	pid_t daemon = sc.ready(5000);
 	CHECK(w.out.find("process=" + std::to_string(daemon)) != std::string::npos);
 	send_signal(w.pid, SIGUSR1);
 	REQUIRE(record_wait(sc.record, daemon, "signal SIGUSR1", 5000));
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, 5000));
-	CHECK(proc_code(&w) == 6);
+	REQUIRE(child_wait_exit(&w, 5000));
+	CHECK(child_code(&w) == 6);
 	CHECK(w.out.find("exit_code=6 generation=2") != std::string::npos);
 	CHECK(w.out.find("status_source=reap") != std::string::npos);
 }
@@ -202,15 +202,15 @@ TEST_CASE("a daemon started through a script: its successor runs the same progra
 	SUBCASE("the script execs the daemon") {}
 	SUBCASE("the script starts the daemon in the background and exits 0") { background = true; }
 	scene sc;
-	proc w;
+	child w;
 	/* BINARY is the script: names are "run-gitaly.sh", which the
 	 * daemon (comm gitaly, exe fixture-daemon) never matches. */
 	std::string script = sc.dir / "run-gitaly.sh";
 	write_file(script, "#!/bin/sh\n" + (background ? sc.gitaly + " \"$@\" &\nexit 0\n" :
 	    "exec " + sc.gitaly + " \"$@\"\n"), 0755);
-	proc_start(&w, {build_path("pidsitter"), "-p", sc.pidfile, "--", script, "--pid-file",
+	child_start(&w, {build_path("pidsitter"), "-p", sc.pidfile, "--", script, "--pid-file",
 	    sc.pidfile, "--record", sc.record, "--drain", "50", "--exit-code", "7"}, clean_env);
-	INFO(proc_dump(&w));
+	INFO(child_dump(&w));
 	pid_t d1 = sc.ready(10000);
 	/* Generation 1 is the script; in the background, it exits 0 and
 	 * leaves the daemon, generation 2. */
@@ -218,31 +218,31 @@ TEST_CASE("a daemon started through a script: its successor runs the same progra
 
 	/* HUP: the successor is the same program (by exe), not a stranger. */
 	pid_t d2 = hup_successor(sc, &w, d1, 10000);
-	REQUIRE(proc_wait_line(&w, log_msg("following new process", log_gen(w, gen + 1, d2) +
+	REQUIRE(child_wait_line(&w, log_msg("following new process", log_gen(w, gen + 1, d2) +
 	    " role=current source=pid_file").c_str(), 10000));
 	/* The successor is never refused.  (In the background, the daemon
 	 * may write its pid file before the script exits; that one read is
 	 * refused, and the daemon followed once the script is gone.) */
-	CHECK(proc_count_lines(&w, ("msg=\"not following process\" pid=" +
-	    std::to_string(w.pid) + " pid_file=" + sc.pidfile + " process=" +
+	CHECK(child_count_lines(&w, ("msg=\"not following process\" pid=" +
+	    std::to_string(w.pid) + " pid_file=" + sc.pidfile + " childess=" +
 	    std::to_string(d2) + " ").c_str()) == 0);
-	CHECK(proc_count_lines(&w, ("msg=\"not following process\" pid=" +
-	    std::to_string(w.pid) + " process=" + std::to_string(d2) + " ").c_str()) == 0);
+	CHECK(child_count_lines(&w, ("msg=\"not following process\" pid=" +
+	    std::to_string(w.pid) + " childess=" + std::to_string(d2) + " ").c_str()) == 0);
 	if (!background)
-		CHECK(proc_count_lines(&w, "not following process") == 0);
+		CHECK(child_count_lines(&w, "not following process") == 0);
 	REQUIRE(record_wait(sc.record, d1, "exit 0", 10000));
 	send_signal(w.pid, SIGUSR1);
 	REQUIRE(record_wait(sc.record, d2, "signal SIGUSR1", 10000));
 	CHECK(pid_alive(w.pid));
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, 10000));
-	CHECK(proc_code(&w) == 7);
+	REQUIRE(child_wait_exit(&w, 10000));
+	CHECK(child_code(&w) == 7);
 	CHECK(record_count(sc.record, d2, "signal SIGTERM") == 1);
 	CHECK(live_matching(sc.gitaly).empty());
 
 	/* When the pid file first named it, the wrapper said that names do
 	 * not match the daemon, once, with the fix. */
-	CHECK(proc_count_lines(&w, "msg=\"the names do not match the daemon\"") == 1);
+	CHECK(child_count_lines(&w, "msg=\"the names do not match the daemon\"") == 1);
 	CHECK(has_line(w.out, {"msg=\"the names do not match the daemon\"", log_gen(w, gen, d1),
 	    "comm gitaly", "expected run-gitaly.sh",
 	    "fix=\"add it to names in the configuration file, names = [\\\"gitaly\\\"]"}));
@@ -251,12 +251,12 @@ TEST_CASE("a daemon started through a script: its successor runs the same progra
 TEST_CASE("the old process crashes mid-upgrade: its orphaned successor is the daemon once it writes the pid file")
 {
 	scene sc;
-	proc w;
+	child w;
 
 	/* The new process takes 500 ms to be ready: the old one dies before
 	 * it wrote the pid file, and it is re-parented to the wrapper. */
-	proc_start(&w, sc.wrapper(sc.daemon({"--upgrade-ready-delay", "500", "--exit-code", "3"})));
-	INFO(proc_dump(&w));
+	child_start(&w, sc.wrapper(sc.daemon({"--upgrade-ready-delay", "500", "--exit-code", "3"})));
+	INFO(child_dump(&w));
 	pid_t old = sc.ready(10000);
 	send_signal(w.pid, SIGHUP);
 	REQUIRE(record_wait(sc.record, old, "upgrading", 10000));
@@ -266,19 +266,19 @@ TEST_CASE("the old process crashes mid-upgrade: its orphaned successor is the da
 	send_signal(old, SIGKILL);
 	/* Not the daemon on its name alone: an orphan until the pid file
 	 * names it, and the wrapper waits for that. */
-	REQUIRE(proc_wait_line(&w, log_msg("following new process", log_gen(w, 2, fresh) +
+	REQUIRE(child_wait_line(&w, log_msg("following new process", log_gen(w, 2, fresh) +
 	    " role=orphan source=child").c_str(), 10000));
-	REQUIRE(proc_wait_line(&w, log_msg("process is current", log_gen(w, 2, fresh)).c_str(),
+	REQUIRE(child_wait_line(&w, log_msg("process is current", log_gen(w, 2, fresh)).c_str(),
 	    10000));
-	REQUIRE(proc_wait_line(&w, log_msg("upgrade complete", log_gen(w, 2, fresh)).c_str(),
+	REQUIRE(child_wait_line(&w, log_msg("upgrade complete", log_gen(w, 2, fresh)).c_str(),
 	    10000));
 	CHECK(read_pid(sc.pidfile) == fresh);
-	CHECK(proc_count_lines(&w, "wrapper for process shutting down") == 0);
+	CHECK(child_count_lines(&w, "wrapper for process shutting down") == 0);
 	send_signal(w.pid, SIGUSR1);
 	REQUIRE(record_wait(sc.record, fresh, "signal SIGUSR1", 10000));
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, 10000));
-	CHECK(proc_code(&w) == 3);
+	REQUIRE(child_wait_exit(&w, 10000));
+	CHECK(child_code(&w) == 3);
 	CHECK(record_count(sc.record, fresh, "signal SIGTERM") == 1);
 	CHECK(live_matching(sc.gitaly).empty());
 }
@@ -286,25 +286,25 @@ TEST_CASE("the old process crashes mid-upgrade: its orphaned successor is the da
 TEST_CASE("a successor named by <pidfile>.2 keeps the wrapper running when the current one dies")
 {
 	scene sc;
-	proc w;
+	child w;
 
-	proc_start(&w, sc.wrapper(sc.daemon()));
+	child_start(&w, sc.wrapper(sc.daemon()));
 	pid_t first = sc.ready(5000);
 	/* gunicorn: the new master's pid goes to <pidfile>.2 first. */
 	std::string rec2 = sc.dir / "record2";
 	pid_t second = start_detached({sc.gitaly, "--pid-file", sc.pidfile + ".2",
 	    "--record", rec2, "--exit-code", "8"});
 	REQUIRE(record_wait(rec2, second, "ready", 5000));
-	REQUIRE(proc_wait_line(&w, "source=dot2", 5000));
+	REQUIRE(child_wait_line(&w, "source=dot2", 5000));
 	CHECK(w.out.find("role=draining") != std::string::npos);
 
 	send_signal(first, SIGKILL);
-	REQUIRE(proc_wait_line(&w, "msg=\"process is current\"", 5000));
+	REQUIRE(child_wait_line(&w, "msg=\"process is current\"", 5000));
 	CHECK(pid_alive(w.pid));
 	send_signal(w.pid, SIGUSR1);
 	REQUIRE(record_wait(rec2, second, "signal SIGUSR1", 5000));
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, 5000));
+	REQUIRE(child_wait_exit(&w, 5000));
 	CHECK(record_count(rec2, second, "signal SIGTERM") == 1);
 	CHECK(live_matching(sc.gitaly).empty());
 }
@@ -319,14 +319,14 @@ TEST_CASE("a stop during an upgrade: the successor its parent kills is not taken
 	for (int round = 0; round < 15; round++) {
 		CAPTURE(round);
 		scene sc;
-		proc w;
-		proc_start(&w, sc.wrapper(sc.daemon({"--upgrade-ready-delay", "60000"})));
+		child w;
+		child_start(&w, sc.wrapper(sc.daemon({"--upgrade-ready-delay", "60000"})));
 		pid_t old = sc.ready(5000);
 		send_signal(w.pid, SIGHUP);
 		REQUIRE(record_wait(sc.record, old, "upgrading", 5000));
 		send_signal(w.pid, SIGTERM);
-		REQUIRE(proc_wait_exit(&w, 10000));
-		CHECK(proc_code(&w) == 0);
+		REQUIRE(child_wait_exit(&w, 10000));
+		CHECK(child_code(&w) == 0);
 		CHECK(w.out.find("exit_code=137") == std::string::npos);
 		CHECK(live_matching(sc.gitaly).empty());
 	}
@@ -337,24 +337,24 @@ TEST_CASE("a wrapper started during a drain follows the draining old process too
 	scene sc;
 	pid_t old, cur;
 	{
-		proc w1;
-		proc_start(&w1, sc.wrapper(sc.daemon({"--drain", "60000", "--exit-code", "5"})));
+		child w1;
+		child_start(&w1, sc.wrapper(sc.daemon({"--drain", "60000", "--exit-code", "5"})));
 		old = sc.ready(5000);
 		cur = upgrade(sc, &w1, old, 2);
 		REQUIRE(record_wait(sc.record, old, "upgraded", 5000));
 		/* The supervisor kills the wrapper in the middle of the drain. */
-		proc_kill(&w1);
+		child_kill(&w1);
 	}
 	REQUIRE(pid_alive(old));
-	proc w;
-	proc_start(&w, sc.wrapper(sc.daemon({"--drain", "60000", "--exit-code", "5"})));
-	REQUIRE(proc_wait_line(&w, "msg=\"adopting a process\"", 5000));
-	REQUIRE(proc_wait_line(&w, "source=parent", 5000));
+	child w;
+	child_start(&w, sc.wrapper(sc.daemon({"--drain", "60000", "--exit-code", "5"})));
+	REQUIRE(child_wait_line(&w, "msg=\"adopting a process\"", 5000));
+	REQUIRE(child_wait_line(&w, "source=parent", 5000));
 	CHECK(w.out.find("process=" + std::to_string(cur)) != std::string::npos);
 	CHECK(w.out.find("process=" + std::to_string(old) + " role=draining") != std::string::npos);
 	/* sv down: the stop reaches the old process as well. */
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, 10000));
+	REQUIRE(child_wait_exit(&w, 10000));
 	CHECK(record_count(sc.record, old, "signal SIGTERM") == 1);
 	CHECK(record_count(sc.record, cur, "signal SIGTERM") == 1);
 	CHECK(wait_until([&] { return live_matching(sc.gitaly).empty(); }, 5000));
@@ -363,15 +363,15 @@ TEST_CASE("a wrapper started during a drain follows the draining old process too
 TEST_CASE("a new generation that dies during the old one's drain: a failed upgrade, logged; the old one drains, never current again; the exit status is the new one's")
 {
 	scene sc;
-	proc w;
+	child w;
 	std::string status = sc.dir / "status.json", drained = sc.dir / "drained";
 	sc.config("status_file = \"" + status + "\"\n");
 
 	/* The old one drains until the test says (tableflip's parent drains
 	 * for its graceful timeout), and reaps its successor if that dies
 	 * first, as tableflip's parent does. */
-	proc_start(&w, sc.configured({"--drain-file", drained}));
-	INFO(proc_dump(&w));
+	child_start(&w, sc.configured({"--drain-file", drained}));
+	INFO(child_dump(&w));
 	pid_t old = sc.ready(5000);
 	pid_t fresh = upgrade(sc, &w, old, 2);
 	REQUIRE(record_wait(sc.record, old, "upgraded", 5000));
@@ -380,11 +380,11 @@ TEST_CASE("a new generation that dies during the old one's drain: a failed upgra
 
 	send_signal(fresh, SIGKILL);
 	const char *died = "msg=\"upgrade failed: the new process died\"";
-	REQUIRE(proc_wait_line(&w, died, 10000));
-	std::string line = proc_find_line(&w, died);
-	CHECK(log_field(line, "generation") == 2);
-	CHECK(log_field(line, "process") == fresh);
-	CHECK(log_field(line, "draining") == 1);
+	REQUIRE(child_wait_line(&w, died, 10000));
+	std::string line = child_find_line(&w, died);
+	CHECK(line_field(line, "generation") == 2);
+	CHECK(line_field(line, "process") == fresh);
+	CHECK(line_field(line, "draining") == 1);
 	CHECK(line.find(" signal=SIGKILL ") != std::string::npos);
 	CHECK(line.find("level=error") != std::string::npos);
 	/* The status file says so: failed, nothing current, the old one
@@ -407,12 +407,12 @@ TEST_CASE("a new generation that dies during the old one's drain: a failed upgra
 	/* It ends its drain; the wrapper exits with the dead generation's
 	 * status, and the supervisor restarts the service. */
 	write_file(drained, "");
-	REQUIRE(proc_wait_exit(&w, 10000));
-	CHECK(proc_code(&w) == 137);
+	REQUIRE(child_wait_exit(&w, 10000));
+	CHECK(child_code(&w) == 137);
 	CHECK(record_count(sc.record, old, "exit 0") == 1);
 	CHECK(record_count(sc.record, old, "signal SIGUSR1") == 0);
-	CHECK(proc_count_lines(&w, "msg=\"process is current\"") == 0);
-	CHECK(proc_count_lines(&w, "msg=\"wrapper for process shutting down\" exit_code=137") == 1);
+	CHECK(child_count_lines(&w, "msg=\"process is current\"") == 0);
+	CHECK(child_count_lines(&w, "msg=\"wrapper for process shutting down\" exit_code=137") == 1);
 	std::string s = read_file(status);
 	CHECK(s.find("\"state\":\"exited\"") != std::string::npos);
 	CHECK(s.find("\"exit_code\":137") != std::string::npos);
@@ -424,16 +424,16 @@ TEST_CASE("an upgrade whose pid file change inotify lost (its queue overflowed w
 {
 	/* The pid file in a directory of its own, which the test floods. */
 	scene sc("run");
-	proc w;
+	child w;
 	std::string run = sc.dir / "run", go = sc.dir / "go";
 
-	proc_start(&w, sc.wrapper(sc.daemon({"--drain", "60000", "--upgrade-wait-file", go,
+	child_start(&w, sc.wrapper(sc.daemon({"--drain", "60000", "--upgrade-wait-file", go,
 	    "--upgrade-timeout", "60000"})));
-	INFO(proc_dump(&w));
+	INFO(child_dump(&w));
 	pid_t old = sc.ready(5000);
-	REQUIRE(proc_wait_line(&w, "msg=\"monitoring process\"", 5000));
+	REQUIRE(child_wait_line(&w, "msg=\"monitoring process\"", 5000));
 	send_signal(w.pid, SIGHUP);
-	REQUIRE(proc_wait_line(&w, "msg=\"upgrade started\"", 5000));
+	REQUIRE(child_wait_line(&w, "msg=\"upgrade started\"", 5000));
 	REQUIRE(record_wait(sc.record, old, "upgrading", 5000));
 
 	/* Stopped, the wrapper reads nothing; more files than inotify
@@ -468,11 +468,11 @@ TEST_CASE("an upgrade whose pid file change inotify lost (its queue overflowed w
 	/* Found all the same, by the re-reading that runs while an upgrade
 	 * is awaited. */
 	REQUIRE(wait_log(&w, {"msg=\"following new process\"", log_gen(w, 2, fresh)}, 10000));
-	CHECK(proc_count_lines(&w, "msg=\"upgrade complete\"") == 1);
+	CHECK(child_count_lines(&w, "msg=\"upgrade complete\"") == 1);
 	send_signal(w.pid, SIGUSR1);
 	CHECK(record_wait(sc.record, fresh, "signal SIGUSR1", 5000));
 	send_signal(w.pid, SIGTERM);
-	REQUIRE(proc_wait_exit(&w, 10000));
+	REQUIRE(child_wait_exit(&w, 10000));
 	CHECK(record_count(sc.record, old, "signal SIGTERM") == 1);
 	CHECK(record_count(sc.record, fresh, "signal SIGTERM") == 1);
 	CHECK(live_matching(sc.gitaly).empty());

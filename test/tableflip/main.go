@@ -152,8 +152,8 @@ func caughtSignals() []os.Signal {
 		syscall.SIGIO, syscall.SIGPWR, syscall.SIGSYS,
 	}
 	// Real-time signals. Go 1.19's runtime reserves 32 and 33 (glibc's
-	// SIGCANCEL/SIGSETXID) and also 34 (musl's SIGSYNCCALL, Go issue 39343):
-	// signal.Notify silently ignores them, so 34 (= glibc SIGRTMIN, what
+	// SIGCANCEL/SIGSETXID) and also 34 (musl's SIGSYNCCALL; Go's
+	// src/runtime/sigtab_linux_generic.go): signal.Notify silently ignores them, so 34 (= glibc SIGRTMIN, what
 	// `kill -RTMIN` sends) keeps its default action and KILLS this daemon
 	// without a record line. Only 35..64 can be recorded.
 	for s := 35; s <= 64; s++ {

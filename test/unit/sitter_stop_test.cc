@@ -1,7 +1,7 @@
 /*
  * sitter_stop_test.cc: the exit status when one stop meets two
- * generations (issue 7).  Under runit, `sv down` during a drain sends TERM
- * to the draining generation and to the current one; when the current one
+ * generations.  Under runit, `sv down` during a drain sends TERM to the
+ * draining generation and to the current one; when the current one
  * died first, the draining one was made current and the wrapper exited
  * with ITS status: the same `sv down` gave one status or the other,
  * depending on which process the kernel let die last.  Once a stop went

@@ -540,7 +540,7 @@ watch_dispatch(struct watch *w, struct event *ev)
 }
 
 /* Tell the sitter of a process whose identity was checked, found at
- * source; id->pidfd goes with it (dispatch). */
+ * source; id->pidfd goes with it (watch_dispatch). */
 void
 watch_dispatch_identity(struct watch *w, struct identity *id, enum found_source source)
 {

@@ -1,5 +1,5 @@
 /*
- * options.cc: command line and environment.
+ * options.cc: the command line (GNU getopt, stopping at the binary).
  */
 #include "options.h"
 

@@ -1,5 +1,6 @@
 /*
- * options.h: the command line and the environment into struct settings.
+ * options.h: the command line into struct options (settings.cc adds the
+ * environment, the file and the defaults).
  * Nothing here exits or prints: it returns, so the tests can call it.
  */
 #ifndef PIDSITTER_OPTIONS_H

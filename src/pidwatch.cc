@@ -183,7 +183,7 @@ reread_cb(uv_timer_t *t)
 void
 pidwatch_sync(struct watch *w)
 {
-	bool want = !w->done && (w->st.upgrading != 0 || w->st.state == SITTER_WAIT_PIDFILE);
+	bool want = !w->done && sitter_awaits_pidfile(&w->st);
 	bool on = uv_is_active((uv_handle_t *)&w->reread_timer) != 0;
 
 	if (want && !on)

@@ -1,9 +1,9 @@
 /*
  * settings.h: everything pidsitter is told, in one plain struct.
  *
- * The command line, the environment and the TOML file all write into a
- * struct settings (options.cc, config.cc); settings.cc owns the defaults
- * and the precedence: command line > environment > file > defaults.  The
+ * settings.cc builds it from the defaults, the TOML file (config.cc), the
+ * environment and the command line (struct options, options.cc), in that
+ * order of precedence: command line > environment > file > defaults.  The
  * rest of the program only reads it.
  */
 #ifndef PIDSITTER_SETTINGS_H

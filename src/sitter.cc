@@ -79,6 +79,15 @@ sitter_awaits_pidfile(const struct sitter *st)
 	    (st->upgrading != 0 || st->state == SITTER_WAIT_PIDFILE);
 }
 
+bool
+sitter_forked_unnamed(const struct sitter *st)
+{
+	const struct generation *cur = sitter_gen(st, st->current);
+
+	return st->state != SITTER_DONE && cur != NULL && cur->start && !cur->spawned &&
+	    !st->pidfile_seen;
+}
+
 int
 sitter_exit_code(int wstatus)
 {

@@ -205,6 +205,11 @@ enum sitter_phase sitter_phase(const struct sitter *st);
  * also reads the pid files on a timer: inotify may have lost a change. */
 bool sitter_awaits_pidfile(const struct sitter *st);
 
+/* Is the current generation what a start process left (a forking start),
+ * and has no pid file named the daemon yet?  The pid file may have named
+ * it before it was known for the daemon, and refused then: worth a read. */
+bool sitter_forked_unnamed(const struct sitter *st);
+
 /* Exit code for a wait status: the code, or 128+N for signal N. */
 int sitter_exit_code(int wstatus);
 

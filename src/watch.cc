@@ -121,8 +121,7 @@ gen_finish(struct gen_watch *g, int wstatus, enum status_source source)
 	/* Now the daemon a start process left: the pid file may have named
 	 * it before we knew it for ours (and refused it, under another name
 	 * than BINARY's).  Read it again. */
-	const struct generation *cur = sitter_gen(&w->st, w->st.current);
-	if (!w->done && cur != NULL && cur->start && !cur->spawned && !w->st.pidfile_seen)
+	if (!w->done && sitter_forked_unnamed(&w->st))
 		pidwatch_refresh(w);
 }
 

@@ -371,7 +371,7 @@ std::string
 log_gen(const child &w, unsigned gen, pid_t pid)
 {
 	return "generation=" + std::to_string(gen) + " pid=" + std::to_string(w.pid) +
-	    " childess=" + std::to_string(pid);
+	    " process=" + std::to_string(pid);
 }
 
 std::vector<std::string>

@@ -17,8 +17,9 @@
 
 /* Directory of the built programs ($BUILD or "build"), absolute. */
 std::string build_path(const char *name);
-/* The root under which every test's temporary directory lives; the last
- * test checks that no process of ours runs from it any more. */
+/* The root under which every test's temporary directory lives; the final
+ * check (leftovers_test.cc) makes sure no process of ours runs from it any
+ * more. */
 std::string test_root(void);
 
 /* A temporary directory, removed with everything in it. */
@@ -76,7 +77,7 @@ long line_field(const std::string &line, const char *key);
  * space.  pidsitter writes the other fields sorted by name. */
 std::string log_msg(const char *msg, const std::string &rest = "");
 /* The fields of a line about generation gen, process pid, of wrapper w:
- * "generation=GEN pid=W childess=PID". */
+ * "generation=GEN pid=W process=PID". */
 std::string log_gen(const child &w, unsigned gen, pid_t pid);
 /* The lines of text (each ended by a newline) that contain every needle. */
 std::vector<std::string> lines_with(const std::string &text,
@@ -121,7 +122,7 @@ pid_t read_pid(const std::string &path);
 bool pid_alive(pid_t pid);
 /* A process pinned by its start time.  Under load the PIDs wrap quickly
  * (pid_max is 32768 on the CI machines): a PID alone, once its process
- * died, may name another test's childess, which must never be signalled
+ * died, may name another test's process, which must never be signalled
  * or counted as ours. */
 struct pinned {
 	pid_t pid = 0;

@@ -224,10 +224,10 @@ TEST_CASE("a daemon started through a script: its successor runs the same progra
 	 * may write its pid file before the script exits; that one read is
 	 * refused, and the daemon followed once the script is gone.) */
 	CHECK(child_count_lines(&w, ("msg=\"not following process\" pid=" +
-	    std::to_string(w.pid) + " pid_file=" + sc.pidfile + " childess=" +
+	    std::to_string(w.pid) + " pid_file=" + sc.pidfile + " process=" +
 	    std::to_string(d2) + " ").c_str()) == 0);
 	CHECK(child_count_lines(&w, ("msg=\"not following process\" pid=" +
-	    std::to_string(w.pid) + " childess=" + std::to_string(d2) + " ").c_str()) == 0);
+	    std::to_string(w.pid) + " process=" + std::to_string(d2) + " ").c_str()) == 0);
 	if (!background)
 		CHECK(child_count_lines(&w, "not following process") == 0);
 	REQUIRE(record_wait(sc.record, d1, "exit 0", 10000));

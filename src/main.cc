@@ -81,6 +81,28 @@ reset_inherited_signals(void)
 	}
 }
 
+/*
+ * A parent may start us with standard input, output or error closed.  The
+ * next descriptor opened would then take that number: libuv's epoll
+ * instance or signal pipe, which the daemon would inherit as its stdin or
+ * stdout (uv_spawn passes 0, 1 and 2 on as they are), and which libuv
+ * asserts it never closes (uv__close in src/unix/core.c: the wrapper would
+ * abort).  So, as daemon(3) does, /dev/null takes each closed one before
+ * anything else is opened.
+ */
+static void
+open_closed_stdio(void)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		/* open() returns the lowest free descriptor: fd itself. */
+		int r = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+		if (r >= 0 && r != fd)
+			close(r);
+	}
+}
+
 /* Exit codes of pidsitter's own (see EXIT STATUS in pidsitter(8)). */
 enum { EXIT_FAILURE_OWN = 1, EXIT_USAGE = 2 };
 
@@ -233,6 +255,7 @@ main(int argc, char **argv)
 	int r, code;
 
 	reset_inherited_signals();
+	open_closed_stdio();
 	r = options_parse(argc, argv, &o, &err);
 	if (r != 0) {
 		/* JSON as far as it is known: the environment, or a -j read

@@ -63,8 +63,8 @@ watch_lookup(struct watch *w, const std::string &path, pid_t *pid, struct identi
 	return r < 0 ? r : proc_identify(*pid, &w->rules, id, why);
 }
 
-/* What a known generation runs now, when a pid file names it for the
- * first time (a script may have exec'd the daemon since it was found). */
+/* What a known generation runs now (a script may have exec'd the daemon
+ * since it was found). */
 static void
 read_program(struct watch *w, const struct generation *gen, struct proc_program *prog)
 {
@@ -75,6 +75,23 @@ read_program(struct watch *w, const struct generation *gen, struct proc_program 
 	if (proc_read_program(gen->pid, &p) == 0 &&
 	    (g == NULL || g->pidfd < 0 || pidfd_signal(g->pidfd, 0) == 0))
 		*prog = p;
+}
+
+/* The rules a new process is checked against, with the current
+ * generation's program as it runs now.  The program taken when a pid file
+ * first named it may be a script's: a background subshell that wrote the
+ * pid file before it exec'd the daemon, whose successor would then be
+ * refused and left to run on unsupervised.  Once a pid file named the
+ * current generation it is the daemon, whatever it has exec'd since. */
+static struct match_rules
+current_rules(struct watch *w)
+{
+	struct match_rules rules = w->rules;
+	const struct generation *cur = sitter_gen(&w->st, w->st.current);
+
+	if (cur != NULL && cur->named)
+		read_program(w, cur, &rules.program);
+	return rules;
 }
 
 static void
@@ -113,7 +130,8 @@ check_one(struct watch *w, const std::string &path, enum found_source source)
 	}
 	if (was_refused(w, pid))
 		return;
-	r = proc_identify(pid, &w->rules, &id, &why);
+	struct match_rules rules = current_rules(w);
+	r = proc_identify(pid, &rules, &id, &why);
 	if (r == ID_ERROR) {
 		/* Not refused for good: the next change tries again. */
 		log_event(LOG_WARN, "cannot check the process the pid file names",
@@ -206,7 +224,7 @@ pidwatch_sync(struct watch *w)
 int
 pidwatch_orphans(struct watch *w, struct identity *only)
 {
-	struct match_rules any = w->rules;
+	struct match_rules any = current_rules(w);
 	int n = 0;
 
 	any.any_program = true;

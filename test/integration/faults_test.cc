@@ -650,6 +650,32 @@ TEST_CASE("faults: the daemon's stdout closed, the wrapper's stdout closed or fu
 		CHECK(sc.daemons().empty());
 	}
 
+	SUBCASE("the wrapper started with stdin and stdout closed") {
+		/* The lowest free descriptor would then be the event loop's
+		 * epoll instance, and the daemon would inherit it as its own
+		 * stdin and stdout.  pidsitter opens /dev/null there first, as
+		 * daemon(3) does. */
+		scene sc;
+		child w;
+		std::string script = sc.dir / "run-gitaly.sh";
+		std::string fd0 = sc.dir / "fd0", fd1 = sc.dir / "fd1";
+		write_file(script, "#!/bin/sh\nin=$(readlink /proc/$$/fd/0)\nout=$(readlink "
+		    "/proc/$$/fd/1)\necho \"$in\" > " + fd0 + "\necho \"$out\" > " + fd1 +
+		    "\nexec " + sc.gitaly + " \"$@\"\n", 0755);
+		std::vector<std::string> argv = {"/bin/sh", "-c", "exec \"$0\" \"$@\" <&- >&-"};
+		std::vector<std::string> wa = sc.wrapper({script, "--pid-file", sc.pidfile,
+		    "--record", sc.record, "--exit-code", "9"});
+		argv.insert(argv.end(), wa.begin(), wa.end());
+		child_start(&w, argv);
+		pid_t d1 = sc.ready(DEADLINE_MS);
+		CHECK(read_file(fd0) == "/dev/null\n");
+		CHECK(read_file(fd1) == "/dev/null\n");
+		send_signal(w.pid, SIGUSR1);
+		REQUIRE(record_wait(sc.record, d1, "signal SIGUSR1", DEADLINE_MS));
+		stop_exits_9(&w);
+		CHECK(sc.daemons().empty());
+	}
+
 	SUBCASE("the pid file's directory deleted and made again") {
 		/* A wrapper that set its inotify watch once would watch a
 		 * deleted inode for ever: the upgrade below would go unseen

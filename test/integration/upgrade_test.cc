@@ -248,6 +248,43 @@ TEST_CASE("a daemon started through a script: its successor runs the same progra
 	    "fix=\"add it to names in the configuration file, names = [\\\"gitaly\\\"]"}));
 }
 
+TEST_CASE("a script whose background subshell writes the pid file, then execs the daemon: its successor is followed")
+{
+	scene sc;
+	child w;
+	std::string script = sc.dir / "run-gitaly.sh", status = sc.dir / "status.json";
+	std::string gate = sc.dir / "gate", tmp = sc.pidfile + ".tmp";
+
+	/* The subshell names itself in the pid file while it is still the
+	 * script (comm run-gitaly.sh, exe the shell), then, once the test has
+	 * seen the wrapper take that pid file (the status file is written
+	 * when a pid file first names the daemon), becomes the daemon. */
+	write_file(script, "#!/bin/sh\n(\n\techo $(sh -c 'echo $PPID') > " + tmp +
+	    "\n\tmv " + tmp + " " + sc.pidfile + "\n\twhile [ ! -e " + gate +
+	    " ]; do sleep 0.05; done\n\texec " + sc.gitaly + " \"$@\"\n) &\nexit 0\n", 0755);
+	sc.config("status_file = \"" + status + "\"\n");
+	child_start(&w, {build_path("pidsitter"), "-c", sc.conf, "--", script, "--pid-file",
+	    sc.pidfile, "--record", sc.record, "--drain", "50"}, clean_env);
+	INFO(child_dump(&w));
+	REQUIRE(wait_until([&] { return !read_file(status).empty(); }, 10000));
+	write_file(gate, "");
+	pid_t d1 = sc.ready(10000);
+
+	/* Its program is what it runs now, not the shell it ran when the pid
+	 * file first named it: the successor is followed, never left behind. */
+	pid_t d2 = hup_successor(sc, &w, d1, 10000);
+	REQUIRE(child_wait_line(&w, log_msg("following new process", log_gen(w, 3, d2) +
+	    " role=current source=pid_file").c_str(), 10000));
+	CHECK(child_count_lines(&w, "not following process") == 0);
+	REQUIRE(record_wait(sc.record, d1, "exit 0", 10000));
+	pump_for(&w, 200);
+	CHECK(pid_alive(w.pid));
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(child_wait_exit(&w, 10000));
+	CHECK(record_count(sc.record, d2, "signal SIGTERM") == 1);
+	CHECK(live_matching(sc.gitaly).empty());
+}
+
 TEST_CASE("the old process crashes mid-upgrade: its orphaned successor is the daemon once it writes the pid file")
 {
 	scene sc;

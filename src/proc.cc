@@ -324,10 +324,12 @@ pidfd_exit_status(int pidfd, int *wstatus)
 
 	memset(&info, 0, sizeof info);
 	info.mask = PIDSITTER_PIDFD_INFO_EXIT;
-	if (ioctl(pidfd, PIDSITTER_PIDFD_GET_INFO, &info) < 0) {
-		/* ESRCH: reaped, and a kernel without exit info (6.13, 6.14). */
-		return errno == ESRCH ? -ENOTTY : -errno;
-	}
+	/* ESRCH: the exit information is read before the task is looked
+	 * up, and a task caught in release_task() between the two has no
+	 * pid any more (pidfd_info() in the kernel's fs/pidfs.c); or a
+	 * kernel without exit information (6.13, 6.14) after the reap. */
+	if (ioctl(pidfd, PIDSITTER_PIDFD_GET_INFO, &info) < 0)
+		return -errno;
 	if (!(info.mask & PIDSITTER_PIDFD_INFO_EXIT))
 		return -ENODATA;
 	*wstatus = info.exit_code;

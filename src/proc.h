@@ -73,7 +73,9 @@ int pidfd_open_pid(pid_t pid);
 int pidfd_signal(int pidfd, int sig);
 /* The wait status of the exited process, for any process (not only our
  * children), once it has been reaped (PIDFD_INFO_EXIT, Linux 6.15).
- * -ENODATA: not reaped yet; -ENOTTY/-EINVAL: the kernel cannot tell. */
+ * -ENODATA: not reaped yet; -ESRCH: being reaped right now (ask again
+ * once the pidfd reports POLLHUP), or reaped by a kernel without exit
+ * information (6.13, 6.14); -ENOTTY/-EINVAL: the kernel cannot tell. */
 int pidfd_exit_status(int pidfd, int *wstatus);
 /* Was the process of pidfd a created before that of pidfd b?  pidfs
  * (Linux 6.9) numbers pidfd inodes in fork order; before it every pidfd

@@ -171,10 +171,11 @@ gen_collect(struct gen_watch *g)
 		gen_finish(g, wstatus, STATUS_PIDFD);
 		return;
 	}
-	if (r == -ENODATA && g->poll_init) {
-		/* Its parent has not reaped it yet, and the kernel records
-		 * the status only then; the pidfd reports POLLHUP at that
-		 * moment.  Wait for it, but not for ever. */
+	if ((r == -ENODATA || r == -ESRCH) && g->poll_init) {
+		/* Its parent has not reaped it yet (or is reaping it right
+		 * now), and the kernel records the status only then; the
+		 * pidfd reports POLLHUP at that moment.  Wait for it, but not
+		 * for ever (gen_finish_pidfd asks once more). */
 		uv_poll_start(&g->poll, UV_DISCONNECT, gen_reaped_cb);
 		uv_timer_start(&g->timer, gen_reap_timeout_cb, g->w->s->reap_timeout_ms, 0);
 		return;

@@ -13,6 +13,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -722,4 +723,67 @@ TEST_CASE("proc: a successor is the daemon when it runs the current process's pr
 	}
 	finish(first);
 	CHECK(nftw(tmpl, rm_cb, 16, FTW_DEPTH | FTW_PHYS) == 0);
+}
+
+/*
+ * The contract gen_collect (watch.cc) relies on: asked while another
+ * process reaps it, pidfd_exit_status says "not yet" (-ENODATA), "being
+ * reaped" (-ESRCH: the kernel read the exit information before it looked
+ * the task up, and the task lost its pid in between) or gives the status;
+ * once the pidfd reports POLLHUP, it gives the status.  A thread reaps
+ * while this one asks, many times over, to land in that window.
+ */
+static void *
+reap_thread(void *arg)
+{
+	int status;
+
+	(void)waitpid(*(pid_t *)arg, &status, 0);
+	return NULL;
+}
+
+TEST_CASE("proc: pidfd_exit_status while another thread reaps: not yet, being reaped, or the status")
+{
+	int seen_esrch = 0, rounds = 0;
+	struct timespec t0, now;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		int ws = 0, r, go[2];
+		pthread_t th;
+		pid_t pid;
+
+		REQUIRE(pipe2(go, O_CLOEXEC) == 0);
+		pid = fork();
+		REQUIRE(pid >= 0);
+		if (pid == 0) {
+			char c;
+			close(go[1]);
+			(void)!read(go[0], &c, 1);
+			_exit(3);
+		}
+		close(go[0]);
+		int fd = pidfd_open_pid(pid);
+		REQUIRE(fd >= 0);
+		close(go[1]);
+		struct pollfd p = {fd, POLLIN, 0};
+		REQUIRE(poll(&p, 1, 10000) == 1);
+		REQUIRE(pthread_create(&th, NULL, reap_thread, &pid) == 0);
+		do {
+			r = pidfd_exit_status(fd, &ws);
+			CAPTURE(r);
+			REQUIRE((r == 0 || r == -ENODATA || r == -ESRCH));
+			seen_esrch += r == -ESRCH;
+		} while (r != 0 && r != -ESRCH);
+		pthread_join(th, NULL);
+		p.events = POLLHUP;
+		REQUIRE(poll(&p, 1, 10000) == 1);
+		REQUIRE(pidfd_exit_status(fd, &ws) == 0);
+		CHECK(WIFEXITED(ws));
+		CHECK(WEXITSTATUS(ws) == 3);
+		close(fd);
+		rounds++;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (rounds < 2000 && now.tv_sec - t0.tv_sec < 2);
+	MESSAGE(rounds << " rounds, " << seen_esrch << " caught while being reaped");
 }

@@ -276,6 +276,61 @@ TEST_CASE("sitter: what the pid file names must be younger than the current proc
 	CHECK(st.current == 1);
 }
 
+TEST_CASE("sitter: in the same clock tick, the pidfds' order says which came first")
+{
+	struct sitter st;
+	struct event ev;
+
+	start(&st);
+	CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE) ==
+	    "FOLLOW g1 pid=100 pidfile current, CURRENT g1, READY g1");
+	ev = sitter_event(EV_FOUND, 50, 1000, FOUND_PIDFILE);
+	ev.born_before_current = true;
+	CHECK(apply(&st, &ev) == "IGNORE pid=50");
+	ev = sitter_event(EV_FOUND, 200, 1000, FOUND_PIDFILE);
+	CHECK(apply(&st, &ev) == "FOLLOW g2 pid=200 pidfile current, DRAIN g1, CURRENT g2, READY g2");
+}
+
+TEST_CASE("sitter: what the status file and the re-read timer are told (sitter_phase, sitter_awaits_pidfile)")
+{
+	struct sitter st;
+
+	start(&st);
+	CHECK(sitter_phase(&st) == PHASE_STARTING);
+	step(&st, EV_FOUND, 100, 1000, FOUND_SPAWNED);
+	CHECK(sitter_phase(&st) == PHASE_STARTING);  /* no pid file yet */
+	CHECK(!sitter_awaits_pidfile(&st));
+	step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+	CHECK(sitter_phase(&st) == PHASE_RUNNING);
+	step(&st, EV_SIGNAL, SIGHUP);
+	CHECK(sitter_phase(&st) == PHASE_UPGRADING);
+	CHECK(sitter_awaits_pidfile(&st));
+	step(&st, EV_FOUND, 200, 2000, FOUND_PIDFILE);
+	CHECK(sitter_phase(&st) == PHASE_RUNNING);
+	CHECK(!sitter_awaits_pidfile(&st));
+	step(&st, EV_SIGNAL, SIGTERM);
+	CHECK(sitter_phase(&st) == PHASE_STOPPING);
+	step(&st, EV_EXIT, 2, EXITED(0), STATUS_CHILD);
+	CHECK(sitter_phase(&st) == PHASE_STOPPING);  /* g1 still drains */
+	step(&st, EV_EXIT, 1, EXITED(0), STATUS_PIDFD);
+	CHECK(sitter_phase(&st) == PHASE_EXITED);
+	CHECK(!sitter_awaits_pidfile(&st));
+}
+
+TEST_CASE("sitter: a forking start's process is read again until a pid file names it (sitter_forked_unnamed)")
+{
+	struct sitter st;
+
+	start(&st);
+	step(&st, EV_FOUND, 100, 1000, FOUND_SPAWNED);
+	CHECK(!sitter_forked_unnamed(&st));  /* spawned: not what it left */
+	CHECK(step_exit(&st, 1, EXITED(0), STATUS_CHILD, 1, 101, 1001) ==
+	    "GONE g1, FOLLOW g2 pid=101 forked current, CURRENT g2");
+	CHECK(sitter_forked_unnamed(&st));
+	step(&st, EV_FOUND, 101, 1001, FOUND_PIDFILE);
+	CHECK(!sitter_forked_unnamed(&st));
+}
+
 TEST_CASE("sitter: when the current one dies, the youngest successor not yet current carries on")
 {
 	struct sitter st;

@@ -21,7 +21,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -30,7 +29,6 @@
 #include "report.h"
 #include "signals.h"
 #include "spawn.h"
-
 
 static const char *const source_names[] = {"pid_file", "oldbin", "dot2", "spawned", "child",
     "parent", "forked"};

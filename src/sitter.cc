@@ -161,17 +161,19 @@ upgrade_done(struct sitter *st, unsigned number, std::vector<struct action> *out
 		send(out, old, SIGQUIT, SIGQUIT);
 }
 
-/* A live generation other than the current one: while one drains, the
- * daemon refuses to upgrade again (tableflip: "parent hasn't exited" in
- * the new process, and the old one has upgraded once already; nginx
- * ignores USR2 while the old master runs; gunicorn while its child or
- * parent does).  Tracking such a request would only report an upgrade in
- * progress, and tell systemd RELOADING=1, until upgrade_timeout. */
+/* A generation of the daemon other than the current one: while one
+ * drains, the daemon refuses to upgrade again (tableflip: "parent hasn't
+ * exited" in the new process, and the old one has upgraded once already;
+ * nginx ignores USR2 while the old master runs; gunicorn while its child
+ * or parent does).  Tracking such a request would only report an upgrade
+ * in progress, and tell systemd RELOADING=1, until upgrade_timeout.  Not
+ * a daemon: an orphan, and a forking start's start process that no pid
+ * file named (nginx's, still on its way out after forking the master). */
 static const struct generation *
 draining_gen(const struct sitter *st)
 {
 	for (const struct generation &g : st->gens)
-		if (g.number != st->current)
+		if (g.number != st->current && g.role != ROLE_ORPHAN && !(g.start && !g.named))
 			return &g;
 	return NULL;
 }

@@ -291,6 +291,25 @@ TEST_CASE("sitter: in the same clock tick, the pidfds' order says which came fir
 	CHECK(apply(&st, &ev) == "FOLLOW g2 pid=200 pidfile current, DRAIN g1, CURRENT g2, READY g2");
 }
 
+TEST_CASE("sitter: a forking start's start process, still on its way out, is no generation that drains")
+{
+	struct sitter st;
+	struct settings s;
+
+	settings_defaults(&s);
+	SUBCASE("tableflip") {}
+	SUBCASE("nginx") { s.recipe = RECIPE_NGINX; }
+	sitter_init(&st, &s);
+	step(&st, EV_FOUND, 100, 1000, FOUND_SPAWNED);
+	/* nginx with "daemon on": the master writes the pid file before its
+	 * start process has exited. */
+	CHECK(step(&st, EV_FOUND, 101, 1001, FOUND_PIDFILE) ==
+	    "FOLLOW g2 pid=101 pidfile current, DRAIN g1, CURRENT g2, READY g2");
+	CHECK(step(&st, EV_SIGNAL, SIGHUP) == (s.recipe == RECIPE_NGINX ?
+	    "SIGNAL g2 USR2<HUP, UPGRADE_BEGIN g2" : "SIGNAL g2 HUP, UPGRADE_BEGIN g2"));
+	CHECK(st.upgrading == 2);
+}
+
 TEST_CASE("sitter: what the status file and the re-read timer are told (sitter_phase, sitter_awaits_pidfile)")
 {
 	struct sitter st;

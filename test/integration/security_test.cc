@@ -734,10 +734,15 @@ status_file_beside(const std::string &name)
 		REQUIRE(wait_log(&w, {"level=warning", "msg=\"cannot write the status file\"",
 		    "Is a directory"}, DEADLINE_MS));
 	} else {
-		/* A wrapper blocked on the way never writes it. */
+		/* A wrapper blocked on the way never writes it.  Read only
+		 * once it is a regular file: opening the FIFO that may still
+		 * be there would block this test, not the wrapper (the
+		 * wrapper replaces it with a file, never the other way). */
 		REQUIRE(wait_until([&] {
+			struct stat now;
 			pump_for(&w, 1);
-			return read_file(status).find("\"state\":\"running\"") != std::string::npos;
+			return lstat(status.c_str(), &now) == 0 && S_ISREG(now.st_mode) &&
+			    read_file(status).find("\"state\":\"running\"") != std::string::npos;
 		}, DEADLINE_MS));
 	}
 	/* TERM is forwarded, and the wrapper exits with the daemon's code:

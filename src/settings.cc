@@ -255,5 +255,10 @@ settings_describe(const struct settings *s)
 	describe_string(&out, "upgrade_recipe", s->recipe == RECIPE_NGINX ? "nginx" : "tableflip");
 	describe_string(&out, "upgrade_signal", signal_short_name(s->upgrade_signal, buf, sizeof buf));
 	describe_ms(&out, "upgrade_timeout", s->upgrade_timeout_ms);
+	if (s->stop_timeout_ms == 0)
+		describe_string(&out, "stop_timeout", "0");
+	else
+		describe_ms(&out, "stop_timeout", s->stop_timeout_ms);
+	describe_string(&out, "descendants", s->descendants == DESCENDANTS_STOP ? "stop" : "leave");
 	return out;
 }

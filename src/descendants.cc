@@ -211,6 +211,18 @@ rescan_cb(uv_timer_t *t)
 	descendants_rescan((struct descendants *)t->data);
 }
 
+/* Their time is up: KILL to each, those found later too. */
+static void
+kill_all(struct descendants *d)
+{
+	d->killing = true;
+	std::vector<pid_t> live = descendants_live(d, true);
+	log_event(LOG_WARN, "killing the processes the daemon left",
+	    {{"count", (unsigned long)live.size()}, {"processes", pid_list(live, 10)}});
+	for (const struct leftover &l : d->procs)
+		pidfd_signal(l.pidfd, SIGKILL);
+}
+
 static void
 deadline_cb(uv_timer_t *t)
 {
@@ -224,16 +236,9 @@ deadline_cb(uv_timer_t *t)
 		end(d);
 		return;
 	}
-	d->killing = true;
-	std::vector<pid_t> live = descendants_live(d, true);
-	log_event(LOG_WARN, "killing the processes the daemon left",
-	    {{"count", (unsigned long)live.size()}, {"processes", pid_list(live, 10)}});
-	forget_dead(d);
-	for (const struct leftover &l : d->procs)
-		pidfd_signal(l.pidfd, SIGKILL);
+	kill_all(d);
+	uv_timer_start(&d->deadline, deadline_cb, std::max<uint64_t>(d->kill_ms, GIVE_UP_MS), 0);
 	descendants_rescan(d);
-	if (d->stopping)
-		uv_timer_start(&d->deadline, deadline_cb, std::max<uint64_t>(d->kill_ms, GIVE_UP_MS), 0);
 }
 
 void
@@ -245,12 +250,16 @@ descendants_stop(struct descendants *d, uint64_t kill_ms, void (*reap)(void *),
 	d->arg = arg;
 	d->kill_ms = kill_ms;
 	d->stopping = true;
-	d->killing = kill_ms == 0;
-	/* The pinned ones first; new ones get it as pin_all finds them. */
-	forget_dead(d);
-	for (const struct leftover &l : d->procs)
-		if (running(&l))
-			send_stop(d, &l);
+	d->killing = false;
+	/* The pinned ones now; new ones as pin_all finds them. */
+	if (kill_ms == 0) {
+		kill_all(d);
+	} else {
+		forget_dead(d);
+		for (const struct leftover &l : d->procs)
+			if (running(&l))
+				send_stop(d, &l);
+	}
 	uv_timer_start(&d->rescan, rescan_cb, RESCAN_MS, RESCAN_MS);
 	uv_timer_start(&d->deadline, deadline_cb, kill_ms == 0 ? GIVE_UP_MS : kill_ms, 0);
 	descendants_rescan(d);

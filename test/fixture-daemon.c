@@ -56,6 +56,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -196,12 +197,15 @@ parse_args(int argc, char **argv)
 }
 
 /* A helper: deaf to TERM (and, its mask inherited, to everything but
- * KILL), it says it runs and waits for ever. */
+ * KILL), it says it runs and waits for ever.  Named after what it is, as a
+ * worker or a git child is, so that the wrapper does not take it for the
+ * daemon (an orphan, pidsitter(8)); its command line is the daemon's. */
 static void
 become_helper(int sfd, const int p[2], const char *what)
 {
 	close(sfd);
 	close(p[0]);
+	prctl(PR_SET_NAME, what, 0, 0, 0);
 	signal(SIGTERM, SIG_IGN);
 	record("%s", what);
 	close(p[1]);

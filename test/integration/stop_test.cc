@@ -9,7 +9,6 @@
  * runit_test.cc and s6_test.cc.
  */
 #include <signal.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -18,34 +17,6 @@
 #include "harness.h"
 
 namespace {
-
-/* The pid of the first record line "<pid> what", or 0. */
-pid_t
-recorded(const std::string &record, const std::string &what)
-{
-	std::string text = read_file(record);
-	for (size_t at = 0; at < text.size();) {
-		size_t eol = text.find('\n', at);
-		std::string line = text.substr(at, eol - at);
-		size_t sp = line.find(' ');
-		if (sp != std::string::npos && line.substr(sp + 1) == what)
-			return (pid_t)atol(line.c_str());
-		at = eol == std::string::npos ? text.size() : eol + 1;
-	}
-	return 0;
-}
-
-/* Both helpers of the fixture's first generation, pinned. */
-void
-helpers(const scene &sc, pinned *h, pinned *dh)
-{
-	REQUIRE(record_wait(sc.record, 0, "helper", 10000));
-	REQUIRE(record_wait(sc.record, 0, "detached-helper", 10000));
-	*h = pin(recorded(sc.record, "helper"));
-	*dh = pin(recorded(sc.record, "detached-helper"));
-	REQUIRE(pinned_alive(*h));
-	REQUIRE(pinned_alive(*dh));
-}
 
 /* Wait for the wrapper's exit (a failed REQUIRE after a minute). */
 void
@@ -114,7 +85,7 @@ TEST_CASE("descendants = stop: the helpers the daemon left are stopped, killed w
 	sc.config("stop_timeout = \"1s\"\ndescendants = \"stop\"\n");
 	pid_t d = start_monitored(sc, &w, sc.configured({"--helper", "--detached-helper",
 	    "--exit-code", "3"}), 10000);
-	helpers(sc, &h, &dh);
+	pin_helpers(sc.record, &h, &dh);
 	/* Neither is taken for the daemon: not followed, not an orphan. */
 	CHECK(child_count_lines(&w, "msg=\"following new process\"") == 0);
 	send_signal(w.pid, SIGTERM);
@@ -149,7 +120,7 @@ TEST_CASE("descendants = stop without stop_timeout: KILL comes after 10 s, and a
 	sc.config("descendants = \"stop\"\n");
 	pid_t d = start_monitored(sc, &w, sc.configured({"--helper"}), 10000);
 	REQUIRE(record_wait(sc.record, 0, "helper", 10000));
-	h = pin(recorded(sc.record, "helper"));
+	h = pin(record_pid(sc.record, "helper"));
 	REQUIRE(pinned_alive(h));
 	/* It ignores TERM: a KILL by hand, while the wrapper waits, shows
 	 * that the wrapper notices its death and exits before the 10 s. */
@@ -175,7 +146,7 @@ TEST_CASE("descendants = leave (the default): the helpers are named, first ten, 
 
 	pid_t d = start_monitored(sc, &w, sc.wrapper(sc.daemon({"--helper", "--detached-helper"})),
 	    10000);
-	helpers(sc, &h, &dh);
+	pin_helpers(sc.record, &h, &dh);
 	send_signal(w.pid, SIGTERM);
 	wait_exit(&w);
 	INFO(child_dump(&w));
@@ -206,7 +177,7 @@ TEST_CASE("descendants = stop: an adopted daemon's children, pinned when the sto
 	pid_t d = start_detached(sc.daemon({"--helper"}));
 	REQUIRE(record_wait(sc.record, d, "ready", 10000));
 	REQUIRE(record_wait(sc.record, 0, "helper", 10000));
-	h = pin(recorded(sc.record, "helper"));
+	h = pin(record_pid(sc.record, "helper"));
 	REQUIRE(pinned_alive(h));
 	sc.config("stop_timeout = \"1s\"\ndescendants = \"stop\"\n" SLOW_REAP_OK);
 	child_start(&w, sc.configured({"--helper"}), clean_env);

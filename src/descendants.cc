@@ -50,13 +50,28 @@ pid_list(const std::vector<pid_t> &pids, size_t max)
 	return out;
 }
 
+/* Signal l through its pidfd; without one (Linux before 5.3), by pid once
+ * /proc still shows its start time: a narrow race, as for generations
+ * (doc/DESIGN.md, "Which kernel gives what"). */
+static int
+signal_left(const struct leftover *l, int sig)
+{
+	struct proc_stat st;
+
+	if (l->pidfd >= 0)
+		return pidfd_signal(l->pidfd, sig);
+	if (proc_read_stat(l->pid, &st) < 0 || st.start_time != l->start_time)
+		return -ESRCH;
+	return kill(l->pid, sig) < 0 ? -errno : 0;
+}
+
 /* Is this pinned process still running (not a zombie)? */
 static bool
 running(const struct leftover *l)
 {
 	struct proc_stat st;
 
-	if (pidfd_signal(l->pidfd, 0) != 0)
+	if (signal_left(l, 0) != 0)
 		return false;
 	/* Until it is reaped its pid is not reused: /proc is still its. */
 	return proc_read_stat(l->pid, &st) == 0 && st.start_time == l->start_time &&
@@ -67,7 +82,7 @@ static struct leftover *
 known(struct descendants *d, pid_t pid)
 {
 	for (struct leftover &l : d->procs)
-		if (l.pid == pid && pidfd_signal(l.pidfd, 0) == 0)
+		if (l.pid == pid && signal_left(&l, 0) == 0)
 			return &l;
 	return NULL;
 }
@@ -77,8 +92,9 @@ static void
 forget_dead(struct descendants *d)
 {
 	for (size_t i = 0; i < d->procs.size();) {
-		if (pidfd_signal(d->procs[i].pidfd, 0) == -ESRCH) {
-			close(d->procs[i].pidfd);
+		if (signal_left(&d->procs[i], 0) == -ESRCH) {
+			if (d->procs[i].pidfd >= 0)
+				close(d->procs[i].pidfd);
 			d->procs.erase(d->procs.begin() + (long)i);
 		} else {
 			i++;
@@ -90,11 +106,11 @@ static void
 send_stop(struct descendants *d, const struct leftover *l)
 {
 	if (d->killing) {
-		pidfd_signal(l->pidfd, SIGKILL);
+		signal_left(l, SIGKILL);
 		return;
 	}
-	pidfd_signal(l->pidfd, SIGTERM);
-	pidfd_signal(l->pidfd, SIGCONT);
+	signal_left(l, SIGTERM);
+	signal_left(l, SIGCONT);
 }
 
 /* Pin pid, found below a process of parents (or below us): the pidfd
@@ -108,17 +124,21 @@ pin(struct descendants *d, pid_t pid, const std::vector<pid_t> &parents)
 	struct proc_stat st;
 	int fd;
 
-	if (known(d, pid) != NULL || (fd = pidfd_open_pid(pid)) < 0)
+	if (known(d, pid) != NULL)
+		return NULL;
+	/* ENOSYS: a kernel without pidfds; by pid and start time then. */
+	if ((fd = pidfd_open_pid(pid)) < 0 && fd != -ENOSYS)
 		return NULL;
 	if (proc_read_stat(pid, &st) < 0 ||
 	    std::find(parents.begin(), parents.end(), st.ppid) == parents.end() ||
-	    pidfd_signal(fd, 0) != 0) {
-		close(fd);
+	    (fd >= 0 && pidfd_signal(fd, 0) != 0)) {
+		if (fd >= 0)
+			close(fd);
 		return NULL;
 	}
 	l.pid = pid;
 	l.start_time = st.start_time;
-	l.pidfd = fd;
+	l.pidfd = fd >= 0 ? fd : -1;
 	d->procs.push_back(l);
 	return &d->procs.back();
 }
@@ -179,7 +199,8 @@ end(struct descendants *d)
 	uv_timer_stop(&d->deadline);
 	d->stopping = false;
 	for (const struct leftover &l : d->procs)
-		close(l.pidfd);
+		if (l.pidfd >= 0)
+			close(l.pidfd);
 	d->procs.clear();
 	d->done(d->arg);
 }
@@ -220,7 +241,7 @@ kill_all(struct descendants *d)
 	log_event(LOG_WARN, "killing the processes the daemon left",
 	    {{"count", (unsigned long)live.size()}, {"processes", pid_list(live, 10)}});
 	for (const struct leftover &l : d->procs)
-		pidfd_signal(l.pidfd, SIGKILL);
+		signal_left(&l, SIGKILL);
 }
 
 static void

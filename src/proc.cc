@@ -348,12 +348,33 @@ pidfd_born_before(int a, int b)
 	return sa.st_ino < sb.st_ino;
 }
 
+/* Every process in /proc with its stat (those that vanish while read are
+ * left out). */
+static std::vector<std::pair<pid_t, struct proc_stat>>
+scan_proc(void)
+{
+	std::vector<std::pair<pid_t, struct proc_stat>> out;
+	struct dirent *e;
+	DIR *d = opendir("/proc");
+
+	if (d == NULL)
+		return out;
+	while ((e = readdir(d)) != NULL) {
+		struct proc_stat st;
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+
+		if (*end == '\0' && pid > 0 && proc_read_stat((pid_t)pid, &st) == 0)
+			out.push_back({(pid_t)pid, st});
+	}
+	closedir(d);
+	return out;
+}
+
 std::vector<pid_t>
 proc_children(pid_t ppid, bool zombies)
 {
 	std::vector<pid_t> out;
-	struct dirent *e;
-	DIR *d;
 
 	/* Our own children: with none at all (the common case, and every
 	 * time the spawned daemon simply exits), waitid says ECHILD and the
@@ -364,23 +385,11 @@ proc_children(pid_t ppid, bool zombies)
 		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 && errno == ECHILD)
 			return out;
 	}
-	d = opendir("/proc");
-	if (d == NULL)
-		return out;
-	while ((e = readdir(d)) != NULL) {
-		struct proc_stat st;
-		char *end;
-		long pid = strtol(e->d_name, &end, 10);
-
-		if (*end != '\0' || pid <= 0)
-			continue;
-		if (proc_read_stat((pid_t)pid, &st) < 0 || st.ppid != ppid)
-			continue;
-		bool dead = st.state == 'Z' || st.state == 'X';
-		if (dead == zombies)
-			out.push_back((pid_t)pid);
+	for (const auto &p : scan_proc()) {
+		bool dead = p.second.state == 'Z' || p.second.state == 'X';
+		if (p.second.ppid == ppid && dead == zombies)
+			out.push_back(p.first);
 	}
-	closedir(d);
 	return out;
 }
 
@@ -466,25 +475,12 @@ proc_descendants(pid_t root)
 		return out;
 	}
 	/* No children files: every process's parent, from one scan of /proc. */
-	std::vector<std::pair<pid_t, pid_t>> all;  /* pid, ppid */
-	struct dirent *e;
-	DIR *d = opendir("/proc");
-	if (d == NULL)
-		return out;
-	while ((e = readdir(d)) != NULL) {
-		struct proc_stat st;
-		char *end;
-		long pid = strtol(e->d_name, &end, 10);
-
-		if (*end == '\0' && pid > 0 && proc_read_stat((pid_t)pid, &st) == 0)
-			all.push_back({(pid_t)pid, st.ppid});
-	}
-	closedir(d);
+	std::vector<std::pair<pid_t, struct proc_stat>> all = scan_proc();
 	std::vector<pid_t> parents = {root};
 	/* Bounded: a torn scan could hold a loop. */
 	for (size_t i = 0; i < parents.size() && parents.size() < 65536; i++)
 		for (const auto &pp : all)
-			if (pp.second == parents[i]) {
+			if (pp.second.ppid == parents[i]) {
 				out.push_back(pp.first);
 				parents.push_back(pp.first);
 			}

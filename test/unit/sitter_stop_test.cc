@@ -37,14 +37,15 @@ feed(struct sitter *st, int kind, long a, long b = 0, long c = 0)
 	return code;
 }
 
-/* Generation 1 upgraded to generation 2, which is current; 1 drains. */
+/* Generation 1 upgraded to generation 2, which is current; 1 drains.
+ * Default settings, or s. */
 void
-drained(struct sitter *st)
+drained(struct sitter *st, const struct settings *s = NULL)
 {
-	struct settings s;
+	struct settings def;
 
-	settings_defaults(&s);
-	sitter_init(st, &s);
+	settings_defaults(&def);
+	sitter_init(st, s != NULL ? s : &def);
 	feed(st, EV_FOUND, 100, 1000, FOUND_SPAWNED);
 	feed(st, EV_FOUND, 100, 1000, FOUND_PIDFILE);
 	feed(st, EV_SIGNAL, SIGHUP);
@@ -149,7 +150,7 @@ acts(struct sitter *st, int kind, long a = 0, long b = 0, long c = 0)
 	return acts_of(st, sitter_event(kind, a, b, c));
 }
 
-/* Generation 1 spawned and named; generation 2 its successor, current. */
+/* drained() with these stop settings. */
 void
 two_generations(struct sitter *st, uint64_t stop_timeout_ms, int descendants = DESCENDANTS_LEAVE)
 {
@@ -158,12 +159,7 @@ two_generations(struct sitter *st, uint64_t stop_timeout_ms, int descendants = D
 	settings_defaults(&s);
 	s.stop_timeout_ms = stop_timeout_ms;
 	s.descendants = descendants;
-	sitter_init(st, &s);
-	acts(st, EV_FOUND, 100, 1000, FOUND_SPAWNED);
-	acts(st, EV_FOUND, 100, 1000, FOUND_PIDFILE);
-	acts(st, EV_SIGNAL, SIGHUP);
-	acts(st, EV_FOUND, 200, 2000, FOUND_PIDFILE);
-	REQUIRE(st->current == 2);
+	drained(st, &s);
 }
 
 }  // namespace

@@ -173,7 +173,9 @@ descendants_pin(struct descendants *d, pid_t root)
 	pin_all(d, root);
 }
 
-std::vector<pid_t>
+/* The live (not zombie) ones now: the wrapper's descendants and, with
+ * pinned, those pinned that still run. */
+static std::vector<pid_t>
 descendants_live(struct descendants *d, bool pinned)
 {
 	std::vector<pid_t> out;
@@ -262,8 +264,8 @@ deadline_cb(uv_timer_t *t)
 	descendants_rescan(d);
 }
 
-void
-descendants_stop(struct descendants *d, uint64_t kill_ms, void (*reap)(void *),
+static void
+stop_all(struct descendants *d, uint64_t kill_ms, void (*reap)(void *),
     void (*done)(void *), void *arg)
 {
 	d->reap = reap;
@@ -284,4 +286,24 @@ descendants_stop(struct descendants *d, uint64_t kill_ms, void (*reap)(void *),
 	uv_timer_start(&d->rescan, rescan_cb, RESCAN_MS, RESCAN_MS);
 	uv_timer_start(&d->deadline, deadline_cb, kill_ms == 0 ? GIVE_UP_MS : kill_ms, 0);
 	descendants_rescan(d);
+}
+
+void
+descendants_end(struct descendants *d, bool stop, uint64_t kill_ms, void (*reap)(void *),
+    void (*done)(void *), void *arg)
+{
+	std::vector<pid_t> live = descendants_live(d, stop);
+
+	if (live.empty()) {
+		done(arg);
+	} else if (!stop) {
+		log_event(LOG_WARN, "leaving the processes the daemon left",
+		    {{"count", (unsigned long)live.size()}, {"processes", pid_list(live, 10)}});
+		done(arg);
+	} else {
+		log_event(LOG_WARN, "stopping the processes the daemon left",
+		    {{"count", (unsigned long)live.size()}, {"processes", pid_list(live, 10)},
+		    {"kill_after_ms", (unsigned long long)kill_ms}});
+		stop_all(d, kill_ms, reap, done, arg);
+	}
 }

@@ -46,24 +46,22 @@ struct descendants {
 	void *arg;
 };
 
-/* Set up the timers (none runs until descendants_stop). */
+/* Set up the timers (none runs until descendants_end). */
 void descendants_init(struct descendants *d, uv_loop_t *loop);
 
 /* Pin root's descendants as they are now (a stop begins); nothing is sent. */
 void descendants_pin(struct descendants *d, pid_t root);
 
-/* The live (not zombie) ones now: the wrapper's descendants and, with
- * pinned, those pinned that still run. */
-std::vector<pid_t> descendants_live(struct descendants *d, bool pinned);
-
-/* Stop them all: TERM and CONT now, KILL after kill_ms (0: KILL at once),
- * and as long again for them to die before giving up (a process in
- * uninterruptible sleep must not hold the wrapper for ever).  Processes
- * that appear meanwhile are found by looking again on every SIGCHLD
- * (descendants_rescan) and on a short timer, which runs only now.
- * reap(arg) first each time; done(arg) once none is left. */
-void descendants_stop(struct descendants *d, uint64_t kill_ms, void (*reap)(void *),
-    void (*done)(void *), void *arg);
+/* The daemon is gone: done(arg) at once when nothing is left; without
+ * stop, after naming the live ones in the log (the first ten).  With stop,
+ * they (and those pinned) get TERM and CONT now, KILL after kill_ms (0: at
+ * once), and as long again, 5 s at least, to die before the wrapper gives
+ * up on them (a process in uninterruptible sleep must not hold it for
+ * ever); done(arg) once none is left.  Processes that appear meanwhile are
+ * found by looking again on every SIGCHLD (descendants_rescan) and on a
+ * short timer, which runs only then; reap(arg) first each time. */
+void descendants_end(struct descendants *d, bool stop, uint64_t kill_ms,
+    void (*reap)(void *), void (*done)(void *), void *arg);
 
 /* Look again (SIGCHLD while stopping). */
 void descendants_rescan(struct descendants *d);

@@ -459,6 +459,13 @@ proc_descendants(pid_t root)
 	static int have_children = -1;
 	std::vector<pid_t> out;
 
+	/* No child at all (the usual exit): nothing to read. */
+	if (root == getpid()) {
+		siginfo_t si;
+		memset(&si, 0, sizeof si);
+		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 && errno == ECHILD)
+			return out;
+	}
 	if (have_children < 0)
 		have_children = access("/proc/thread-self/children", R_OK) == 0;
 	if (have_children) {

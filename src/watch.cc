@@ -432,26 +432,14 @@ reap_cb(void *arg)
 }
 
 /* The last generation is gone: what it left behind, re-parented to us,
- * is stopped (descendants = "stop") or named and left, then finish(). */
+ * is stopped (descendants = "stop") or named and left, then finish().
+ * Stopped within the stop's time when one runs (the supervisor counts
+ * its own timeout from the stop too); at once once it passed. */
 static void
 leave_descendants(struct watch *w)
 {
-	bool stop = w->s->descendants == DESCENDANTS_STOP;
-	std::vector<pid_t> live = descendants_live(&w->desc, stop);
 	uint64_t kill_ms;
 
-	if (live.empty()) {
-		finish(w);
-		return;
-	}
-	if (!stop) {
-		log_event(LOG_WARN, "leaving the processes the daemon left",
-		    {{"count", (unsigned long)live.size()}, {"processes", pid_list(live, 10)}});
-		finish(w);
-		return;
-	}
-	/* Within the stop's time when one runs: the supervisor's own
-	 * timeout is counted from the stop too.  Once it passed, at once. */
 	if (uv_is_active((uv_handle_t *)&w->stop_timer))
 		kill_ms = uv_timer_get_due_in(&w->stop_timer);
 	else if (w->st.stop_expired)
@@ -459,10 +447,8 @@ leave_descendants(struct watch *w)
 	else
 		kill_ms = w->s->stop_timeout_ms != 0 ? w->s->stop_timeout_ms : 10000;
 	uv_timer_stop(&w->stop_timer);
-	log_event(LOG_WARN, "stopping the processes the daemon left",
-	    {{"count", (unsigned long)live.size()}, {"processes", pid_list(live, 10)},
-	    {"kill_after_ms", (unsigned long long)kill_ms}});
-	descendants_stop(&w->desc, kill_ms, reap_cb, finish_cb, w);
+	descendants_end(&w->desc, w->s->descendants == DESCENDANTS_STOP, kill_ms, reap_cb,
+	    finish_cb, w);
 }
 
 static void

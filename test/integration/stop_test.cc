@@ -9,6 +9,7 @@
  * runit_test.cc and s6_test.cc.
  */
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -189,5 +190,37 @@ TEST_CASE("descendants = stop: an adopted daemon's children, pinned when the sto
 	CHECK(has_line(w.out, {log_msg("stopping the processes the daemon left"), "count=1",
 	    "processes=" + std::to_string(h.pid)}));
 	CHECK_FALSE(pinned_alive(h));
+	CHECK(live_mentioning(sc.dir.path).empty());
+}
+
+TEST_CASE("stop_timeout: a successor that appears once it passed is killed at once")
+{
+	scene sc;
+	child w;
+
+	/* The successor waits for a file that never comes: it is not ready
+	 * when the stop begins, nor when its parent is killed. */
+	sc.config("stop_timeout = \"1s\"\n");
+	pid_t d1 = start_monitored(sc, &w, sc.configured({"--ignore", "15", "--upgrade-wait-file",
+	    sc.dir / "never"}), 10000);
+	send_signal(w.pid, SIGHUP);
+	REQUIRE(record_wait(sc.record, d1, "upgrading", 10000));
+	std::string text = read_file(sc.record), key = std::to_string(d1) + " upgrading ";
+	pid_t fresh = (pid_t)atoi(text.c_str() + text.find(key) + key.size());
+	REQUIRE(fresh > 0);
+	send_signal(w.pid, SIGTERM);
+	wait_exit(&w);
+	INFO(child_dump(&w));
+	/* d1 killed; its child, re-parented to the wrapper after that, is
+	 * followed (an orphan: no pid file names it) and killed at once. */
+	CHECK(child_code(&w) == 137);
+	CHECK(has_line(w.out, {log_msg("stop timeout: killing the processes left"),
+	    "processes=" + std::to_string(d1) + " "}));
+	CHECK(has_line(w.out, {log_msg("following new process"), "process=" + std::to_string(fresh),
+	    "role=orphan"}));
+	CHECK(has_line(w.out, {log_msg("process exited"), "process=" + std::to_string(fresh),
+	    "signal=SIGKILL"}));
+	CHECK_FALSE(pid_alive(d1));
+	CHECK_FALSE(pid_alive(fresh));
 	CHECK(live_mentioning(sc.dir.path).empty());
 }

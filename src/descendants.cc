@@ -170,6 +170,12 @@ pin_all(struct descendants *d, pid_t root)
 void
 descendants_pin(struct descendants *d, pid_t root)
 {
+	std::vector<pid_t> ours = proc_descendants(getpid());
+
+	/* Our descendant's descendants come to us anyway: no pidfds held
+	 * for them (a Gitaly stopping may have hundreds of git children). */
+	if (std::find(ours.begin(), ours.end(), root) != ours.end())
+		return;
 	pin_all(d, root);
 }
 

@@ -49,7 +49,8 @@ struct descendants {
 /* Set up the timers (none runs until descendants_end). */
 void descendants_init(struct descendants *d, uv_loop_t *loop);
 
-/* Pin root's descendants as they are now (a stop begins); nothing is sent. */
+/* Pin root's descendants as they are now (a stop begins), unless root is
+ * the wrapper's own descendant (then they are too); nothing is sent. */
 void descendants_pin(struct descendants *d, pid_t root);
 
 /* The daemon is gone: done(arg) at once when nothing is left; without

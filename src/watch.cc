@@ -565,7 +565,8 @@ run_action(struct watch *w, const struct action *a)
 		if (w->s->stop_timeout_ms != 0)
 			uv_timer_start(&w->stop_timer, stop_timeout_cb, w->s->stop_timeout_ms, 0);
 		/* An adopted daemon's children are not ours: they go to init
-		 * when it dies.  Pinned now, they can be stopped at the end. */
+		 * when it dies.  Pinned now, they can be stopped at the end
+		 * (descendants_pin skips the generations that are ours). */
 		if (w->s->descendants == DESCENDANTS_STOP)
 			for (const struct generation &o : w->st.gens)
 				descendants_pin(&w->desc, o.pid);

@@ -454,6 +454,22 @@ children_by_task(pid_t pid, std::vector<pid_t> *out)
 }
 
 std::vector<pid_t>
+proc_descendants_scan(pid_t root)
+{
+	std::vector<std::pair<pid_t, struct proc_stat>> all = scan_proc();
+	std::vector<pid_t> out, parents = {root};
+
+	/* Bounded: a torn scan could hold a loop. */
+	for (size_t i = 0; i < parents.size() && parents.size() < 65536; i++)
+		for (const auto &pp : all)
+			if (pp.second.ppid == parents[i]) {
+				out.push_back(pp.first);
+				parents.push_back(pp.first);
+			}
+	return out;
+}
+
+std::vector<pid_t>
 proc_descendants(pid_t root)
 {
 	static int have_children = -1;
@@ -481,17 +497,7 @@ proc_descendants(pid_t root)
 		}
 		return out;
 	}
-	/* No children files: every process's parent, from one scan of /proc. */
-	std::vector<std::pair<pid_t, struct proc_stat>> all = scan_proc();
-	std::vector<pid_t> parents = {root};
-	/* Bounded: a torn scan could hold a loop. */
-	for (size_t i = 0; i < parents.size() && parents.size() < 65536; i++)
-		for (const auto &pp : all)
-			if (pp.second.ppid == parents[i]) {
-				out.push_back(pp.first);
-				parents.push_back(pp.first);
-			}
-	return out;
+	return proc_descendants_scan(root);
 }
 
 bool

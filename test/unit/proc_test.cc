@@ -812,6 +812,9 @@ TEST_CASE("proc: proc_descendants finds children and their children, and nothing
 	CHECK(found[0] == pid);
 	CHECK(proc_descendants(pid) == std::vector<pid_t>{grandchild});
 	CHECK(proc_descendants(grandchild).empty());
+	/* The fallback, for kernels without children files, agrees. */
+	CHECK(proc_descendants_scan(getpid()) == found);
+	CHECK(proc_descendants_scan(pid) == std::vector<pid_t>{grandchild});
 	int fd = pidfd_open_pid(grandchild);
 	REQUIRE(fd >= 0);
 	CHECK(pidfd_signal(fd, SIGKILL) == 0);

@@ -256,10 +256,9 @@ struct sd_boot {
 	{
 		if (script.pid <= 0 || script.exited)
 			return;
-		cmd_result r = run_cmd({"/bin/bash", launcher, "stop", dir}, clean_env, 60000);
+		run_cmd({"/bin/bash", launcher, "stop", dir}, clean_env, 60000);
 		if (!child_wait_exit(&script, DEADLINE_MS))
 			child_kill(&script);
-		(void)r;
 	}
 	void stop_checked()
 	{
@@ -439,10 +438,10 @@ stop_unit(sd_boot &sd)
 	CHECK_MESSAGE(r.code == 0, r.err);
 	CHECK(sd.prop("gitaly.service", "ActiveState") == "inactive");
 	CHECK(sd.unit_procs("gitaly.service").empty());
-	std::vector<pid_t> left = sd.others();
-	for (pid_t pid : left)
-		CAPTURE(cmdline_of(pid));
-	CHECK(left.empty());
+	std::string left;
+	for (pid_t pid : sd.others())
+		left += std::to_string(pid) + " " + cmdline_of(pid) + "\n";
+	CHECK_MESSAGE(left.empty(), "left running:\n" << left);
 }
 
 }  // namespace

@@ -98,6 +98,15 @@ sweep_stale() {
 	done
 }
 
+# A boot that went wrong before systemd ran: kill unshare $1 (its child
+# dies with it), remove the cgroup $2, say $3 and exit.
+abandon() {
+	kill -KILL "$1" 2>/dev/null
+	wait "$1"
+	remove_cgroup "$2"
+	die "$3"
+}
+
 cmd_run() {
 	local dir=$1 mnt own parent cg upid pid1 n rc console
 	shift
@@ -115,13 +124,13 @@ cmd_run() {
 	mkfifo "$dir/boot/go" || die "cannot make $dir/boot/go"
 	mkdir "$cg" || die "cannot make the cgroup $cg"
 	echo "$cg" >"$dir/boot/cgroup"
-	echo "$parent" >"$dir/boot/parent"
 
-	# (an asynchronous command's standard input is otherwise /dev/null)
 	# Every way out removes the cgroup; a hangup (script killed) or TERM
 	# kills systemd first.
 	trap 'stop_pid1 "$dir"; remove_cgroup "$cg"; exit 1' HUP TERM INT
 
+	# (The console given explicitly: an asynchronous command's standard
+	# input is otherwise /dev/null.)
 	(
 		echo "$BASHPID" >"$cg/cgroup.procs" || exit 1
 		exec setpriv --pdeathsig KILL unshare --pid --fork --kill-child --mount \
@@ -134,17 +143,14 @@ cmd_run() {
 	# (the file has no size for test -s, nor a newline for read)
 	until pid1=$(cat "/proc/$upid/task/$upid/children" 2>/dev/null) && [ -n "$pid1" ]; do
 		n=$((n + 1))
-		if [ "$n" -gt 1000 ] || [ ! -e "/proc/$upid" ]; then
-			echo "systemd-boot.sh: unshare did not start" >&2
-			kill -KILL "$upid" 2>/dev/null
-			wait "$upid"
-			remove_cgroup "$cg"
-			exit 1
+		if [ "$n" -gt 3000 ] || [ ! -e "/proc/$upid" ]; then
+			abandon "$upid" "$cg" "unshare did not start"
 		fi
 		sleep 0.01
 	done
 	pid1=${pid1%% *}
-	echo "$upid" >"$parent/cgroup.procs" || die "cannot move unshare out of $cg"
+	echo "$upid" >"$parent/cgroup.procs" ||
+	    abandon "$upid" "$cg" "cannot move unshare out of $cg"
 	echo "$pid1" >"$dir/boot/pid1"
 	echo go >"$dir/boot/go"
 	wait "$upid"

@@ -155,7 +155,7 @@ monotonic_usec(void)
 
 }  // namespace
 
-TEST_CASE("systemd: the example unit is Type=notify, reloads with HUP to $MAINPID, stops with KillMode=mixed")
+TEST_CASE("systemd: the example unit is Type=notify, reloads with HUP to $MAINPID, stops with KillMode=process")
 {
 	auto u = parse_unit(read_file(UNIT));
 
@@ -163,7 +163,7 @@ TEST_CASE("systemd: the example unit is Type=notify, reloads with HUP to $MAINPI
 	CHECK(u["Service.Type"] == std::vector<std::string>{"notify"});
 	CHECK(u["Service.NotifyAccess"] == std::vector<std::string>{"main"});
 	CHECK(u["Service.ExecReload"] == std::vector<std::string>{"/bin/kill -HUP $MAINPID"});
-	CHECK(u["Service.KillMode"] == std::vector<std::string>{"mixed"});
+	CHECK(u["Service.KillMode"] == std::vector<std::string>{"process"});
 	CHECK(u.count("Service.TimeoutStopSec") == 1);
 	CHECK(u["Service.ExecStart"][0].compare(0, 20, "/usr/sbin/pidsitter ") == 0);
 	CHECK(u["Service.Environment"] ==

@@ -637,6 +637,10 @@ TEST_CASE("systemd 252 as PID 1 (control socket): systemctl reload returns once 
 		sd_scene sc(FIXTURE, "--fail-upgrade-file @VAR@/fail");
 		std::string fail = sc.var + "/fail";
 		sc.install(final_unit());
+		/* The verdict in 2 s, not the default minute. */
+		std::string conf = sc.var + "/pidsitter.toml";
+		write_file(conf, "upgrade_timeout = \"2s\"\n");
+		sc.drop_in("config.conf", "[Service]\nEnvironment=PIDSITTER_CONFIG=" + conf + "\n");
 		sd_boot sd(sc.dir.path);
 		started s = start_unit(sd, sc);
 		write_file(fail, "");

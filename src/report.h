@@ -1,7 +1,9 @@
 /*
  * report.h: telling the world about the daemon: a status file (JSON,
- * written atomically, for runit check scripts and monitoring agents) and
- * systemd's notification socket (READY=1, RELOADING=1, STATUS=...).
+ * written atomically, for runit check scripts and monitoring agents), a
+ * metrics file (Prometheus's text format, metrics.h; written the same
+ * way) and systemd's notification socket (READY=1, RELOADING=1,
+ * STATUS=...).
  */
 #ifndef PIDSITTER_REPORT_H
 #define PIDSITTER_REPORT_H
@@ -12,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "metrics.h"
 #include "settings.h"
 #include "sitter.h"
 
@@ -32,7 +35,8 @@ struct report_state {
 /* The status file's JSON, one line (a pure function for the tests). */
 std::string report_status_json(const struct report_state *st, long wrapper_pid);
 
-/* Write text to path through a new temporary file beside it
+/* Write text to path (the status file, the metrics file) through a new
+ * temporary file beside it
  * (".<name>.<random>", created with O_EXCL: nothing already there is
  * opened) and rename(), so a reader sees the old file or the new one,
  * never a part.  Never blocks on what another user put there.  On failure
@@ -59,11 +63,19 @@ struct reporter {
 	bool ready_sent;             /* READY=1 (and the notification fd) */
 	bool reloading;              /* RELOADING=1 sent, READY=1 not yet */
 	int exit_code;               /* once the sitter is done */
+
+	std::string metrics_file;    /* empty: none */
+	metrics_labels labels;       /* on every sample */
+	std::string last_metrics;    /* what the metrics file holds now */
+	unsigned long long upgrades[UPGRADE_RESULTS];  /* counters: they */
+	unsigned long long signals[SIG_LIMIT];         /* only grow */
+	double started;              /* the wrapper's start, unix time */
 };
 
 void report_init(struct reporter *r, const struct settings *s, const char *notify_socket);
 
-/* After every event: rewrite the status file when what it says changed,
+/* After every event: rewrite the status and metrics files when what they
+ * say changed (never on a timer: an idle wrapper makes no wakeups),
  * and tell systemd STOPPING=1 when the stop has begun. */
 void report_sync(struct reporter *r, const struct sitter *st);
 
@@ -78,7 +90,15 @@ void report_current(struct reporter *r, const struct sitter *st);
 void report_upgrade_begin(struct reporter *r);
 void report_upgrade_end(struct reporter *r, const struct sitter *st, const char *result);
 
-/* The wrapper exits with code: the status file says so at once. */
+/* The upgrade signal was forwarded while an older generation drains: the
+ * daemon refuses it (ACT_UPGRADE_REFUSED).  Counted. */
+void report_upgrade_refused(struct reporter *r);
+
+/* Signal sig reached a process of the daemon.  Counted. */
+void report_signal(struct reporter *r, int sig);
+
+/* The wrapper exits with code: the status and metrics files say so at
+ * once (pidsitter_up 0). */
 void report_exit(struct reporter *r, const struct sitter *st, int code);
 
 #endif

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #define PIDSITTER_VERSION "0.1.0"
@@ -73,6 +74,9 @@ struct settings {
 
 	/* Reporting. */
 	std::string status_file;          /* empty: none */
+	std::string metrics_file;         /* empty: none (metrics.h) */
+	/* Labels on every metric; default daemon = basename of the binary. */
+	std::vector<std::pair<std::string, std::string>> metrics_labels;
 	int notify_fd = -1;               /* s6 notification fd; -1: none */
 
 	bool check_only = false;          /* -n: validate, print, exit */

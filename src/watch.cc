@@ -285,6 +285,8 @@ signal_gen(struct watch *w, const struct action *a)
 		else
 			r = -ESRCH;
 	}
+	if (r == 0)
+		report_signal(&w->report, a->sig);
 	signal_name(a->sig, name, sizeof name);
 	signal_name(a->orig, orig, sizeof orig);
 	if (r == 0 && a->sig == a->orig)
@@ -472,6 +474,7 @@ run_action(struct watch *w, const struct action *a)
 		report_upgrade_end(&w->report, &w->st, "complete");
 		break;
 	case ACT_UPGRADE_REFUSED:
+		report_upgrade_refused(&w->report);
 		log_event(LOG_WARN, "upgrade not started", {{"reason", std::string(a->why) +
 		    ": generation " + std::to_string(a->number) + " is still draining"},
 		    {"draining_process", (long)a->pid}, {"generation", w->st.current}});

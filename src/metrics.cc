@@ -106,8 +106,8 @@ metrics_format(const struct metrics_state *m, const metrics_labels &labels)
 	}
 
 	family(&o, "pidsitter_up", "gauge", "1 while the wrapper runs and a generation of the "
-	    "daemon is current; 0 while none is (starting, a failed upgrade's gap, the daemon "
-	    "gone), and once the wrapper has exited.");
+	    "daemon is current; 0 while none is (a forking start awaiting its pid file, an "
+	    "upgrade whose new process died, the daemon gone) and once the wrapper has exited.");
 	sample_i(&o, "pidsitter_up", m->up ? 1 : 0);
 
 	family(&o, "pidsitter_state", "gauge", "The service's state as the status file names "

@@ -196,6 +196,8 @@ report_init(struct reporter *r, const struct settings *s, const char *notify_soc
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	r->started = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+	r->metrics_deferred = false;
+	r->metrics_st = NULL;
 }
 
 /* systemd's notification socket, when we run under it. */
@@ -330,11 +332,39 @@ write_metrics(struct reporter *r, const struct sitter *st)
 	r->last_metrics = text;
 }
 
-/* Both files say the same moment. */
+static void
+metrics_idle_cb(uv_idle_t *h)
+{
+	struct reporter *r = (struct reporter *)h->data;
+
+	uv_idle_stop(h);
+	write_metrics(r, r->metrics_st);
+}
+
+void
+report_attach_loop(struct reporter *r, uv_loop_t *loop)
+{
+	if (r->metrics_file.empty() || uv_idle_init(loop, &r->metrics_idle) != 0)
+		return;
+	r->metrics_idle.data = r;
+	/* It never keeps the loop running, and is active only while a
+	 * write is due (an active idle handle makes the loop poll without
+	 * waiting, once): an idle wrapper still makes no wakeups. */
+	uv_unref((uv_handle_t *)&r->metrics_idle);
+	r->metrics_deferred = true;
+}
+
+/* The status file now; the metrics file before the loop next waits
+ * (report_attach_loop), else now too. */
 static void
 write_files(struct reporter *r, const struct sitter *st)
 {
 	write_status(r, st);
+	if (r->metrics_deferred && !uv_is_closing((uv_handle_t *)&r->metrics_idle)) {
+		r->metrics_st = st;
+		uv_idle_start(&r->metrics_idle, metrics_idle_cb);
+		return;
+	}
 	write_metrics(r, st);
 }
 
@@ -428,5 +458,10 @@ void
 report_exit(struct reporter *r, const struct sitter *st, int code)
 {
 	r->exit_code = code;
-	write_files(r, st);
+	/* Both at once: the loop stops after this turn, before its idle
+	 * handles would run again. */
+	write_status(r, st);
+	if (r->metrics_deferred)
+		uv_idle_stop(&r->metrics_idle);
+	write_metrics(r, st);
 }

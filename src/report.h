@@ -11,6 +11,8 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include <uv.h>
+
 #include <string>
 #include <vector>
 
@@ -70,9 +72,20 @@ struct reporter {
 	unsigned long long upgrades[UPGRADE_RESULTS];  /* counters: they */
 	unsigned long long signals[SIG_LIMIT];         /* only grow */
 	double started;              /* the wrapper's start, unix time */
+	uv_idle_t metrics_idle;      /* writes it before the loop next waits */
+	bool metrics_deferred;       /* metrics_idle is set up */
+	const struct sitter *metrics_st;  /* what it writes then */
 };
 
 void report_init(struct reporter *r, const struct settings *s, const char *notify_socket);
+
+/* From now on write the metrics file once per turn of loop, before it
+ * next waits for events (a uv_idle_t, started only while a write is due),
+ * rather than after each event: a flood of signals to forward costs one
+ * write (a file created and renamed, which on a loaded disk takes
+ * milliseconds) per turn, not one per signal.  Without it, or once its
+ * handle is closed, the file is written at once. */
+void report_attach_loop(struct reporter *r, uv_loop_t *loop);
 
 /* After every event: rewrite the status and metrics files when what they
  * say changed (never on a timer: an idle wrapper makes no wakeups),

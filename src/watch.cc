@@ -631,6 +631,7 @@ watch_init(struct watch *w, uv_loop_t *loop, const struct settings *s)
 	w->s = s;
 	sitter_init(&w->st, s);
 	report_init(&w->report, s, getenv("NOTIFY_SOCKET"));
+	report_attach_loop(&w->report, loop);
 	w->rules.names = s->names;
 	w->rules.facts = s->match_facts;
 	w->rules.owner_any = s->owner_any;

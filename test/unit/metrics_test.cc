@@ -14,6 +14,8 @@
 #include <set>
 #include <string>
 
+#include <uv.h>
+
 #include "metrics.h"
 #include "report.h"
 #include "sitter.h"
@@ -341,6 +343,76 @@ TEST_CASE("report: the metrics file follows the sitter; counters only grow; rewr
 	CHECK(has("pidsitter_generations{daemon=\"gitaly\",role=\"current\"} 0"));
 	CHECK(slurp(path).find("pidsitter_generation{") == std::string::npos);
 
+	REQUIRE(unlink(path.c_str()) == 0);
+	REQUIRE(rmdir(dir) == 0);
+}
+
+TEST_CASE("report: with a loop, a burst of events is one write of the metrics file, before the loop waits again")
+{
+	char tmpl[] = "/tmp/pidsitter-metrics-XXXXXX";
+	const char *dir = mkdtemp(tmpl);
+	REQUIRE(dir != NULL);
+	std::string path = std::string(dir) + "/pidsitter.prom";
+	struct settings s;
+	struct reporter r;
+	struct sitter st;
+	std::vector<struct action> acts;
+	struct stat sb;
+	uv_loop_t loop;
+
+	settings_defaults(&s);
+	s.pid_file = "/x.pid";
+	s.metrics_file = path;
+	s.metrics_labels = {{"daemon", "gitaly"}};
+	sitter_init(&st, &s);
+	report_init(&r, &s, NULL);
+	REQUIRE(uv_loop_init(&loop) == 0);
+	report_attach_loop(&r, &loop);
+	/* Its handle never keeps a loop alive; a wrapper's signal handles
+	 * do, which this timer stands for. */
+	CHECK(uv_loop_alive(&loop) == 0);
+	uv_timer_t alive;
+	uv_timer_init(&loop, &alive);
+	uv_timer_start(&alive, [](uv_timer_t *) {}, 3600 * 1000, 0);
+
+	struct event ev = sitter_event(EV_FOUND, 4242, 500, FOUND_PIDFILE);
+	sitter_step(&st, &ev, &acts);
+	report_sync(&r, &st);
+	/* Due, not written yet; the loop's next turn writes it. */
+	CHECK(stat(path.c_str(), &sb) != 0);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	REQUIRE(stat(path.c_str(), &sb) == 0);
+	ino_t first = sb.st_ino;
+	CHECK(slurp(path).find("\npidsitter_state{daemon=\"gitaly\",state=\"running\"} 1\n") !=
+	    std::string::npos);
+
+	/* A hundred signals forwarded within one turn: one write. */
+	for (int i = 0; i < 100; i++) {
+		report_signal(&r, SIGUSR1);
+		report_sync(&r, &st);
+	}
+	REQUIRE(stat(path.c_str(), &sb) == 0);
+	CHECK(sb.st_ino == first);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	REQUIRE(stat(path.c_str(), &sb) == 0);
+	CHECK(sb.st_ino != first);
+	CHECK(slurp(path).find("\npidsitter_signals_forwarded_total{daemon=\"gitaly\",signal=\"USR1\"} 100\n") !=
+	    std::string::npos);
+
+	/* The exit is written at once: the loop will not turn again. */
+	report_signal(&r, SIGTERM);
+	report_sync(&r, &st);
+	ev = sitter_exit_event(1, 0, STATUS_CHILD, 0);
+	sitter_step(&st, &ev, &acts);
+	report_exit(&r, &st, 0);
+	CHECK(slurp(path).find("\npidsitter_signals_forwarded_total{daemon=\"gitaly\",signal=\"TERM\"} 1\n") !=
+	    std::string::npos);
+	CHECK(slurp(path).find("\npidsitter_exit_code{daemon=\"gitaly\"} 0\n") != std::string::npos);
+
+	uv_close((uv_handle_t *)&r.metrics_idle, NULL);
+	uv_close((uv_handle_t *)&alive, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	CHECK(uv_loop_close(&loop) == 0);
 	REQUIRE(unlink(path.c_str()) == 0);
 	REQUIRE(rmdir(dir) == 0);
 }

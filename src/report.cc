@@ -234,12 +234,30 @@ status_line(const struct sitter *st)
 static const char *const phase_names[] = {"starting", "running", "upgrading", "stopping",
     "exited"};
 
+/* A file the reporter keeps, replaced when its text differs from *last,
+ * what it holds now; a failure is logged as msg, with the path under the
+ * file's configuration key. */
+static void
+rewrite(const std::string &path, const char *key, const char *msg, const std::string &text,
+    std::string *last)
+{
+	int e;
+
+	if (text == *last)
+		return;
+	e = report_write_atomic(path.c_str(), text);
+	if (e < 0) {
+		log_event(LOG_WARN, msg, {{key, path}, {"error", strerror(-e)}});
+		return;
+	}
+	*last = text;
+}
+
 /* The status file, rewritten when what it says changes. */
 static void
 write_status(struct reporter *r, const struct sitter *st)
 {
 	struct report_state rs;
-	int e;
 
 	if (r->status_file.empty())
 		return;
@@ -251,16 +269,8 @@ write_status(struct reporter *r, const struct sitter *st)
 	rs.last_upgrade = r->upgrade_result;
 	rs.last_upgrade_at = r->upgrade_at;
 	rs.exit_code = sitter_phase(st) == PHASE_EXITED ? r->exit_code : -1;
-	std::string json = report_status_json(&rs, (long)getpid());
-	if (json == r->last_json)
-		return;
-	e = report_write_atomic(r->status_file.c_str(), json);
-	if (e < 0) {
-		log_event(LOG_WARN, "cannot write the status file",
-		    {{"status_file", r->status_file}, {"error", strerror(-e)}});
-		return;
-	}
-	r->last_json = json;
+	rewrite(r->status_file, "status_file", "cannot write the status file",
+	    report_status_json(&rs, (long)getpid()), &r->last_json);
 }
 
 /* A start time in clock ticks since boot (/proc/PID/stat's starttime,
@@ -288,7 +298,6 @@ write_metrics(struct reporter *r, const struct sitter *st)
 	enum sitter_phase phase = sitter_phase(st);
 	const struct generation *cur = sitter_gen(st, st->current);
 	struct metrics_state m;
-	int e;
 
 	if (r->metrics_file.empty())
 		return;
@@ -320,16 +329,8 @@ write_metrics(struct reporter *r, const struct sitter *st)
 	m.daemon_exit_code = st->have_status ? sitter_exit_code(st->last_status) : -1;
 	m.exit_code = phase == PHASE_EXITED ? r->exit_code : -1;
 	m.start_time = r->started;
-	std::string text = metrics_format(&m, r->labels);
-	if (text == r->last_metrics)
-		return;
-	e = report_write_atomic(r->metrics_file.c_str(), text);
-	if (e < 0) {
-		log_event(LOG_WARN, "cannot write the metrics file",
-		    {{"metrics_file", r->metrics_file}, {"error", strerror(-e)}});
-		return;
-	}
-	r->last_metrics = text;
+	rewrite(r->metrics_file, "metrics_file", "cannot write the metrics file",
+	    metrics_format(&m, r->labels), &r->last_metrics);
 }
 
 static void

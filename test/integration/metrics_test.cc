@@ -83,6 +83,28 @@ promtool(const tmp_dir &dir, const std::string &text, int n)
 	return "exit " + std::to_string(child_code(&p)) + ": " + p.out + p.err;
 }
 
+/* Wait until the metrics file at path is whole and cond holds of it,
+ * reading w's output meanwhile; check what promtool says of that copy,
+ * kept in *copies: that text (a failed REQUIRE at the deadline). */
+template <typename F>
+std::string
+wait_metrics(child *w, const tmp_dir &dir, const std::string &path, const char *what, F cond,
+    std::vector<std::string> *copies)
+{
+	std::string text;
+	bool ok = wait_until([&] {
+		pump_for(w, 1);
+		text = read_file(path);
+		return whole(text) && cond(text);
+	}, DEADLINE_MS);
+	REQUIRE_MESSAGE(ok, "no metrics file " << what << "; the last:\n" << text);
+	std::string said = promtool(dir, text, (int)copies->size());
+	CAPTURE(text);
+	CHECK_MESSAGE(said == "", what << ": promtool says " << said);
+	copies->push_back(text);
+	return text;
+}
+
 /* The start time of pid as unix time, as the file should say it. */
 double
 start_time_of(pid_t pid)
@@ -192,18 +214,7 @@ TEST_CASE("metrics file: promtool-clean and true in every state: starting, runni
 	INFO(child_dump(&w));
 	std::vector<std::string> copies;
 	auto wait_for = [&](const char *what, auto cond) {
-		std::string text;
-		bool ok = wait_until([&] {
-			pump_for(&w, 1);
-			text = read_file(metrics);
-			return whole(text) && cond(text);
-		}, DEADLINE_MS);
-		REQUIRE_MESSAGE(ok, "no metrics file " << what << "; the last:\n" << text);
-		std::string said = promtool(sc.dir, text, (int)copies.size());
-		CAPTURE(text);
-		CHECK_MESSAGE(said == "", what << ": promtool says " << said);
-		copies.push_back(text);
-		return text;
+		return wait_metrics(&w, sc.dir, metrics, what, cond, &copies);
 	};
 
 	/* Starting: the start process has exited, the two it left are
@@ -328,16 +339,9 @@ TEST_CASE("metrics file: upgrades counted by result: succeeded, refused while on
 	INFO(child_dump(&w));
 	pid_t d1 = sc.ready(DEADLINE_MS);
 	REQUIRE(d1 > 0);
+	std::vector<std::string> copies;
 	auto wait_for = [&](const char *what, auto cond) {
-		std::string text;
-		bool ok = wait_until([&] {
-			pump_for(&w, 1);
-			text = read_file(metrics);
-			return whole(text) && cond(text);
-		}, DEADLINE_MS);
-		REQUIRE_MESSAGE(ok, "no metrics file " << what << "; the last:\n" << text);
-		CHECK(promtool(sc.dir, text, 0) == "");
-		return text;
+		return wait_metrics(&w, sc.dir, metrics, what, cond, &copies);
 	};
 
 	/* One that succeeds; the old process drains until "drained". */

@@ -114,6 +114,47 @@ slurp(const std::string &path)
 	return out;
 }
 
+/* A reporter with a metrics file in a temporary directory, labelled
+ * daemon="gitaly", and the sitter it reads. */
+struct reporting {
+	char tmpl[32] = "/tmp/pidsitter-metrics-XXXXXX";
+	std::string dir, path;
+	struct settings s;
+	struct reporter r;
+	struct sitter st;
+	std::vector<struct action> acts;
+
+	reporting()
+	{
+		REQUIRE(mkdtemp(tmpl) != NULL);
+		dir = tmpl;
+		path = dir + "/pidsitter.prom";
+		settings_defaults(&s);
+		s.pid_file = "/x.pid";
+		s.metrics_file = path;
+		s.metrics_labels = {{"daemon", "gitaly"}};
+		sitter_init(&st, &s);
+		report_init(&r, &s, NULL);
+	}
+	~reporting()
+	{
+		unlink(path.c_str());
+		rmdir(dir.c_str());
+	}
+	/* Apply ev to the sitter, then report_sync. */
+	void step(struct event ev)
+	{
+		acts.clear();
+		sitter_step(&st, &ev, &acts);
+		report_sync(&r, &st);
+	}
+	/* Does the file hold this line? */
+	bool has(const std::string &line) const
+	{
+		return slurp(path).find("\n" + line + "\n") != std::string::npos;
+	}
+};
+
 }  // namespace
 
 TEST_CASE("metrics: label values are quoted as the text format wants: backslash, quote, newline")
@@ -275,30 +316,13 @@ TEST_CASE("metrics: label names and values, as Prometheus takes them")
 
 TEST_CASE("report: the metrics file follows the sitter; counters only grow; rewritten only on a change")
 {
-	char tmpl[] = "/tmp/pidsitter-metrics-XXXXXX";
-	const char *dir = mkdtemp(tmpl);
-	REQUIRE(dir != NULL);
-	std::string path = std::string(dir) + "/pidsitter.prom";
-	struct settings s;
-	struct reporter r;
-	struct sitter st;
-	std::vector<struct action> acts;
+	reporting t;
+	struct reporter &r = t.r;
+	struct sitter &st = t.st;
+	const std::string &path = t.path;
 	struct stat sb;
-
-	settings_defaults(&s);
-	s.pid_file = "/x.pid";
-	s.metrics_file = path;
-	s.metrics_labels = {{"daemon", "gitaly"}};
-	sitter_init(&st, &s);
-	report_init(&r, &s, NULL);
-	auto step = [&](struct event ev) {
-		acts.clear();
-		sitter_step(&st, &ev, &acts);
-		report_sync(&r, &st);
-	};
-	auto has = [&](const std::string &line) {
-		return slurp(path).find("\n" + line + "\n") != std::string::npos;
-	};
+	auto step = [&](struct event ev) { t.step(ev); };
+	auto has = [&](const std::string &line) { return t.has(line); };
 
 	/* Spawned: current, but no pid file has named it yet. */
 	step(sitter_event(EV_FOUND, 4242, 500, FOUND_SPAWNED));
@@ -342,30 +366,17 @@ TEST_CASE("report: the metrics file follows the sitter; counters only grow; rewr
 	CHECK(has("pidsitter_signals_forwarded_total{daemon=\"gitaly\",signal=\"USR1\"} 2"));
 	CHECK(has("pidsitter_generations{daemon=\"gitaly\",role=\"current\"} 0"));
 	CHECK(slurp(path).find("pidsitter_generation{") == std::string::npos);
-
-	REQUIRE(unlink(path.c_str()) == 0);
-	REQUIRE(rmdir(dir) == 0);
 }
 
 TEST_CASE("report: with a loop, a burst of events is one write of the metrics file, before the loop waits again")
 {
-	char tmpl[] = "/tmp/pidsitter-metrics-XXXXXX";
-	const char *dir = mkdtemp(tmpl);
-	REQUIRE(dir != NULL);
-	std::string path = std::string(dir) + "/pidsitter.prom";
-	struct settings s;
-	struct reporter r;
-	struct sitter st;
-	std::vector<struct action> acts;
+	reporting t;
+	struct reporter &r = t.r;
+	struct sitter &st = t.st;
+	const std::string &path = t.path;
 	struct stat sb;
 	uv_loop_t loop;
 
-	settings_defaults(&s);
-	s.pid_file = "/x.pid";
-	s.metrics_file = path;
-	s.metrics_labels = {{"daemon", "gitaly"}};
-	sitter_init(&st, &s);
-	report_init(&r, &s, NULL);
 	REQUIRE(uv_loop_init(&loop) == 0);
 	report_attach_loop(&r, &loop);
 	/* Its handle never keeps a loop alive; a wrapper's signal handles
@@ -375,9 +386,7 @@ TEST_CASE("report: with a loop, a burst of events is one write of the metrics fi
 	uv_timer_init(&loop, &alive);
 	uv_timer_start(&alive, [](uv_timer_t *) {}, 3600 * 1000, 0);
 
-	struct event ev = sitter_event(EV_FOUND, 4242, 500, FOUND_PIDFILE);
-	sitter_step(&st, &ev, &acts);
-	report_sync(&r, &st);
+	t.step(sitter_event(EV_FOUND, 4242, 500, FOUND_PIDFILE));
 	/* Due, not written yet; the loop's next turn writes it. */
 	CHECK(stat(path.c_str(), &sb) != 0);
 	uv_run(&loop, UV_RUN_NOWAIT);
@@ -402,8 +411,9 @@ TEST_CASE("report: with a loop, a burst of events is one write of the metrics fi
 	/* The exit is written at once: the loop will not turn again. */
 	report_signal(&r, SIGTERM);
 	report_sync(&r, &st);
-	ev = sitter_exit_event(1, 0, STATUS_CHILD, 0);
-	sitter_step(&st, &ev, &acts);
+	struct event ev = sitter_exit_event(1, 0, STATUS_CHILD, 0);
+	t.acts.clear();
+	sitter_step(&st, &ev, &t.acts);
 	report_exit(&r, &st, 0);
 	CHECK(slurp(path).find("\npidsitter_signals_forwarded_total{daemon=\"gitaly\",signal=\"TERM\"} 1\n") !=
 	    std::string::npos);
@@ -413,6 +423,4 @@ TEST_CASE("report: with a loop, a burst of events is one write of the metrics fi
 	uv_close((uv_handle_t *)&alive, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	CHECK(uv_loop_close(&loop) == 0);
-	REQUIRE(unlink(path.c_str()) == 0);
-	REQUIRE(rmdir(dir) == 0);
 }

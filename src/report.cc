@@ -32,8 +32,14 @@ report_status_json(const struct report_state *st, long wrapper_pid)
 		if (g.current)
 			cur = &g;
 	if (cur != NULL) {
-		snprintf(buf, sizeof buf, "{\"pid\":%d,\"generation\":%u}", (int)cur->pid, cur->number);
+		snprintf(buf, sizeof buf, "{\"pid\":%d,\"generation\":%u", (int)cur->pid, cur->number);
 		out += buf;
+		if (st->current_since.tv_sec != 0) {
+			out += ",\"since\":\"";
+			log_format_time(&out, &st->current_since);
+			out.push_back('"');
+		}
+		out.push_back('}');
 	} else {
 		out += "null";
 	}
@@ -198,6 +204,8 @@ report_init(struct reporter *r, const struct settings *s, const char *notify_soc
 	r->started = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
 	r->metrics_deferred = false;
 	r->metrics_st = NULL;
+	r->since_number = 0;
+	r->since = {0, 0};
 }
 
 /* systemd's notification socket, when we run under it. */
@@ -234,6 +242,80 @@ status_line(const struct sitter *st)
 static const char *const phase_names[] = {"starting", "running", "upgrading", "stopping",
     "exited"};
 
+/* When the current generation became current: noted the first time the
+ * reporter sees it so (report_sync runs after every event). */
+static void
+note_current(struct reporter *r, const struct sitter *st)
+{
+	if (st->current != r->since_number) {
+		r->since_number = st->current;
+		clock_gettime(CLOCK_REALTIME, &r->since);
+	}
+}
+
+static void
+fill_state(struct reporter *r, const struct sitter *st, struct report_state *rs)
+{
+	note_current(r, st);
+	rs->state = phase_names[sitter_phase(st)];
+	/* Orphans are not the daemon (sitter.h): not listed. */
+	for (const struct generation &g : st->gens)
+		if (g.role != ROLE_ORPHAN)
+			rs->gens.push_back({g.number, g.pid, g.number == st->current});
+	rs->current_since = st->current != 0 ? r->since : timespec{0, 0};
+	rs->last_upgrade = r->upgrade_result;
+	rs->last_upgrade_at = r->upgrade_at;
+	rs->exit_code = sitter_phase(st) == PHASE_EXITED ? r->exit_code : -1;
+}
+
+std::string
+report_status(struct reporter *r, const struct sitter *st)
+{
+	struct report_state rs;
+
+	fill_state(r, st, &rs);
+	return report_status_json(&rs, (long)getpid());
+}
+
+std::vector<std::string>
+report_status_text(struct reporter *r, const struct sitter *st)
+{
+	std::vector<std::string> out;
+	struct report_state rs;
+	std::string line;
+	char buf[128];
+
+	fill_state(r, st, &rs);
+	out.push_back(std::string("state: ") + rs.state);
+	snprintf(buf, sizeof buf, "wrapper: pid %ld", (long)getpid());
+	out.push_back(buf);
+	line = "current: none";
+	for (const struct report_gen &g : rs.gens) {
+		if (!g.current)
+			continue;
+		snprintf(buf, sizeof buf, "current: generation %u, pid %d", g.number, (int)g.pid);
+		line = buf;
+		if (rs.current_since.tv_sec != 0) {
+			line += ", since ";
+			log_format_time(&line, &rs.current_since);
+		}
+	}
+	out.push_back(line);
+	for (const struct report_gen &g : rs.gens) {
+		if (g.current)
+			continue;
+		snprintf(buf, sizeof buf, "draining: generation %u, pid %d", g.number, (int)g.pid);
+		out.push_back(buf);
+	}
+	line = std::string("last upgrade: ") + rs.last_upgrade;
+	if (rs.last_upgrade_at.tv_sec != 0) {
+		line += ", ";
+		log_format_time(&line, &rs.last_upgrade_at);
+	}
+	out.push_back(line);
+	return out;
+}
+
 /* A file the reporter keeps, replaced when its text differs from *last,
  * what it holds now; a failure is logged as msg, with the path under the
  * file's configuration key. */
@@ -257,20 +339,10 @@ rewrite(const std::string &path, const char *key, const char *msg, const std::st
 static void
 write_status(struct reporter *r, const struct sitter *st)
 {
-	struct report_state rs;
-
 	if (r->status_file.empty())
 		return;
-	rs.state = phase_names[sitter_phase(st)];
-	/* Orphans are not the daemon (sitter.h): not listed. */
-	for (const struct generation &g : st->gens)
-		if (g.role != ROLE_ORPHAN)
-			rs.gens.push_back({g.number, g.pid, g.number == st->current});
-	rs.last_upgrade = r->upgrade_result;
-	rs.last_upgrade_at = r->upgrade_at;
-	rs.exit_code = sitter_phase(st) == PHASE_EXITED ? r->exit_code : -1;
 	rewrite(r->status_file, "status_file", "cannot write the status file",
-	    report_status_json(&rs, (long)getpid()), &r->last_json);
+	    report_status(r, st), &r->last_json);
 }
 
 /* A start time in clock ticks since boot (/proc/PID/stat's starttime,
@@ -374,6 +446,7 @@ report_sync(struct reporter *r, const struct sitter *st)
 {
 	enum sitter_phase now = sitter_phase(st);
 
+	note_current(r, st);
 	if (now == PHASE_EXITED)
 		return;  /* report_exit said it */
 	write_files(r, st);

@@ -29,6 +29,7 @@ struct report_gen {
 struct report_state {
 	const char *state;              /* starting running upgrading stopping exited */
 	std::vector<struct report_gen> gens;
+	struct timespec current_since;  /* CLOCK_REALTIME; 0: not known */
 	const char *last_upgrade;       /* "none", "complete", "failed" */
 	struct timespec last_upgrade_at;/* CLOCK_REALTIME; 0 when none */
 	int exit_code;                  /* once exited; -1 before */
@@ -65,6 +66,8 @@ struct reporter {
 	bool ready_sent;             /* READY=1 (and the notification fd) */
 	bool reloading;              /* RELOADING=1 sent, READY=1 not yet */
 	int exit_code;               /* once the sitter is done */
+	unsigned since_number;       /* the current generation when */
+	struct timespec since;       /* it became current (CLOCK_REALTIME) */
 
 	std::string metrics_file;    /* empty: none */
 	metrics_labels labels;       /* on every sample */
@@ -102,6 +105,11 @@ void report_current(struct reporter *r, const struct sitter *st);
  * (READY=1 again where RELOADING=1 was said). */
 void report_upgrade_begin(struct reporter *r);
 void report_upgrade_end(struct reporter *r, const struct sitter *st, const char *result);
+
+/* What the status file says now: the JSON line (a newline ends it). */
+std::string report_status(struct reporter *r, const struct sitter *st);
+/* The same for a person: lines of "what: value" (pidsitter -s status). */
+std::vector<std::string> report_status_text(struct reporter *r, const struct sitter *st);
 
 /* The upgrade signal was forwarded while an older generation drains: the
  * daemon refuses it (ACT_UPGRADE_REFUSED).  Counted. */

@@ -176,6 +176,7 @@ TEST_CASE("-n: every key of the file reaches the effective settings")
 	    "reap_timeout = \"2500ms\"\n"
 	    "log_format = \"json\"\n"
 	    "status_file = \"/run/all.status\"\n"
+	    "control_socket = \"/run/all.sock\"\n"
 	    "metrics_file = \"/run/all.prom\"\n"
 	    "metrics_labels = { service = \"all\", shard = \"two \\\"words\\\"\" }\n"
 	    "names = [\"alld\", \"alld-old\"]\n"
@@ -200,6 +201,7 @@ TEST_CASE("-n: every key of the file reaches the effective settings")
 	    "start_timeout = \"90000ms\"\n"
 	    "reap_timeout = \"2500ms\"\n"
 	    "status_file = \"/run/all.status\"\n"
+	    "control_socket = \"/run/all.sock\"\n"
 	    "metrics_file = \"/run/all.prom\"\n"
 	    "metrics_labels = { service = \"all\", shard = \"two \\\"words\\\"\" }\n"
 	    "names = [\"alld\", \"alld-old\"]\n"
@@ -539,7 +541,8 @@ TEST_CASE("JSON logging: usage and configuration errors are JSON lines on stderr
 	CHECK(r.code == 2);
 	CHECK(r.err == std::string("pidsitter: unknown option -x\n") +
 	    "usage: pidsitter [-hjnVv] [-c config] [-i interval] [-p pidfile] "
-	    "[--notify-fd fd] [--] binary [arg ...]\n");
+	    "[-S socket] [--notify-fd fd] [--] binary [arg ...]\n"
+	    "       pidsitter [-j] [-c config | -S socket] -s command [--timeout duration]\n");
 	r = pidsitter({"-c", conf, "/bin/true"}, {"WRAPPER_JSON_LOGGING=no"});
 	CHECK(r.code == 2);
 	CHECK(r.err == "pidsitter: " + conf + ":1:12: pid_file must be a string, not an integer\n");

@@ -551,7 +551,7 @@ TEST_CASE("config: settings_describe prints every key the file knows, and no oth
 		at = eol == std::string::npos ? out.size() : eol + 1;
 	}
 	CHECK(keys == "pid_file log_format poll_interval start_timeout reap_timeout status_file "
-	    "metrics_file metrics_labels names "
+	    "control_socket metrics_file metrics_labels names "
 	    "match owner env workdir signals_to_all stop_signals signals_ignored "
 	    "signal_rewrite upgrade_recipe upgrade_signal upgrade_timeout ");
 }

@@ -401,3 +401,64 @@ TEST_CASE("metrics file: by default the daemon label is the binary's name")
 	REQUIRE(child_wait_exit(&w, DEADLINE_MS));
 	CHECK(read_file(metrics).find("\npidsitter_up{daemon=\"gitaly\"} 0\n") != std::string::npos);
 }
+
+TEST_CASE("metrics file: the log lines dropped while the log's reader is stuck are counted, as the log's note says")
+{
+	scene sc;
+	std::string metrics = sc.dir / "gitaly.prom";
+	std::vector<std::string> copies;
+
+	sc.config("metrics_file = \"" + metrics + "\"\n" + LABELS_TOML);
+	child w;
+	child_start(&w, sc.configured({"--exit-code", "9"}), clean_env);
+	pid_t d1 = sc.ready(DEADLINE_MS);
+	REQUIRE(d1 > 0);
+	wait_metrics(&w, sc.dir, metrics, "running",
+	    [](const std::string &t) { return state_of(t) == "running"; }, &copies);
+
+	/* From here nothing reads the log until the end: real-time signals
+	 * queue, each is forwarded and logged, and 1500 lines of some 130
+	 * bytes are far more than a pipe holds. */
+	const int rt = SIGRTMIN + 5;
+	char rtname[32];
+	snprintf(rtname, sizeof rtname, "signal SIG%d", rt);
+	for (int i = 0; i < 1500; i++) {
+		send_signal(w.pid, rt);
+		if (i % 100 == 99)
+			REQUIRE(wait_until([&] {
+				return record_count(sc.record, d1, rtname) == i + 1;
+			}, DEADLINE_MS));
+	}
+	REQUIRE(wait_until([&] {
+		std::string t = read_file(metrics);
+		return whole(t) && value(t, "pidsitter_signals_forwarded_total",
+		    "signal=\"RTMIN+5\"") == "1500";
+	}, DEADLINE_MS));
+	std::string m = read_file(metrics);
+	CHECK(promtool(sc.dir, m, 1) == "");
+	long long stuck = number(m, "pidsitter_log_lines_dropped_total");
+	CHECK(stuck > 500);
+
+	/* The reader comes back and empties the pipe; the next line says
+	 * how many it missed, and the file, rewritten for that signal, says
+	 * the same in all. */
+	char buf[65536];
+	ssize_t n;
+	while ((n = read(w.out_fd, buf, sizeof buf)) > 0)
+		w.out.append(buf, (size_t)n);
+	send_signal(w.pid, SIGUSR2);
+	REQUIRE(wait_log(&w, {"signal=SIGUSR2"}, DEADLINE_MS));
+	m = wait_metrics(&w, sc.dir, metrics, "after the log drained", [](const std::string &t) {
+		return value(t, "pidsitter_signals_forwarded_total", "signal=\"USR2\"") == "1";
+	}, &copies);
+	long long noted = 0;
+	for (const std::string &line : lines_with(w.out, {"msg=\"log lines dropped: the log pipe was full\""}))
+		noted += line_field(line, "dropped");
+	CHECK(noted >= stuck);
+	CHECK(number(m, "pidsitter_log_lines_dropped_total") == noted);
+
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(child_wait_exit(&w, DEADLINE_MS));
+	CHECK(child_code(&w) == 9);
+	CHECK(number(read_file(metrics), "pidsitter_log_lines_dropped_total") == noted);
+}

@@ -419,16 +419,7 @@ TEST_CASE("metrics file: the log lines dropped while the log's reader is stuck a
 	/* From here nothing reads the log until the end: real-time signals
 	 * queue, each is forwarded and logged, and 1500 lines of some 130
 	 * bytes are far more than a pipe holds. */
-	const int rt = SIGRTMIN + 5;
-	char rtname[32];
-	snprintf(rtname, sizeof rtname, "signal SIG%d", rt);
-	for (int i = 0; i < 1500; i++) {
-		send_signal(w.pid, rt);
-		if (i % 100 == 99)
-			REQUIRE(wait_until([&] {
-				return record_count(sc.record, d1, rtname) == i + 1;
-			}, DEADLINE_MS));
-	}
+	send_rt_flood(sc, &w, d1, SIGRTMIN + 5, 1500, DEADLINE_MS);
 	REQUIRE(wait_until([&] {
 		std::string t = read_file(metrics);
 		return whole(t) && value(t, "pidsitter_signals_forwarded_total",

@@ -230,7 +230,9 @@ on_signal(struct sitter *st, int sig, std::vector<struct action> *out)
 			send(out, st->current, SIGUSR2, sig);
 			refused(out, old);
 		} else {
+			/* What .oldbin said of an earlier try is no news. */
 			st->upgrading = st->current;
+			gen_mut(st, st->current)->oldbin = false;
 			send(out, st->current, SIGUSR2, sig);
 			out->push_back(act(ACT_UPGRADE_BEGIN, st->current));
 		}

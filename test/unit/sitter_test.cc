@@ -946,6 +946,17 @@ TEST_CASE("sitter: the nginx recipe: the old master taking its pid file back is 
 	    "UPGRADE_DONE g2, SIGNAL g1 QUIT");
 	CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_OLDBIN) == "");
 
+	SUBCASE("what .oldbin said before a timeout is no news to the next try") {
+		struct sitter t;
+		start(&t, &s);
+		step(&t, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+		step(&t, EV_SIGNAL, SIGHUP);
+		CHECK(step(&t, EV_FOUND, 100, 1000, FOUND_OLDBIN) == "");
+		CHECK(step(&t, EV_UPGRADE_TIMEOUT) == "UPGRADE_FAILED g1");
+		CHECK(step(&t, EV_SIGNAL, SIGHUP) == "SIGNAL g1 USR2<HUP, UPGRADE_BEGIN g1");
+		CHECK(step(&t, EV_FOUND, 100, 1000, FOUND_PIDFILE) == "READY g1");
+		CHECK(t.upgrading == 1);
+	}
 	SUBCASE("the tableflip recipe never reads .oldbin that way") {
 		struct sitter t;
 		start(&t);

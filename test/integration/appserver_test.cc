@@ -327,20 +327,23 @@ struct traffic {
 };
 
 /* A request held in the application (/hold) on a thread of its own, until
- * the file "release" exists: what it got in the end. */
+ * the file "release" exists: what it got in the end.  On the way out (a
+ * failed REQUIRE included) the request is released. */
 struct held {
+	std::string release;
 	std::string got;
 	std::thread t;
 
-	held(appserver &sc)
+	explicit held(appserver &sc) : release(sc.dir / "release")
 	{
 		int port = sc.port;
 		t = std::thread([this, port] { got = get(port, "/hold"); });
-		REQUIRE(wait_until([&] { return access((sc.dir / "held").c_str(), F_OK) == 0; },
-		    DEADLINE_MS));
 	}
-	~held()
+	~held() { finish(); }
+	void finish()
 	{
+		if (access(release.c_str(), F_OK) != 0)
+			write_file(release, "");
 		if (t.joinable())
 			t.join();
 	}
@@ -530,6 +533,8 @@ stopped_mid_upgrade(enum family f)
 	child &w = *sc.w;
 	held hold(sc);
 
+	REQUIRE(wait_until([&] { return access((sc.dir / "held").c_str(), F_OK) == 0; },
+	    DEADLINE_MS));
 	send_signal(w.pid, SIGHUP);
 	pid_t fresh = sc.followed(2);
 	REQUIRE(sc.line("upgrade complete", log_gen(w, 2, fresh)));
@@ -547,8 +552,7 @@ stopped_mid_upgrade(enum family f)
 	CHECK(sc.stopped(fresh));
 	CHECK(pid_alive(master));
 	CHECK_FALSE(w.exited);
-	write_file(sc.dir / "release", "");
-	hold.t.join();
+	hold.finish();
 	CAPTURE(hold.got);
 	CHECK(answered(hold.got));
 	REQUIRE(child_wait_exit(&w, DEADLINE_MS));

@@ -26,7 +26,6 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <string>
@@ -218,11 +217,8 @@ appserver::line(const char *msg, const std::string &rest) const
 pid_t
 appserver::followed(unsigned gen)
 {
-	std::string l = log_msg("following new process", "generation=" + std::to_string(gen) +
-	    " pid=" + std::to_string(w->pid) + " ");
+	pid_t pid = child_wait_followed(w.get(), gen, DEADLINE_MS);
 
-	REQUIRE(child_wait_line(w.get(), l.c_str(), DEADLINE_MS));
-	pid_t pid = (pid_t)line_field(child_find_line(w.get(), l.c_str()), "process");
 	REQUIRE(pid > 0);
 	met(pid);
 	return pid;
@@ -262,16 +258,7 @@ appserver::stopped(pid_t pid) const
 std::vector<pid_t>
 appserver::live() const
 {
-	std::vector<pid_t> out;
-
-	for (const pinned &p : seen)
-		if (pinned_alive(p))
-			out.push_back(p.pid);
-	for (pid_t pid : live_mentioning(dir.path))
-		if ((w == nullptr || pid != w->pid) &&
-		    std::find(out.begin(), out.end(), pid) == out.end())
-			out.push_back(pid);
-	return out;
+	return live_of(seen, dir.path, w != nullptr ? w->pid : 0);
 }
 
 std::string

@@ -490,6 +490,29 @@ key_status_file(struct cfg *c, const toml::node &n)
 	return get_string(c, n, "status_file", true, &c->t.status_file);
 }
 
+/* "" is allowed: no control socket.  The socket's name is bound through
+ * /proc/self/fd/N/ (control.cc), so it must leave room for that in a
+ * socket address (108 bytes, unix(7)). */
+static int
+key_control_socket(struct cfg *c, const toml::node &n)
+{
+	std::string &v = c->t.control_socket;
+	int r = get_string(c, n, "control_socket", true, &v);
+
+	if (r != 0 || v.empty())
+		return r;
+	size_t slash = v.find_last_of('/');
+	std::string name = slash == std::string::npos ? v : v.substr(slash + 1);
+	if (name.empty() || name == "." || name == "..")
+		return fail(c, n.source(), "control_socket: '%s' names no file",
+		    shown(v).c_str());
+	if (name.size() > CONTROL_NAME_MAX)
+		return fail(c, n.source(), "control_socket: the name '%s' is longer than "
+		    "%d bytes (a socket address is short)", shown(name).c_str(),
+		    CONTROL_NAME_MAX);
+	return 0;
+}
+
 /* "" is allowed: the wrapper's own working directory.  Whether the
  * directory exists is a fact of the machine, not of the file: -n checks
  * it (spawn_settings_check) and names this position. */
@@ -777,6 +800,7 @@ static const struct {
 	{"start_timeout", key_start_timeout},
 	{"reap_timeout", key_reap_timeout},
 	{"status_file", key_status_file},
+	{"control_socket", key_control_socket},
 	{"names", key_names},
 	{"match", key_match},
 	{"owner", key_owner},

@@ -31,8 +31,14 @@ report_status_json(const struct report_state *st, long wrapper_pid)
 		if (g.current)
 			cur = &g;
 	if (cur != NULL) {
-		snprintf(buf, sizeof buf, "{\"pid\":%d,\"generation\":%u}", (int)cur->pid, cur->number);
+		snprintf(buf, sizeof buf, "{\"pid\":%d,\"generation\":%u", (int)cur->pid, cur->number);
 		out += buf;
+		if (st->current_since.tv_sec != 0) {
+			out += ",\"since\":\"";
+			log_format_time(&out, &st->current_since);
+			out.push_back('"');
+		}
+		out.push_back('}');
 	} else {
 		out += "null";
 	}
@@ -187,6 +193,8 @@ report_init(struct reporter *r, const struct settings *s, const char *notify_soc
 	r->ready_sent = false;
 	r->reloading = false;
 	r->exit_code = -1;
+	r->since_number = 0;
+	r->since = {0, 0};
 }
 
 /* systemd's notification socket, when we run under it. */
@@ -223,24 +231,89 @@ status_line(const struct sitter *st)
 static const char *const phase_names[] = {"starting", "running", "upgrading", "stopping",
     "exited"};
 
+/* When the current generation became current: noted the first time the
+ * reporter sees it so (report_sync runs after every event). */
+static void
+note_current(struct reporter *r, const struct sitter *st)
+{
+	if (st->current != r->since_number) {
+		r->since_number = st->current;
+		clock_gettime(CLOCK_REALTIME, &r->since);
+	}
+}
+
+static void
+fill_state(struct reporter *r, const struct sitter *st, struct report_state *rs)
+{
+	note_current(r, st);
+	rs->state = phase_names[sitter_phase(st)];
+	/* Orphans are not the daemon (sitter.h): not listed. */
+	for (const struct generation &g : st->gens)
+		if (g.role != ROLE_ORPHAN)
+			rs->gens.push_back({g.number, g.pid, g.number == st->current});
+	rs->current_since = st->current != 0 ? r->since : timespec{0, 0};
+	rs->last_upgrade = r->upgrade_result;
+	rs->last_upgrade_at = r->upgrade_at;
+	rs->exit_code = sitter_phase(st) == PHASE_EXITED ? r->exit_code : -1;
+}
+
+std::string
+report_status(struct reporter *r, const struct sitter *st)
+{
+	struct report_state rs;
+
+	fill_state(r, st, &rs);
+	return report_status_json(&rs, (long)getpid());
+}
+
+std::vector<std::string>
+report_status_text(struct reporter *r, const struct sitter *st)
+{
+	std::vector<std::string> out;
+	struct report_state rs;
+	std::string line;
+	char buf[128];
+
+	fill_state(r, st, &rs);
+	out.push_back(std::string("state: ") + rs.state);
+	snprintf(buf, sizeof buf, "wrapper: pid %ld", (long)getpid());
+	out.push_back(buf);
+	line = "current: none";
+	for (const struct report_gen &g : rs.gens) {
+		if (!g.current)
+			continue;
+		snprintf(buf, sizeof buf, "current: generation %u, pid %d", g.number, (int)g.pid);
+		line = buf;
+		if (rs.current_since.tv_sec != 0) {
+			line += ", since ";
+			log_format_time(&line, &rs.current_since);
+		}
+	}
+	out.push_back(line);
+	for (const struct report_gen &g : rs.gens) {
+		if (g.current)
+			continue;
+		snprintf(buf, sizeof buf, "draining: generation %u, pid %d", g.number, (int)g.pid);
+		out.push_back(buf);
+	}
+	line = std::string("last upgrade: ") + rs.last_upgrade;
+	if (rs.last_upgrade_at.tv_sec != 0) {
+		line += ", ";
+		log_format_time(&line, &rs.last_upgrade_at);
+	}
+	out.push_back(line);
+	return out;
+}
+
 /* The status file, rewritten when what it says changes. */
 static void
 write_status(struct reporter *r, const struct sitter *st)
 {
-	struct report_state rs;
 	int e;
 
 	if (r->status_file.empty())
 		return;
-	rs.state = phase_names[sitter_phase(st)];
-	/* Orphans are not the daemon (sitter.h): not listed. */
-	for (const struct generation &g : st->gens)
-		if (g.role != ROLE_ORPHAN)
-			rs.gens.push_back({g.number, g.pid, g.number == st->current});
-	rs.last_upgrade = r->upgrade_result;
-	rs.last_upgrade_at = r->upgrade_at;
-	rs.exit_code = sitter_phase(st) == PHASE_EXITED ? r->exit_code : -1;
-	std::string json = report_status_json(&rs, (long)getpid());
+	std::string json = report_status(r, st);
 	if (json == r->last_json)
 		return;
 	e = report_write_atomic(r->status_file.c_str(), json);
@@ -257,6 +330,7 @@ report_sync(struct reporter *r, const struct sitter *st)
 {
 	enum sitter_phase now = sitter_phase(st);
 
+	note_current(r, st);
 	if (now == PHASE_EXITED)
 		return;  /* report_exit said it */
 	write_status(r, st);

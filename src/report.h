@@ -24,6 +24,7 @@ struct report_gen {
 struct report_state {
 	const char *state;              /* starting running upgrading stopping exited */
 	std::vector<struct report_gen> gens;
+	struct timespec current_since;  /* CLOCK_REALTIME; 0: not known */
 	const char *last_upgrade;       /* "none", "complete", "failed" */
 	struct timespec last_upgrade_at;/* CLOCK_REALTIME; 0 when none */
 	int exit_code;                  /* once exited; -1 before */
@@ -59,6 +60,8 @@ struct reporter {
 	bool ready_sent;             /* READY=1 (and the notification fd) */
 	bool reloading;              /* RELOADING=1 sent, READY=1 not yet */
 	int exit_code;               /* once the sitter is done */
+	unsigned since_number;       /* the current generation when */
+	struct timespec since;       /* it became current (CLOCK_REALTIME) */
 };
 
 void report_init(struct reporter *r, const struct settings *s, const char *notify_socket);
@@ -77,6 +80,11 @@ void report_current(struct reporter *r, const struct sitter *st);
  * (READY=1 again where RELOADING=1 was said). */
 void report_upgrade_begin(struct reporter *r);
 void report_upgrade_end(struct reporter *r, const struct sitter *st, const char *result);
+
+/* What the status file says now: the JSON line (a newline ends it). */
+std::string report_status(struct reporter *r, const struct sitter *st);
+/* The same for a person: lines of "what: value" (pidsitter -s status). */
+std::vector<std::string> report_status_text(struct reporter *r, const struct sitter *st);
 
 /* The wrapper exits with code: the status file says so at once. */
 void report_exit(struct reporter *r, const struct sitter *st, int code);

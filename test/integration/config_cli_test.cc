@@ -184,6 +184,7 @@ TEST_CASE("-n: every key of the file reaches the effective settings")
 	    "reap_timeout = \"2500ms\"\n"
 	    "log_format = \"json\"\n"
 	    "status_file = \"/run/all.status\"\n"
+	    "control_socket = \"/run/all.sock\"\n"
 	    "names = [\"alld\", \"alld-old\"]\n"
 	    "match = [\"argv0\", \"exe\"]\n"
 	    "owner = 4242\n"
@@ -206,6 +207,7 @@ TEST_CASE("-n: every key of the file reaches the effective settings")
 	    "start_timeout = \"90000ms\"\n"
 	    "reap_timeout = \"2500ms\"\n"
 	    "status_file = \"/run/all.status\"\n"
+	    "control_socket = \"/run/all.sock\"\n"
 	    "names = [\"alld\", \"alld-old\"]\n"
 	    "match = [\"exe\", \"argv0\"]\n"
 	    "owner = 4242\n"
@@ -543,7 +545,8 @@ TEST_CASE("JSON logging: usage and configuration errors are JSON lines on stderr
 	CHECK(r.code == 2);
 	CHECK(r.err == std::string("pidsitter: unknown option -x\n") +
 	    "usage: pidsitter [-hjnVv] [-c config] [-i interval] [-p pidfile] "
-	    "[--notify-fd fd] [--] binary [arg ...]\n");
+	    "[-S socket] [--notify-fd fd] [--] binary [arg ...]\n"
+	    "       pidsitter [-j] [-c config | -S socket] -s command [--timeout duration]\n");
 	r = pidsitter({"-c", conf, "/bin/true"}, {"WRAPPER_JSON_LOGGING=no"});
 	CHECK(r.code == 2);
 	CHECK(r.err == "pidsitter: " + conf + ":1:12: pid_file must be a string, not an integer\n");

@@ -495,7 +495,7 @@ failed(enum family f)
 	REQUIRE(wait_until([&] {
 		std::string s = read_file(status);
 		return s.find("\"last_upgrade\":{\"result\":\"failed\"") != std::string::npos &&
-		    s.find("\"current\":{\"pid\":" + std::to_string(master) + ",\"generation\":1}") !=
+		    s.find("\"current\":{\"pid\":" + std::to_string(master) + ",\"generation\":1,\"since\":") !=
 		    std::string::npos && s.find("\"state\":\"running\"") != std::string::npos;
 	}, DEADLINE_MS));
 	REQUIRE(wait_until([&] { return read_pid(sc.pidfile) == master; }, DEADLINE_MS));

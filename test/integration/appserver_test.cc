@@ -450,7 +450,8 @@ upgraded(enum family f)
 
 /* The application cannot be loaded any more: the new master exits before
  * it names itself, the old one keeps serving, and the wrapper says the
- * upgrade failed. */
+ * upgrade failed: in its log, its status file and to the control socket's
+ * client that asked for the upgrade. */
 void
 failed(enum family f)
 {
@@ -466,12 +467,17 @@ failed(enum family f)
 	    "match = [\"comm\"]\n"
 	    "env = {}\n"
 	    "upgrade_timeout = \"3s\"\n"
-	    "status_file = \"" + status + "\"\n");
+	    "status_file = \"" + status + "\"\n"
+	    "control_socket = \"" + sc.dir / "ctl" + "\"\n");
 	pid_t master = sc.start(toml);
 	child &w = *sc.w;
 
+	/* The upgrade asked for through the control socket (pidsitter -s
+	 * upgrade), which waits for the verdict. */
 	REQUIRE(rename(sc.app.c_str(), (sc.app + ".off").c_str()) == 0);
-	send_signal(w.pid, SIGHUP);
+	child client;
+	child_start(&client, {build_path("pidsitter"), "-S", sc.dir / "ctl", "-s", "upgrade"},
+	    clean_env);
 	REQUIRE(sc.line("upgrade started", log_gen(w, 1, master)));
 	/* The daemon's own word that the new master failed: gunicorn's on
 	 * the standard error it shares with the wrapper, unicorn's in the
@@ -499,6 +505,13 @@ failed(enum family f)
 		    std::string::npos && s.find("\"state\":\"running\"") != std::string::npos;
 	}, DEADLINE_MS));
 	REQUIRE(wait_until([&] { return read_pid(sc.pidfile) == master; }, DEADLINE_MS));
+	REQUIRE(child_wait_exit(&client, DEADLINE_MS));
+	CAPTURE(client.out);
+	CAPTURE(client.err);
+	CHECK(child_code(&client) == 1);
+	CHECK(client.err.find("upgrade failed: ") != std::string::npos);
+	CHECK(client.err.find("; generation 1 (pid " + std::to_string(master) + ") stays current") !=
+	    std::string::npos);
 	CHECK(child_count_lines(&w, "msg=\"following new process\"") == 0);
 	CHECK(child_count_lines(&w, "msg=\"upgrade complete\"") == 0);
 	CHECK_FALSE(sc.stopped(master));

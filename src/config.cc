@@ -814,11 +814,13 @@ key_upgrade_recipe(struct cfg *c, const toml::node &n)
 		return -EINVAL;
 	if (s == "tableflip")
 		c->t.recipe = RECIPE_TABLEFLIP;
-	else if (s == "nginx")
+	else if (s == "nginx" || s == "unicorn")
 		c->t.recipe = RECIPE_NGINX;
+	else if (s == "gunicorn")
+		c->t.recipe = RECIPE_GUNICORN;
 	else
-		return fail(c, n.source(), "unknown upgrade_recipe '%s' (\"tableflip\" "
-		    "or \"nginx\")", shown(s).c_str());
+		return fail(c, n.source(), "unknown upgrade_recipe '%s' (\"tableflip\", "
+		    "\"nginx\", \"unicorn\" or \"gunicorn\")", shown(s).c_str());
 	return 0;
 }
 

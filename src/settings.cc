@@ -294,7 +294,8 @@ settings_describe(const struct settings *s)
 		first = false;
 	}
 	out += first ? "}\n" : " }\n";
-	describe_string(&out, "upgrade_recipe", s->recipe == RECIPE_NGINX ? "nginx" : "tableflip");
+	describe_string(&out, "upgrade_recipe", s->recipe == RECIPE_NGINX ? "nginx" :
+	    s->recipe == RECIPE_GUNICORN ? "gunicorn" : "tableflip");
 	describe_string(&out, "upgrade_signal", signal_short_name(s->upgrade_signal, buf, sizeof buf));
 	describe_ms(&out, "upgrade_timeout", s->upgrade_timeout_ms);
 	return out;

@@ -39,7 +39,10 @@ enum match_fact {
 /* How an upgrade is driven when the wrapper receives the upgrade signal. */
 enum upgrade_recipe {
 	RECIPE_TABLEFLIP, /* forward HUP; the daemon re-executes itself */
-	RECIPE_NGINX,     /* USR2 to the master, then QUIT to the old one */
+	RECIPE_NGINX,     /* USR2 to the master, then QUIT to the old one
+	                   * (also "unicorn") */
+	RECIPE_GUNICORN,  /* USR2 to the master; once <pidfile>.2 names the
+	                   * new one, TERM to the old one */
 };
 
 /* Where the signals we receive go (signals.cc has the defaults). */

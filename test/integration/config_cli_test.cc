@@ -130,6 +130,7 @@ described(const std::string &out, const char *key)
 
 const char *const examples[] = {
 	"examples/gitaly.toml", "examples/praefect.toml", "examples/nginx.toml",
+	"examples/gunicorn.toml", "examples/unicorn.toml",
 };
 
 }  // namespace
@@ -162,6 +163,14 @@ TEST_CASE("-n: every example passes, alone and with its binary, and prints what 
 	CHECK(described(n.out, "signal_rewrite") == "{ \"TERM\" = \"QUIT\" }");
 	CHECK(described(n.out, "match") == "[\"comm\"]");
 	CHECK(described(n.out, "env") == "{}");
+	run gu = pidsitter({"-n", "-c", "examples/gunicorn.toml", "/usr/bin/gunicorn"});
+	CHECK(described(gu.out, "upgrade_recipe") == "\"gunicorn\"");
+	CHECK(described(gu.out, "names") == "[\"gunicorn\", \"python3\"]");
+	CHECK(described(gu.out, "signal_rewrite") == "{}");
+	/* "unicorn" is another name for the nginx recipe. */
+	run u = pidsitter({"-n", "-c", "examples/unicorn.toml", "/usr/bin/unicorn"});
+	CHECK(described(u.out, "upgrade_recipe") == "\"nginx\"");
+	CHECK(described(u.out, "signal_rewrite") == "{ \"TERM\" = \"QUIT\" }");
 }
 
 TEST_CASE("-n: every key of the file reaches the effective settings")

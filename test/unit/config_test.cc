@@ -141,7 +141,7 @@ static const struct {
 	/* Enumerations. */
 	{"log_format = \"xml\"", "t.toml:1:14: unknown log_format 'xml' (\"text\" or \"json\")"},
 	{"log_format = \"JSON\"", "t.toml:1:14: unknown log_format 'JSON' (\"text\" or \"json\")"},
-	{"upgrade_recipe = \"unicorn\"", "t.toml:1:18: unknown upgrade_recipe 'unicorn' (\"tableflip\" or \"nginx\")"},
+	{"upgrade_recipe = \"usr2\"", "t.toml:1:18: unknown upgrade_recipe 'usr2' (\"tableflip\", \"nginx\", \"unicorn\" or \"gunicorn\")"},
 	{"match = [\"comm\", \"pid\"]", "t.toml:1:18: match[1]: unknown match fact 'pid' (\"comm\", \"exe\" or \"argv0\")"},
 	{"match = []", "t.toml:1:9: match must not be empty (\"comm\", \"exe\", \"argv0\")"},
 
@@ -334,6 +334,10 @@ TEST_CASE("config: log_format and upgrade_recipe")
 	CHECK(s.log_format == LOG_FORMAT_TEXT);
 	REQUIRE(parse("upgrade_recipe = \"nginx\"", &s, &err) == 0);
 	CHECK(s.recipe == RECIPE_NGINX);
+	REQUIRE(parse("upgrade_recipe = \"unicorn\"", &s, &err) == 0);
+	CHECK(s.recipe == RECIPE_NGINX);
+	REQUIRE(parse("upgrade_recipe = \"gunicorn\"", &s, &err) == 0);
+	CHECK(s.recipe == RECIPE_GUNICORN);
 	REQUIRE(parse("upgrade_recipe = \"tableflip\"", &s, &err) == 0);
 	CHECK(s.recipe == RECIPE_TABLEFLIP);
 }

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <string.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -120,6 +121,19 @@ struct ctl_scene {
 	/* The wrapper stops its daemon, unless the test did. */
 	~ctl_scene() { stop_wrapper(&w); }
 };
+
+/* A hook for child_start_hooked: few descriptors, as a tight
+ * LimitNOFILE= would leave. */
+int
+few_descriptors(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return 126;
+	rl.rlim_cur = 48;
+	return setrlimit(RLIMIT_NOFILE, &rl) == 0 ? 0 : 126;
+}
 
 bool
 is_socket(const std::string &path)
@@ -320,6 +334,51 @@ TEST_CASE("control: one wrapper per socket; a stale socket is replaced; other fi
 	}
 }
 
+TEST_CASE("control: wrappers started together on one socket: exactly one goes on")
+{
+	/* The window is between one wrapper's bind() and its listen(): a
+	 * second one asking then found nobody listening, took the socket
+	 * for stale, removed it and bound its own -- two wrappers, and at
+	 * times two daemons.  Started from one shell, all at once, for a
+	 * few rounds: the race was not every time. */
+	for (int round = 0; round < 12; round++) {
+		scene sc;
+		std::string sock = sc.dir / "ctl", script, argv;
+		std::vector<pid_t> winners;
+		child sh;
+		const int n = 8;
+
+		sc.config("control_socket = \"" + sock + "\"\n");
+		for (const std::string &a : sc.configured())
+			argv += a + " ";
+		for (int i = 0; i < n; i++)
+			script += argv + ">" + sc.dir.path + "/w" + std::to_string(i) + ".log 2>&1 &\n";
+		child_start(&sh, {"/bin/sh", "-c", script}, clean_env);
+		REQUIRE(child_wait_exit(&sh, 10000));
+		for (int i = 0; i < n; i++) {
+			std::string log = sc.dir.path + "/w" + std::to_string(i) + ".log", text;
+			/* Each one either listens or gives up. */
+			REQUIRE_MESSAGE(wait_until([&] {
+				text = read_file(log);
+				return text.find("control socket ready") != std::string::npos ||
+				    text.find("cannot listen") != std::string::npos;
+			}, 20000), text);
+			if (text.find("control socket ready") != std::string::npos)
+				winners.push_back((pid_t)line_field(
+				    lines_with(text, {"control socket ready"}).at(0), "wrapper"));
+			else
+				CHECK(text.find("spawning") == std::string::npos);
+		}
+		INFO("round ", round);
+		CHECK(winners.size() == 1);
+		for (pid_t w : winners) {
+			send_signal(w, SIGTERM);
+			CHECK(wait_until([&] { return !pid_alive(w); }, 10000));
+		}
+		CHECK(wait_until([&] { return sc.daemons().empty(); }, 10000));
+	}
+}
+
 TEST_CASE("control: only root and the wrapper's user are served")
 {
 	ctl_scene t;
@@ -420,6 +479,48 @@ TEST_CASE("control: misbehaving clients never stall the wrapper nor touch the da
 	send_signal(t.w.pid, SIGTERM);
 	REQUIRE(child_wait_exit(&t.w, 10000));
 	CHECK(child_code(&t.w) == 0);
+}
+
+TEST_CASE("control: clients holding connections leave the wrapper descriptors to follow an upgrade")
+{
+	/* With every descriptor taken by clients that send nothing, the
+	 * wrapper could not open the pid file after HUP, took the old
+	 * process's exit for the daemon's end and left the new one
+	 * orphaned. */
+	scene sc;
+	std::string sock = sc.dir / "ctl";
+	child w;
+	std::vector<int> fds;
+
+	sc.config("control_socket = \"" + sock + "\"\n");
+	child_start_hooked(&w, sc.configured({"--drain", "50"}), clean_env, few_descriptors);
+	pid_t old = sc.ready(10000);
+	REQUIRE(child_wait_line(&w, "monitoring process", 10000));
+	for (int i = 0; i < 100; i++) {
+		struct sockaddr_un sa;
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		REQUIRE(fd >= 0);
+		memset(&sa, 0, sizeof sa);
+		sa.sun_family = AF_UNIX;
+		memcpy(sa.sun_path, sock.c_str(), sock.size());
+		if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
+			fds.push_back(fd);
+		else
+			close(fd);
+	}
+	/* Its connection comes after theirs: once it has its answer
+	 * (busy, or closed), the wrapper took all of them. */
+	CHECK(ctl(sock, "status").code != 0);
+	pid_t fresh = hup_successor(sc, &w, old, 10000);
+	CHECK(wait_log(&w, {"upgrade complete", log_gen(w, 2, fresh)}, 10000));
+	CHECK(child_count_lines(&w, "shutting down") == 0);
+	CHECK(pid_alive(w.pid));
+	for (int fd : fds)
+		close(fd);
+	CHECK(ctl(sock, "status").code == 0);
+	stop_wrapper(&w);
+	CHECK(child_code(&w) == 0);
+	CHECK(sc.daemons().empty());
 }
 
 TEST_CASE("control: the client's usage errors are exit 2")

@@ -523,6 +523,43 @@ TEST_CASE("control: clients holding connections leave the wrapper descriptors to
 	CHECK(sc.daemons().empty());
 }
 
+TEST_CASE("control: the client prints no control characters a server sends")
+{
+	/* Whoever listens at the path (the socket's owner is trusted: a
+	 * wrapper running as the daemon's user) must not reach the
+	 * operator's terminal with escape sequences. */
+	tmp_dir d;
+	std::string sock = d / "fake";
+	struct sockaddr_un sa;
+	int srv = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	REQUIRE(srv >= 0);
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, sock.c_str(), sock.size());
+	REQUIRE(bind(srv, (struct sockaddr *)&sa, sizeof sa) == 0);
+	REQUIRE(listen(srv, 4) == 0);
+	pid_t server = fork();
+	REQUIRE(server >= 0);
+	if (server == 0) {
+		static const char text[] = "info \x1b]0;owned\x07\x1b[2Jstate\tok\n"
+		    "fail \x1b[31mred\x1b[0m\n";
+		int c = accept(srv, NULL, NULL);
+		char buf[64];
+		if (c >= 0 && read(c, buf, sizeof buf) > 0 &&
+		    write(c, text, sizeof text - 1) == (ssize_t)(sizeof text - 1))
+			_exit(0);
+		_exit(1);
+	}
+	close(srv);
+	reply r = ctl(sock, "status");
+	int status = 0;
+	REQUIRE(waitpid(server, &status, 0) == server);
+	CHECK(r.code == 1);
+	CHECK(r.out == "?]0;owned??[2Jstate\tok\n");
+	CHECK(r.err == "pidsitter: ?[31mred?[0m\n");
+}
+
 TEST_CASE("control: the client's usage errors are exit 2")
 {
 	reply r = send_command({"-S", "/nonexistent/sock", "-s", "reboot"});

@@ -509,6 +509,10 @@ control_exit(struct control *c, int code)
 {
 	if (!c->listening)
 		return;
+	/* The name first: a script that starts the next wrapper as soon as
+	 * its stop returns must not find this one's socket still there, and
+	 * answering (the listening descriptor lives until the exit). */
+	remove_socket(c);
 	/* The loop runs no more: written now or never.  A few bytes on a
 	 * socket whose buffer is empty, but never waited for. */
 	for (struct control_conn *conn : c->conns) {
@@ -521,7 +525,6 @@ control_exit(struct control *c, int code)
 		uv_try_write((uv_stream_t *)&conn->pipe, &buf, 1);
 		conn->waiting = false;
 	}
-	remove_socket(c);
 	c->listening = false;
 }
 

@@ -212,12 +212,18 @@ TEST_CASE("control: a failed upgrade is exit 1 with the reason")
 		ctl_scene t({"--drain-file", "@/drained"});
 		reply r = ctl(t.sock, "upgrade");
 		REQUIRE(r.code == 0);
+		pid_t fresh = read_pid(t.sc.pidfile);
 		r = ctl(t.sock, "upgrade");
 		INFO(r.out, r.err, child_dump(&t.w));
 		CHECK(r.code == 1);
 		CHECK(r.err.find("upgrade not started: the daemon will refuse it: generation 1 (pid " +
 		    std::to_string(t.daemon) + ") is still draining") != std::string::npos);
 		CHECK(pid_alive(t.daemon));
+		/* "Not started", and nothing sent (pidsitter(8), CONTROL): a
+		 * daemon that did not refuse would upgrade behind the back
+		 * of a client told it did not. */
+		CHECK(record_count(t.sc.record, fresh, "signal") == 0);
+		CHECK(read_pid(t.sc.pidfile) == fresh);
 		write_file(t.sc.dir / "drained", "");
 	}
 }

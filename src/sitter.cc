@@ -193,8 +193,8 @@ gunicorn_successor(const struct sitter *st, const struct event *ev)
  * in progress, and tell systemd RELOADING=1, until upgrade_timeout.  Not
  * a daemon: an orphan, and a forking start's start process that no pid
  * file named (nginx's, still on its way out after forking the master). */
-static const struct generation *
-draining_gen(const struct sitter *st)
+const struct generation *
+sitter_draining(const struct sitter *st)
 {
 	for (const struct generation &g : st->gens)
 		if (g.number != st->current && g.role != ROLE_ORPHAN && !(g.start && !g.named))
@@ -226,7 +226,7 @@ on_signal(struct sitter *st, int sig, std::vector<struct action> *out)
 			drop(out, sig, "no current process to upgrade");
 		} else if (st->upgrading != 0) {
 			drop(out, sig, "an upgrade is already in progress");
-		} else if ((old = draining_gen(st)) != NULL) {
+		} else if ((old = sitter_draining(st)) != NULL) {
 			send(out, st->current, SIGUSR2, sig);
 			refused(out, old);
 		} else {
@@ -270,7 +270,7 @@ on_signal(struct sitter *st, int sig, std::vector<struct action> *out)
 	if (sig == st->upgrade_signal && st->upgrading == 0 && !st->stopping) {
 		/* tableflip: the daemon upgrades itself; watch for the new one
 		 * so that a failed upgrade is noticed and logged. */
-		if ((old = draining_gen(st)) != NULL) {
+		if ((old = sitter_draining(st)) != NULL) {
 			refused(out, old);
 			return;
 		}

@@ -194,6 +194,9 @@ void sitter_step(struct sitter *st, const struct event *ev, std::vector<struct a
 const struct generation *sitter_gen(const struct sitter *st, unsigned number);
 /* The live generation with this pid, or NULL. */
 const struct generation *sitter_gen_by_pid(const struct sitter *st, pid_t pid);
+/* A generation still draining (the daemon refuses another upgrade
+ * meanwhile: sitter.cc has whose rule), or NULL. */
+const struct generation *sitter_draining(const struct sitter *st);
 
 /* What the service is doing, as the status file says it. */
 enum sitter_phase {

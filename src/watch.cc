@@ -781,6 +781,7 @@ control_upgrade(struct watch *w, struct control_conn *conn)
 {
 	enum sitter_phase ph = sitter_phase(&w->st);
 	struct event ev = watch_event(EV_SIGNAL);
+	const struct generation *old;
 
 	if (w->st.upgrading != 0) {
 		control_info(conn, "joining the upgrade in progress of " +
@@ -794,6 +795,14 @@ control_upgrade(struct watch *w, struct control_conn *conn)
 	}
 	if (w->st.current == 0 || ph == PHASE_STARTING) {
 		control_done(conn, false, "upgrade not started: no pid file names the daemon yet");
+		return;
+	}
+	/* Refused before anything is sent: the upgrade signal would go to
+	 * the daemon all the same (sitter_step forwards it), and one that
+	 * did not refuse would upgrade behind a "not started". */
+	if ((old = sitter_draining(&w->st)) != NULL) {
+		control_done(conn, false, "upgrade not started: the daemon will refuse it: " +
+		    gen_text(w, old->number) + " is still draining");
 		return;
 	}
 	w->upgrade_note = "upgrade not started";

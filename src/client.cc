@@ -146,10 +146,25 @@ peer_trusted(int fd, const char *path, uid_t *uid)
 	return lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_uid == cred.uid;
 }
 
+/* A reply for a terminal: a control character (an escape sequence from
+ * whoever listens at the path) becomes '?'; a tab stays. */
+static std::string
+printable(const std::string &text)
+{
+	std::string out = text;
+
+	for (char &ch : out)
+		if (((unsigned char)ch < 0x20 && ch != '\t') || ch == 0x7f)
+			ch = '?';
+	return out;
+}
+
 /* One reply line: 0 when it ends the reply (*code set), 1 otherwise. */
 static int
-take_line(const std::string &line, int *code)
+take_line(const std::string &raw, int *code)
 {
+	std::string line = printable(raw);
+
 	if (line.compare(0, 5, "info ") == 0) {
 		printf("%s\n", line.c_str() + 5);
 		fflush(stdout);

@@ -8,7 +8,10 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -237,6 +240,20 @@ peer_allowed(struct control_conn *conn)
 	return cred.uid == 0 || cred.uid == geteuid();
 }
 
+/* A refusal: one line if the socket takes it now, and the descriptor
+ * closed at once (uv_close() closes a stream's descriptor before it
+ * returns).  A flood of connections beyond conns_max then holds no
+ * descriptor past its accept(). */
+static void
+conn_refuse(struct control_conn *conn, const std::string &text)
+{
+	std::string line = "fail " + text + "\n";
+	uv_buf_t buf = uv_buf_init((char *)line.data(), (unsigned)line.size());
+
+	uv_try_write((uv_stream_t *)&conn->pipe, &buf, 1);
+	conn_close(conn);
+}
+
 static void
 connection_cb(uv_stream_t *server, int status)
 {
@@ -263,12 +280,12 @@ connection_cb(uv_stream_t *server, int status)
 		log_event(LOG_WARN, "control connection refused",
 		    {{"peer", (long)conn->peer_pid}, {"uid", (long)conn->peer_uid},
 		    {"reason", "only root and the wrapper's user may control it"}});
-		control_done(conn, false, "permission denied: only root and uid " +
+		conn_refuse(conn, "permission denied: only root and uid " +
 		    std::to_string(geteuid()) + " may control this wrapper");
 		return;
 	}
-	if (c->conns.size() > CONTROL_CONNS_MAX) {
-		control_done(conn, false, "busy: too many control connections");
+	if (c->conns.size() > c->conns_max) {
+		conn_refuse(conn, "busy: too many control connections");
 		return;
 	}
 	uv_timer_start(&conn->timer, request_timeout_cb, CONTROL_REQUEST_MS, 0);
@@ -327,6 +344,41 @@ probe(const struct control *c, pid_t *pid)
 	return 1;
 }
 
+/* Lock dirfd's directory against other wrappers' control_open() (flock
+ * on a directory opened for reading): the descriptor, or -1 when it
+ * cannot be opened or anyone holds the lock longer than CONTROL_LOCK_MS
+ * (a user who may read the directory can hold it: better a race than no
+ * wrapper). */
+static int
+lock_dir(int dirfd)
+{
+	struct timespec pause = {0, 10 * 1000000};
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	for (int waited = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; waited += 10) {
+		if ((errno != EWOULDBLOCK && errno != EINTR) || waited >= CONTROL_LOCK_MS) {
+			close(fd);
+			return -1;
+		}
+		nanosleep(&pause, NULL);
+	}
+	return fd;
+}
+
+/* The connections served at once: a quarter of the descriptors at most. */
+static size_t
+conns_max(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur / CONTROL_FD_SHARE >= CONTROL_CONNS_MAX)
+		return CONTROL_CONNS_MAX;
+	return (size_t)(rl.rlim_cur / CONTROL_FD_SHARE);
+}
+
 static int
 fail(std::string *why, int err, const std::string &text)
 {
@@ -334,17 +386,17 @@ fail(std::string *why, int err, const std::string &text)
 	return -err;
 }
 
+static int listen_locked(struct control *c, const struct sockaddr_un *sa, socklen_t len,
+    std::string *why);
+
 int
 control_open(struct control *c, uv_loop_t *loop, const char *path, uid_t daemon_owner,
     control_request_fn request, void *data, std::string *why)
 {
 	std::string p = path, dir;
 	struct sockaddr_un sa;
-	struct stat st;
 	socklen_t len;
-	mode_t old_mask;
-	pid_t other = 0;
-	int fd = -1, r;
+	int lockfd, r;
 
 	c->loop = loop;
 	c->path = path;
@@ -361,6 +413,23 @@ control_open(struct control *c, uv_loop_t *loop, const char *path, uid_t daemon_
 		return r;
 	if ((r = socket_address(c, &sa, &len)) < 0)
 		return fail(why, -r, "its name is too long for a socket");
+	c->conns_max = conns_max();
+	lockfd = lock_dir(c->dirfd);
+	r = listen_locked(c, &sa, len, why);
+	if (lockfd >= 0)
+		close(lockfd);
+	return r;
+}
+
+/* control_open() under the directory's lock. */
+static int
+listen_locked(struct control *c, const struct sockaddr_un *sa, socklen_t len,
+    std::string *why)
+{
+	struct stat st;
+	mode_t old_mask;
+	pid_t other = 0;
+	int fd = -1, r;
 
 	for (int tries = 0; tries < 2; tries++) {
 		if (fstatat(c->dirfd, c->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
@@ -388,7 +457,7 @@ control_open(struct control *c, uv_loop_t *loop, const char *path, uid_t daemon_
 		 * umask, and a chmod afterwards would leave a moment in
 		 * which others may connect. */
 		old_mask = umask(0177);
-		r = bind(fd, (struct sockaddr *)&sa, len);
+		r = bind(fd, (const struct sockaddr *)sa, len);
 		umask(old_mask);
 		if (r == 0)
 			break;
@@ -406,7 +475,7 @@ control_open(struct control *c, uv_loop_t *loop, const char *path, uid_t daemon_
 		c->dev = st.st_dev;
 		c->ino = st.st_ino;
 	}
-	uv_pipe_init(loop, &c->server, 0);
+	uv_pipe_init(c->loop, &c->server, 0);
 	c->server.data = c;
 	if ((r = uv_pipe_open(&c->server, fd)) == 0)
 		r = uv_listen((uv_stream_t *)&c->server, 64, connection_cb);
@@ -440,6 +509,10 @@ control_exit(struct control *c, int code)
 {
 	if (!c->listening)
 		return;
+	/* The name first: a script that starts the next wrapper as soon as
+	 * its stop returns must not find this one's socket still there, and
+	 * answering (the listening descriptor lives until the exit). */
+	remove_socket(c);
 	/* The loop runs no more: written now or never.  A few bytes on a
 	 * socket whose buffer is empty, but never waited for. */
 	for (struct control_conn *conn : c->conns) {
@@ -452,7 +525,6 @@ control_exit(struct control *c, int code)
 		uv_try_write((uv_stream_t *)&conn->pipe, &buf, 1);
 		conn->waiting = false;
 	}
-	remove_socket(c);
 	c->listening = false;
 }
 

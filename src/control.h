@@ -32,7 +32,9 @@
 #define CONTROL_INPUT_MAX 4096      /* what a connection may send in all */
 #define CONTROL_REQUEST_MS 5000     /* to send the request line */
 #define CONTROL_QUEUE_MAX 65536     /* replies the client has not read */
-#define CONTROL_CONNS_MAX 128       /* connections at once */
+#define CONTROL_CONNS_MAX 128       /* connections at once, at most */
+#define CONTROL_FD_SHARE 4          /* and at most 1/4 of RLIMIT_NOFILE */
+#define CONTROL_LOCK_MS 1000        /* control_open() waits this for the lock */
 
 enum control_cmd {
 	CTL_STATUS,
@@ -86,6 +88,7 @@ struct control {
 	dev_t dev;                 /* the socket's inode, removed at exit */
 	ino_t ino;                 /* only while it is still ours */
 	std::vector<struct control_conn *> conns;
+	size_t conns_max;          /* CONTROL_CONNS_MAX, or fewer: see control_open() */
 	control_request_fn request;
 	void *data;
 };
@@ -96,6 +99,11 @@ struct control {
  * A socket already there is asked first: when a wrapper answers, -EADDRINUSE
  * and *why names its pid; when nobody answers it is stale and removed.
  * Anything else at path is left alone (-EEXIST).  0 or -errno, *why set.
+ * The look, the removal, bind() and listen() happen under flock(2) on the
+ * directory: a socket bound but not yet listening looks stale to another
+ * wrapper starting at the same moment.  The connections served at once
+ * are at most a quarter of RLIMIT_NOFILE, so that clients never take the
+ * descriptors the wrapper needs to follow the daemon.
  */
 int control_open(struct control *c, uv_loop_t *loop, const char *path, uid_t daemon_owner,
     control_request_fn request, void *data, std::string *why);

@@ -129,6 +129,8 @@ settings_resolve(const struct options *o, const char *(*getenv_fn)(const char *)
 
 	if (s->names.empty() && !s->argv.empty())
 		s->names.push_back(path_basename(s->argv[0]));
+	if (s->metrics_labels.empty() && !s->argv.empty())
+		s->metrics_labels.push_back({"daemon", path_basename(s->argv[0])});
 	if (s->pid_file.empty()) {
 		*err = "missing pid file: give -p/--pid-file PIDFILE or set "
 		    "GITALY_PID_FILE (or pid_file in the configuration file)";
@@ -241,6 +243,14 @@ settings_describe(const struct settings *s)
 	describe_ms(&out, "reap_timeout", s->reap_timeout_ms);
 	describe_string(&out, "status_file", s->status_file);
 	describe_string(&out, "control_socket", s->control_socket);
+	describe_string(&out, "metrics_file", s->metrics_file);
+	out += "metrics_labels = {";
+	for (size_t i = 0; i < s->metrics_labels.size(); i++) {
+		out += i == 0 ? " " : ", ";
+		out += s->metrics_labels[i].first + " = ";
+		toml_quote(&out, s->metrics_labels[i].second);
+	}
+	out += s->metrics_labels.empty() ? "}\n" : " }\n";
 	describe_list(&out, "names", s->names);
 	if (s->match_facts & MATCH_COMM)
 		facts.push_back("comm");
@@ -284,7 +294,8 @@ settings_describe(const struct settings *s)
 		first = false;
 	}
 	out += first ? "}\n" : " }\n";
-	describe_string(&out, "upgrade_recipe", s->recipe == RECIPE_NGINX ? "nginx" : "tableflip");
+	describe_string(&out, "upgrade_recipe", s->recipe == RECIPE_NGINX ? "nginx" :
+	    s->recipe == RECIPE_GUNICORN ? "gunicorn" : "tableflip");
 	describe_string(&out, "upgrade_signal", signal_short_name(s->upgrade_signal, buf, sizeof buf));
 	describe_ms(&out, "upgrade_timeout", s->upgrade_timeout_ms);
 	if (s->stop_timeout_ms == 0)

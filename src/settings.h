@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #define PIDSITTER_VERSION "0.1.0"
@@ -38,7 +39,10 @@ enum match_fact {
 /* How an upgrade is driven when the wrapper receives the upgrade signal. */
 enum upgrade_recipe {
 	RECIPE_TABLEFLIP, /* forward HUP; the daemon re-executes itself */
-	RECIPE_NGINX,     /* USR2 to the master, then QUIT to the old one */
+	RECIPE_NGINX,     /* USR2 to the master, then QUIT to the old one
+	                   * (also "unicorn") */
+	RECIPE_GUNICORN,  /* USR2 to the master; once <pidfile>.2 names the
+	                   * new one, TERM to the old one */
 };
 
 /* What happens to the processes the daemon leaves behind, re-parented to
@@ -89,6 +93,9 @@ struct settings {
 	/* Reporting. */
 	std::string status_file;          /* empty: none */
 	std::string control_socket;       /* empty: none (control.h) */
+	std::string metrics_file;         /* empty: none (metrics.h) */
+	/* Labels on every metric; default daemon = basename of the binary. */
+	std::vector<std::pair<std::string, std::string>> metrics_labels;
 	int notify_fd = -1;               /* s6 notification fd; -1: none */
 
 	bool check_only = false;          /* -n: validate, print, exit */

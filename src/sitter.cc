@@ -192,18 +192,42 @@ make_current(struct sitter *st, unsigned number, std::vector<struct action> *out
 	out->push_back(act(ACT_CURRENT, number));
 }
 
-/* The recipe's upgrade is over: the pid file names a new current one. */
+/* The recipes that upgrade a master with USR2 (pidsitter.toml(5)). */
+static bool
+usr2_recipe(const struct sitter *st)
+{
+	return st->recipe == RECIPE_NGINX || st->recipe == RECIPE_GUNICORN;
+}
+
+/* The recipe's upgrade is over: a new master is current.  The old one is
+ * told to stop gracefully (the operator's step, done for them): QUIT for
+ * nginx and unicorn, TERM for gunicorn, to which QUIT is the fast stop
+ * that cuts the requests in flight. */
 static void
 upgrade_done(struct sitter *st, unsigned number, std::vector<struct action> *out)
 {
 	unsigned old = st->upgrading;
+	int retire = st->recipe == RECIPE_GUNICORN ? SIGTERM : SIGQUIT;
 
 	st->upgrading = 0;
 	out->push_back(act(ACT_UPGRADE_DONE, number));
-	/* nginx and unicorn: the new master is up, the old one stops
-	 * gracefully (the operator's QUIT, done for them). */
-	if (st->recipe == RECIPE_NGINX && sitter_gen(st, old) != NULL)
-		send(out, old, SIGQUIT, SIGQUIT);
+	if (usr2_recipe(st) && sitter_gen(st, old) != NULL)
+		send(out, old, retire, retire);
+}
+
+/* gunicorn's new master writes <pidfile>.2, and the pid file itself only
+ * once the old master is gone (it renames its file when its parent, the
+ * old master, has died).  With the gunicorn recipe, a process that .2
+ * names while an upgrade is under way, and that started after the
+ * process asked to upgrade, is the new master: current from then on. */
+static bool
+gunicorn_successor(const struct sitter *st, const struct event *ev)
+{
+	const struct generation *up = sitter_gen(st, st->upgrading);
+
+	return st->recipe == RECIPE_GUNICORN && ev->source == FOUND_DOT2 && up != NULL &&
+	    (ev->start_time > up->start_time ||
+	    (ev->start_time == up->start_time && !ev->born_before_current));
 }
 
 /* A generation of the daemon other than the current one: while one
@@ -214,8 +238,8 @@ upgrade_done(struct sitter *st, unsigned number, std::vector<struct action> *out
  * in progress, and tell systemd RELOADING=1, until upgrade_timeout.  Not
  * a daemon: an orphan, and a forking start's start process that no pid
  * file named (nginx's, still on its way out after forking the master). */
-static const struct generation *
-draining_gen(const struct sitter *st)
+const struct generation *
+sitter_draining(const struct sitter *st)
 {
 	for (const struct generation &g : st->gens)
 		if (g.number != st->current && g.role != ROLE_ORPHAN && !(g.start && !g.named))
@@ -242,16 +266,18 @@ on_signal(struct sitter *st, int sig, std::vector<struct action> *out)
 		drop(out, sig, "ignored by the configuration");
 		return;
 	}
-	if (sig == st->upgrade_signal && st->recipe == RECIPE_NGINX && !st->stopping) {
+	if (sig == st->upgrade_signal && usr2_recipe(st) && !st->stopping) {
 		if (st->current == 0) {
 			drop(out, sig, "no current process to upgrade");
 		} else if (st->upgrading != 0) {
 			drop(out, sig, "an upgrade is already in progress");
-		} else if ((old = draining_gen(st)) != NULL) {
+		} else if ((old = sitter_draining(st)) != NULL) {
 			send(out, st->current, SIGUSR2, sig);
 			refused(out, old);
 		} else {
+			/* What .oldbin said of an earlier try is no news. */
 			st->upgrading = st->current;
+			gen_mut(st, st->current)->oldbin = false;
 			send(out, st->current, SIGUSR2, sig);
 			out->push_back(act(ACT_UPGRADE_BEGIN, st->current));
 		}
@@ -289,7 +315,7 @@ on_signal(struct sitter *st, int sig, std::vector<struct action> *out)
 	if (sig == st->upgrade_signal && st->upgrading == 0 && !st->stopping) {
 		/* tableflip: the daemon upgrades itself; watch for the new one
 		 * so that a failed upgrade is noticed and logged. */
-		if ((old = draining_gen(st)) != NULL) {
+		if ((old = sitter_draining(st)) != NULL) {
 			refused(out, old);
 			return;
 		}
@@ -339,6 +365,22 @@ on_found(struct sitter *st, const struct event *ev, std::vector<struct action> *
 		orphan = true;
 	}
 	if (known != NULL && known->role != ROLE_ORPHAN) {
+		struct generation *g = gen_mut(st, known->number);
+		if (ev->source == FOUND_OLDBIN && known->number == st->upgrading && usr2_recipe(st))
+			g->oldbin = true;
+		/* gunicorn's pid file names the old master until it exits:
+		 * no news once the recipe made the new master current. */
+		if (named && st->recipe == RECIPE_GUNICORN && known->superseded)
+			return;
+		if (named && known->number == st->upgrading && known->oldbin) {
+			/* nginx and unicorn give the pid file back to the old
+			 * master when the new one exits before it serves. */
+			g->oldbin = false;
+			st->upgrading = 0;
+			a = act(ACT_UPGRADE_FAILED, known->number);
+			a.why = "the new master exited; the old one took its pid file back";
+			out->push_back(a);
+		}
 		if (named) {
 			/* A draining one named now: gunicorn's <pidfile>.2
 			 * renamed, or nginx's rollback. */
@@ -368,8 +410,9 @@ on_found(struct sitter *st, const struct event *ev, std::vector<struct action> *
 		}
 	}
 
-	role = named || ev->source == FOUND_SPAWNED || st->current == 0 ? ROLE_CURRENT :
-	    ROLE_DRAINING;
+	bool successor = known == NULL && gunicorn_successor(st, ev);
+	role = named || successor || ev->source == FOUND_SPAWNED || st->current == 0 ?
+	    ROLE_CURRENT : ROLE_DRAINING;
 	if (known != NULL) {
 		/* The evidence came for an orphan: it is the daemon. */
 		number = known->number;
@@ -417,6 +460,8 @@ on_found(struct sitter *st, const struct event *ev, std::vector<struct action> *
 		make_current(st, number, out);
 	if (named)
 		pidfile_names(st, number, ev, out);
+	else if (successor)
+		upgrade_done(st, number, out);
 }
 
 /* The daemon is gone and nothing names a successor.  What is left are

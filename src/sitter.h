@@ -76,6 +76,9 @@ struct generation {
 	bool start;      /* a start process: spawned, or the one a start
 	                  * process left; until a pid file names the daemon,
 	                  * its exit 0 means it forked the daemon */
+	bool oldbin;     /* asked to upgrade, it moved its pid file to
+	                  * <pidfile>.oldbin (nginx, unicorn): the pid file
+	                  * naming it again means the new master failed */
 };
 
 enum sitter_state {
@@ -157,7 +160,8 @@ enum action_kind {
 	ACT_PIDFILE_CAME,   /* disarm it */
 	ACT_UPGRADE_BEGIN,  /* arm the upgrade timer (number: the old one) */
 	ACT_UPGRADE_DONE,   /* disarm it: number is the new current */
-	ACT_UPGRADE_FAILED, /* timer expired: number (0: none) stays current;
+	ACT_UPGRADE_FAILED, /* timer expired, or the old master took its pid
+	                     * file back: number (0: none) stays current;
 	                     * maybe_reload: the upgrade signal may have been a
 	                     * mere reload (tableflip's HUP), no failure */
 	ACT_UPGRADE_REFUSED,/* upgrade signal forwarded, not tracked: number
@@ -200,6 +204,9 @@ void sitter_step(struct sitter *st, const struct event *ev, std::vector<struct a
 const struct generation *sitter_gen(const struct sitter *st, unsigned number);
 /* The live generation with this pid, or NULL. */
 const struct generation *sitter_gen_by_pid(const struct sitter *st, pid_t pid);
+/* A generation still draining (the daemon refuses another upgrade
+ * meanwhile: sitter.cc has whose rule), or NULL. */
+const struct generation *sitter_draining(const struct sitter *st);
 
 /* What the service is doing, as the status file says it. */
 enum sitter_phase {

@@ -285,6 +285,8 @@ signal_gen(struct watch *w, const struct action *a)
 		else
 			r = -ESRCH;
 	}
+	if (r == 0)
+		report_signal(&w->report, a->sig);
 	signal_name(a->sig, name, sizeof name);
 	signal_name(a->orig, orig, sizeof orig);
 	if (r == 0 && a->orig == 0)
@@ -553,6 +555,7 @@ run_action(struct watch *w, const struct action *a)
 		    ") is current");
 		break;
 	case ACT_UPGRADE_REFUSED:
+		report_upgrade_refused(&w->report);
 		w->upgrade_note = std::string(a->why) + ": generation " +
 		    std::to_string(a->number) + " (pid " + std::to_string(a->pid) +
 		    ") is still draining";
@@ -742,6 +745,7 @@ watch_init(struct watch *w, uv_loop_t *loop, const struct settings *s)
 	w->s = s;
 	sitter_init(&w->st, s);
 	report_init(&w->report, s, getenv("NOTIFY_SOCKET"));
+	report_attach_loop(&w->report, loop);
 	w->rules.names = s->names;
 	w->rules.facts = s->match_facts;
 	w->rules.owner_any = s->owner_any;
@@ -862,6 +866,7 @@ control_upgrade(struct watch *w, struct control_conn *conn)
 {
 	enum sitter_phase ph = sitter_phase(&w->st);
 	struct event ev = watch_event(EV_SIGNAL);
+	const struct generation *old;
 
 	if (w->st.upgrading != 0) {
 		control_info(conn, "joining the upgrade in progress of " +
@@ -875,6 +880,14 @@ control_upgrade(struct watch *w, struct control_conn *conn)
 	}
 	if (w->st.current == 0 || ph == PHASE_STARTING) {
 		control_done(conn, false, "upgrade not started: no pid file names the daemon yet");
+		return;
+	}
+	/* Refused before anything is sent: the upgrade signal would go to
+	 * the daemon all the same (sitter_step forwards it), and one that
+	 * did not refuse would upgrade behind a "not started". */
+	if ((old = sitter_draining(&w->st)) != NULL) {
+		control_done(conn, false, "upgrade not started: the daemon will refuse it: " +
+		    gen_text(w, old->number) + " is still draining");
 		return;
 	}
 	w->upgrade_note = "upgrade not started";

@@ -130,6 +130,7 @@ described(const std::string &out, const char *key)
 
 const char *const examples[] = {
 	"examples/gitaly.toml", "examples/praefect.toml", "examples/nginx.toml",
+	"examples/gunicorn.toml", "examples/unicorn.toml",
 };
 
 }  // namespace
@@ -150,6 +151,7 @@ TEST_CASE("-n: every example passes, alone and with its binary, and prints what 
 	run g = pidsitter({"-n", "-c", "examples/gitaly.toml", "/opt/gitlab/embedded/bin/gitaly"});
 	CHECK(described(g.out, "pid_file") == "\"/var/opt/gitlab/gitaly/gitaly.pid\"");
 	CHECK(described(g.out, "names") == "[\"gitaly\"]");
+	CHECK(described(g.out, "metrics_labels") == "{ daemon = \"gitaly\" }");
 	CHECK(described(g.out, "log_format") == "\"json\"");
 	run p = pidsitter({"-n", "-c", "examples/praefect.toml", "/opt/gitlab/embedded/bin/praefect"},
 	    {}, on_their_machine);
@@ -161,6 +163,14 @@ TEST_CASE("-n: every example passes, alone and with its binary, and prints what 
 	CHECK(described(n.out, "signal_rewrite") == "{ \"TERM\" = \"QUIT\" }");
 	CHECK(described(n.out, "match") == "[\"comm\"]");
 	CHECK(described(n.out, "env") == "{}");
+	run gu = pidsitter({"-n", "-c", "examples/gunicorn.toml", "/usr/bin/gunicorn"});
+	CHECK(described(gu.out, "upgrade_recipe") == "\"gunicorn\"");
+	CHECK(described(gu.out, "names") == "[\"gunicorn\", \"python3\"]");
+	CHECK(described(gu.out, "signal_rewrite") == "{}");
+	/* "unicorn" is another name for the nginx recipe. */
+	run u = pidsitter({"-n", "-c", "examples/unicorn.toml", "/usr/bin/unicorn"});
+	CHECK(described(u.out, "upgrade_recipe") == "\"nginx\"");
+	CHECK(described(u.out, "signal_rewrite") == "{ \"TERM\" = \"QUIT\" }");
 }
 
 TEST_CASE("-n: every key of the file reaches the effective settings")
@@ -176,6 +186,8 @@ TEST_CASE("-n: every key of the file reaches the effective settings")
 	    "log_format = \"json\"\n"
 	    "status_file = \"/run/all.status\"\n"
 	    "control_socket = \"/run/all.sock\"\n"
+	    "metrics_file = \"/run/all.prom\"\n"
+	    "metrics_labels = { service = \"all\", shard = \"two \\\"words\\\"\" }\n"
 	    "names = [\"alld\", \"alld-old\"]\n"
 	    "match = [\"argv0\", \"exe\"]\n"
 	    "owner = 4242\n"
@@ -201,6 +213,8 @@ TEST_CASE("-n: every key of the file reaches the effective settings")
 	    "reap_timeout = \"2500ms\"\n"
 	    "status_file = \"/run/all.status\"\n"
 	    "control_socket = \"/run/all.sock\"\n"
+	    "metrics_file = \"/run/all.prom\"\n"
+	    "metrics_labels = { service = \"all\", shard = \"two \\\"words\\\"\" }\n"
 	    "names = [\"alld\", \"alld-old\"]\n"
 	    "match = [\"exe\", \"argv0\"]\n"
 	    "owner = 4242\n"

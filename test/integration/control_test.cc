@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <string.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -121,6 +122,19 @@ struct ctl_scene {
 	~ctl_scene() { stop_wrapper(&w); }
 };
 
+/* A hook for child_start_hooked: few descriptors, as a tight
+ * LimitNOFILE= would leave. */
+int
+few_descriptors(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return 126;
+	rl.rlim_cur = 48;
+	return setrlimit(RLIMIT_NOFILE, &rl) == 0 ? 0 : 126;
+}
+
 bool
 is_socket(const std::string &path)
 {
@@ -198,12 +212,18 @@ TEST_CASE("control: a failed upgrade is exit 1 with the reason")
 		ctl_scene t({"--drain-file", "@/drained"});
 		reply r = ctl(t.sock, "upgrade");
 		REQUIRE(r.code == 0);
+		pid_t fresh = read_pid(t.sc.pidfile);
 		r = ctl(t.sock, "upgrade");
 		INFO(r.out, r.err, child_dump(&t.w));
 		CHECK(r.code == 1);
 		CHECK(r.err.find("upgrade not started: the daemon will refuse it: generation 1 (pid " +
 		    std::to_string(t.daemon) + ") is still draining") != std::string::npos);
 		CHECK(pid_alive(t.daemon));
+		/* "Not started", and nothing sent (pidsitter(8), CONTROL): a
+		 * daemon that did not refuse would upgrade behind the back
+		 * of a client told it did not. */
+		CHECK(record_count(t.sc.record, fresh, "signal") == 0);
+		CHECK(read_pid(t.sc.pidfile) == fresh);
 		write_file(t.sc.dir / "drained", "");
 	}
 }
@@ -320,6 +340,51 @@ TEST_CASE("control: one wrapper per socket; a stale socket is replaced; other fi
 	}
 }
 
+TEST_CASE("control: wrappers started together on one socket: exactly one goes on")
+{
+	/* The window is between one wrapper's bind() and its listen(): a
+	 * second one asking then found nobody listening, took the socket
+	 * for stale, removed it and bound its own -- two wrappers, and at
+	 * times two daemons.  Started from one shell, all at once, for a
+	 * few rounds: the race was not every time. */
+	for (int round = 0; round < 12; round++) {
+		scene sc;
+		std::string sock = sc.dir / "ctl", script, argv;
+		std::vector<pid_t> winners;
+		child sh;
+		const int n = 8;
+
+		sc.config("control_socket = \"" + sock + "\"\n");
+		for (const std::string &a : sc.configured())
+			argv += a + " ";
+		for (int i = 0; i < n; i++)
+			script += argv + ">" + sc.dir.path + "/w" + std::to_string(i) + ".log 2>&1 &\n";
+		child_start(&sh, {"/bin/sh", "-c", script}, clean_env);
+		REQUIRE(child_wait_exit(&sh, 10000));
+		for (int i = 0; i < n; i++) {
+			std::string log = sc.dir.path + "/w" + std::to_string(i) + ".log", text;
+			/* Each one either listens or gives up. */
+			REQUIRE_MESSAGE(wait_until([&] {
+				text = read_file(log);
+				return text.find("control socket ready") != std::string::npos ||
+				    text.find("cannot listen") != std::string::npos;
+			}, 20000), text);
+			if (text.find("control socket ready") != std::string::npos)
+				winners.push_back((pid_t)line_field(
+				    lines_with(text, {"control socket ready"}).at(0), "wrapper"));
+			else
+				CHECK(text.find("spawning") == std::string::npos);
+		}
+		INFO("round ", round);
+		CHECK(winners.size() == 1);
+		for (pid_t w : winners) {
+			send_signal(w, SIGTERM);
+			CHECK(wait_until([&] { return !pid_alive(w); }, 10000));
+		}
+		CHECK(wait_until([&] { return sc.daemons().empty(); }, 10000));
+	}
+}
+
 TEST_CASE("control: only root and the wrapper's user are served")
 {
 	ctl_scene t;
@@ -420,6 +485,85 @@ TEST_CASE("control: misbehaving clients never stall the wrapper nor touch the da
 	send_signal(t.w.pid, SIGTERM);
 	REQUIRE(child_wait_exit(&t.w, 10000));
 	CHECK(child_code(&t.w) == 0);
+}
+
+TEST_CASE("control: clients holding connections leave the wrapper descriptors to follow an upgrade")
+{
+	/* With every descriptor taken by clients that send nothing, the
+	 * wrapper could not open the pid file after HUP, took the old
+	 * process's exit for the daemon's end and left the new one
+	 * orphaned. */
+	scene sc;
+	std::string sock = sc.dir / "ctl";
+	child w;
+	std::vector<int> fds;
+
+	sc.config("control_socket = \"" + sock + "\"\n");
+	child_start_hooked(&w, sc.configured({"--drain", "50"}), clean_env, few_descriptors);
+	pid_t old = sc.ready(10000);
+	REQUIRE(child_wait_line(&w, "monitoring process", 10000));
+	for (int i = 0; i < 100; i++) {
+		struct sockaddr_un sa;
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		REQUIRE(fd >= 0);
+		memset(&sa, 0, sizeof sa);
+		sa.sun_family = AF_UNIX;
+		memcpy(sa.sun_path, sock.c_str(), sock.size());
+		if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
+			fds.push_back(fd);
+		else
+			close(fd);
+	}
+	/* Its connection comes after theirs: once it has its answer
+	 * (busy, or closed), the wrapper took all of them. */
+	CHECK(ctl(sock, "status").code != 0);
+	pid_t fresh = hup_successor(sc, &w, old, 10000);
+	CHECK(wait_log(&w, {"upgrade complete", log_gen(w, 2, fresh)}, 10000));
+	CHECK(child_count_lines(&w, "shutting down") == 0);
+	CHECK(pid_alive(w.pid));
+	for (int fd : fds)
+		close(fd);
+	CHECK(ctl(sock, "status").code == 0);
+	stop_wrapper(&w);
+	CHECK(child_code(&w) == 0);
+	CHECK(sc.daemons().empty());
+}
+
+TEST_CASE("control: the client prints no control characters a server sends")
+{
+	/* Whoever listens at the path (the socket's owner is trusted: a
+	 * wrapper running as the daemon's user) must not reach the
+	 * operator's terminal with escape sequences. */
+	tmp_dir d;
+	std::string sock = d / "fake";
+	struct sockaddr_un sa;
+	int srv = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	REQUIRE(srv >= 0);
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, sock.c_str(), sock.size());
+	REQUIRE(bind(srv, (struct sockaddr *)&sa, sizeof sa) == 0);
+	REQUIRE(listen(srv, 4) == 0);
+	pid_t server = fork();
+	REQUIRE(server >= 0);
+	if (server == 0) {
+		static const char text[] = "info \x1b]0;owned\x07\x1b[2Jstate\tok\n"
+		    "fail \x1b[31mred\x1b[0m\n";
+		int c = accept(srv, NULL, NULL);
+		char buf[64];
+		if (c >= 0 && read(c, buf, sizeof buf) > 0 &&
+		    write(c, text, sizeof text - 1) == (ssize_t)(sizeof text - 1))
+			_exit(0);
+		_exit(1);
+	}
+	close(srv);
+	reply r = ctl(sock, "status");
+	int status = 0;
+	REQUIRE(waitpid(server, &status, 0) == server);
+	CHECK(r.code == 1);
+	CHECK(r.out == "?]0;owned??[2Jstate\tok\n");
+	CHECK(r.err == "pidsitter: ?[31mred?[0m\n");
 }
 
 TEST_CASE("control: the client's usage errors are exit 2")

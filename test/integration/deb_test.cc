@@ -84,6 +84,8 @@ const struct {
 	{"gitaly.toml", false},
 	{"praefect.toml", false},
 	{"nginx.toml", false},
+	{"gunicorn.toml", false},
+	{"unicorn.toml", false},
 	{"runit/gitaly/run", true},
 	{"runit/gitaly/check", true},
 	{"runit/gitaly/log/run", true},

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <exception>
 
 #include <doctest/doctest.h>
@@ -372,6 +373,31 @@ log_gen(const child &w, unsigned gen, pid_t pid)
 {
 	return "generation=" + std::to_string(gen) + " pid=" + std::to_string(w.pid) +
 	    " process=" + std::to_string(pid);
+}
+
+std::vector<pid_t>
+live_of(const std::vector<pinned> &seen, const std::string &needle, pid_t except)
+{
+	std::vector<pid_t> out;
+
+	for (const pinned &p : seen)
+		if (pinned_alive(p))
+			out.push_back(p.pid);
+	for (pid_t pid : live_mentioning(needle))
+		if (pid != except && std::find(out.begin(), out.end(), pid) == out.end())
+			out.push_back(pid);
+	return out;
+}
+
+pid_t
+child_wait_followed(child *w, unsigned gen, int timeout_ms)
+{
+	std::string l = log_msg("following new process", "generation=" + std::to_string(gen) +
+	    " pid=" + std::to_string(w->pid) + " ");
+
+	if (!child_wait_line(w, l.c_str(), timeout_ms))
+		return 0;
+	return (pid_t)line_field(child_find_line(w, l.c_str()), "process");
 }
 
 std::vector<std::string>
@@ -924,6 +950,21 @@ start_monitored(const scene &sc, child *w, const std::vector<std::string> &argv,
 	pid_t d = sc.ready(timeout_ms);
 	REQUIRE(wait_log(w, {"msg=\"monitoring process\""}, timeout_ms));
 	return d;
+}
+
+void
+send_rt_flood(const scene &sc, child *w, pid_t daemon, int sig, int n, int timeout_ms)
+{
+	char name[32];
+
+	snprintf(name, sizeof name, "signal SIG%d", sig);
+	for (int i = 0; i < n; i++) {
+		send_signal(w->pid, sig);
+		if (i % 100 == 99)
+			REQUIRE(wait_until([&] {
+				return record_count(sc.record, daemon, name) == i + 1;
+			}, timeout_ms));
+	}
 }
 
 pid_t

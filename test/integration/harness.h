@@ -79,6 +79,9 @@ std::string log_msg(const char *msg, const std::string &rest = "");
 /* The fields of a line about generation gen, process pid, of wrapper w:
  * "generation=GEN pid=W process=PID". */
 std::string log_gen(const child &w, unsigned gen, pid_t pid);
+/* Wait until the wrapper w logs that it follows generation gen: that
+ * generation's process, or 0 at the deadline. */
+pid_t child_wait_followed(child *w, unsigned gen, int timeout_ms);
 /* The lines of text (each ended by a newline) that contain every needle. */
 std::vector<std::string> lines_with(const std::string &text,
     const std::vector<std::string> &needles);
@@ -149,6 +152,11 @@ std::string cmdline_of(pid_t pid);
 std::vector<pid_t> live_matching(const std::string &argv0);
 /* Live (not zombie) processes whose command line contains needle. */
 std::vector<pid_t> live_mentioning(const std::string &needle);
+/* The pinned processes still alive, and the live processes whose command
+ * line contains needle, but except: what a daemon's test met, and what runs
+ * from its directory (a daemon's workers, a master the test missed). */
+std::vector<pid_t> live_of(const std::vector<pinned> &seen, const std::string &needle,
+    pid_t except);
 /* Zombie processes whose parent is ppid. */
 std::vector<pid_t> zombies_of(pid_t ppid);
 /* A child of parent (live, or else a zombie), waiting up to timeout_ms
@@ -234,6 +242,12 @@ extern const std::vector<std::string> spawn_and_exit;
  * other than old that recorded "ready", reading w's output meanwhile:
  * that process (a failed REQUIRE at the deadline). */
 pid_t hup_successor(const scene &sc, child *w, pid_t old, int timeout_ms);
+
+/* Send n real-time signals sig (they queue: each one is forwarded and
+ * logged) to the wrapper w of sc without reading its output, waiting
+ * every 100 until daemon recorded them, so that none is lost to the
+ * kernel's queue limit (a failed REQUIRE at the deadline). */
+void send_rt_flood(const scene &sc, child *w, pid_t daemon, int sig, int n, int timeout_ms);
 
 #include <thread>
 

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include <algorithm>
 
 #include <doctest/doctest.h>
 
@@ -139,11 +138,8 @@ nginx_prefix::line(const char *msg, const std::string &rest) const
 pid_t
 nginx_prefix::followed(unsigned gen)
 {
-	std::string l = log_msg("following new process", "generation=" + std::to_string(gen) +
-	    " pid=" + std::to_string(w->pid) + " ");
+	pid_t pid = child_wait_followed(w.get(), gen, NGINX_DEADLINE_MS);
 
-	REQUIRE(child_wait_line(w.get(), l.c_str(), NGINX_DEADLINE_MS));
-	pid_t pid = (pid_t)line_field(child_find_line(w.get(), l.c_str()), "process");
 	REQUIRE(pid > 0);
 	met(pid);
 	return pid;
@@ -171,16 +167,7 @@ nginx_prefix::got(pid_t master, int num, const char *name) const
 std::vector<pid_t>
 nginx_prefix::live() const
 {
-	std::vector<pid_t> out;
-
-	for (const pinned &p : seen)
-		if (pinned_alive(p))
-			out.push_back(p.pid);
-	for (pid_t pid : live_mentioning(dir.path))
-		if ((w == nullptr || pid != w->pid) &&
-		    std::find(out.begin(), out.end(), pid) == out.end())
-			out.push_back(pid);
-	return out;
+	return live_of(seen, dir.path, w != nullptr ? w->pid : 0);
 }
 
 std::string

@@ -918,6 +918,127 @@ TEST_CASE("sitter: the nginx recipe")
 	}
 }
 
+TEST_CASE("sitter: the nginx recipe: the old master taking its pid file back is a failed upgrade")
+{
+	struct settings s;
+	struct sitter st;
+
+	/* unicorn's new master that cannot load its config.ru exits before
+	 * it writes the pid file; the old master renames .oldbin back. */
+	settings_defaults(&s);
+	s.recipe = RECIPE_NGINX;
+	start(&st, &s);
+	step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+	CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g1 USR2<HUP, UPGRADE_BEGIN g1");
+	/* Read before the rename: no news. */
+	CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE) == "READY g1");
+	CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_OLDBIN) == "");
+	CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE) == "UPGRADE_FAILED g1, READY g1");
+	CHECK(st.upgrading == 0);
+	CHECK(st.current == 1);
+	CHECK(sitter_phase(&st) == PHASE_RUNNING);
+	/* The timer, if it still fires, finds nothing to fail. */
+	CHECK(step(&st, EV_UPGRADE_TIMEOUT) == "");
+	/* The next try starts afresh: .oldbin, then the new master. */
+	CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g1 USR2<HUP, UPGRADE_BEGIN g1");
+	CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE) == "READY g1");
+	CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_OLDBIN) == "");
+	CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_PIDFILE) ==
+	    "FOLLOW g2 pid=200 pidfile current, DRAIN g1, CURRENT g2, READY g2, "
+	    "UPGRADE_DONE g2, SIGNAL g1 QUIT");
+	CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_OLDBIN) == "");
+
+	SUBCASE("what .oldbin said before a timeout is no news to the next try") {
+		struct sitter t;
+		start(&t, &s);
+		step(&t, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+		step(&t, EV_SIGNAL, SIGHUP);
+		CHECK(step(&t, EV_FOUND, 100, 1000, FOUND_OLDBIN) == "");
+		CHECK(step(&t, EV_UPGRADE_TIMEOUT) == "UPGRADE_FAILED g1");
+		CHECK(step(&t, EV_SIGNAL, SIGHUP) == "SIGNAL g1 USR2<HUP, UPGRADE_BEGIN g1");
+		CHECK(step(&t, EV_FOUND, 100, 1000, FOUND_PIDFILE) == "READY g1");
+		CHECK(t.upgrading == 1);
+	}
+	SUBCASE("the tableflip recipe never reads .oldbin that way") {
+		struct sitter t;
+		start(&t);
+		step(&t, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+		CHECK(step(&t, EV_SIGNAL, SIGHUP) == "SIGNAL g1 HUP, UPGRADE_BEGIN g1");
+		CHECK(step(&t, EV_FOUND, 100, 1000, FOUND_OLDBIN) == "");
+		CHECK(step(&t, EV_FOUND, 100, 1000, FOUND_PIDFILE) == "READY g1");
+		CHECK(t.upgrading == 1);
+	}
+}
+
+TEST_CASE("sitter: the gunicorn recipe")
+{
+	struct settings s;
+	struct sitter st;
+
+	settings_defaults(&s);
+	s.recipe = RECIPE_GUNICORN;
+	start(&st, &s);
+	CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE) ==
+	    "FOLLOW g1 pid=100 pidfile current, CURRENT g1, READY g1");
+	CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g1 USR2<HUP, UPGRADE_BEGIN g1");
+	CHECK(step(&st, EV_SIGNAL, SIGHUP) == "DROP HUP");
+
+	SUBCASE("the new master in .2 is current; the old one gets TERM, its graceful stop") {
+		CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_DOT2) ==
+		    "FOLLOW g2 pid=200 dot2 current, DRAIN g1, CURRENT g2, UPGRADE_DONE g2, "
+		    "SIGNAL g1 TERM");
+		CHECK(st.upgrading == 0);
+		/* The pid file names the old master until it exits: no news. */
+		CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE) == "");
+		CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_DOT2) == "");
+		CHECK(step(&st, EV_SIGNAL, SIGUSR1) == "SIGNAL g2 USR1");
+		CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g2 USR2<HUP, UPGRADE_REFUSED g1");
+		CHECK(step(&st, EV_EXIT, 1, EXITED(0), STATUS_REAP) == "GONE g1");
+		/* Promoted, the new master renames .2 to the pid file. */
+		CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_PIDFILE) == "READY g2");
+		CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g2 USR2<HUP, UPGRADE_BEGIN g2");
+	}
+	SUBCASE("a stop during the drain reaches both masters") {
+		step(&st, EV_FOUND, 200, 2000, FOUND_DOT2);
+		CHECK(step(&st, EV_SIGNAL, SIGTERM) == "SIGNAL g1 TERM, SIGNAL g2 TERM");
+		CHECK(step(&st, EV_EXIT, 2, EXITED(0), STATUS_REAP) == "GONE g2");
+		CHECK(step(&st, EV_EXIT, 1, EXITED(0), STATUS_REAP) == "GONE g1, EXIT 0");
+	}
+	SUBCASE("the new master dies while the old one drains: a failed upgrade") {
+		step(&st, EV_FOUND, 200, 2000, FOUND_DOT2);
+		CHECK(step(&st, EV_EXIT, 2, EXITED(4), STATUS_REAP) == "GONE g2, SUCCESSOR_DIED g2");
+		CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE) == "");
+		CHECK(step(&st, EV_EXIT, 1, EXITED(0), STATUS_REAP) == "GONE g1, EXIT 4");
+	}
+	SUBCASE("no .2 within upgrade_timeout (the new master failed to load the app)") {
+		CHECK(step(&st, EV_UPGRADE_TIMEOUT) == "UPGRADE_FAILED g1");
+		CHECK(st.current == 1);
+		CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g1 USR2<HUP, UPGRADE_BEGIN g1");
+	}
+	SUBCASE("a stale .2 naming an older process completes nothing") {
+		CHECK(step(&st, EV_FOUND, 50, 500, FOUND_DOT2) == "FOLLOW g2 pid=50 dot2 draining");
+		CHECK(st.upgrading == 1);
+	}
+}
+
+TEST_CASE("sitter: .2 without the gunicorn recipe is only followed")
+{
+	struct sitter st;
+	struct settings s;
+
+	settings_defaults(&s);
+	SUBCASE("tableflip") {}
+	SUBCASE("nginx") { s.recipe = RECIPE_NGINX; }
+	start(&st, &s);
+	step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+	step(&st, EV_SIGNAL, SIGHUP);
+	CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_DOT2) == "FOLLOW g2 pid=200 dot2 draining");
+	CHECK(st.upgrading == 1);
+	/* The old master gone: the new one carries on, and is done. */
+	CHECK(step(&st, EV_EXIT, 1, EXITED(0), STATUS_REAP) ==
+	    "GONE g1, CURRENT g2, UPGRADE_DONE g2");
+}
+
 TEST_CASE("sitter: the configured policy: rewrite, ignore, every, stop")
 {
 	struct settings s;

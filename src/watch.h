@@ -95,6 +95,10 @@ int watch_spawn(struct watch *w);
 /* Watch the pid file's directory for upgrades. */
 void watch_pidfile(struct watch *w);
 
+/* Right before exit: have the kernel free the pid file directory's
+ * inotify instance after our exit rather than during it (pidwatch.cc). */
+void pidwatch_leave(struct watch *w);
+
 /* Close every handle (the loop then runs out).  Used on exit and when
  * starting failed. */
 void watch_close(struct watch *w);

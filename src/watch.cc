@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -205,9 +206,17 @@ gen_poll_cb(uv_poll_t *p, int status, int events)
 		 * handler runs, then calls child_exit_cb.  But libuv drops
 		 * a signal that finds its signal pipe full (a flood of
 		 * signals to forward), SIGCHLD too: the child would stay a
-		 * zombie and we would wait for ever.  Raise SIGCHLD again;
-		 * the pidfd stays readable until the child is reaped. */
-		kill(getpid(), SIGCHLD);
+		 * zombie and we would wait for ever.  Raise SIGCHLD again,
+		 * but only when the pipe is empty: while it holds messages
+		 * (the SIGCHLD's among them, as a rule), libuv reads them
+		 * all in this turn of the loop or the next (uv__signal_event,
+		 * src/unix/signal.c), and the pidfd, readable until the
+		 * child is reaped, brings us back here if that was not
+		 * enough.  Raising it every time cost the exit some dozen
+		 * system calls. */
+		int queued = 0;
+		if (ioctl(g->w->loop->signal_pipefd[0], FIONREAD, &queued) < 0 || queued == 0)
+			kill(getpid(), SIGCHLD);
 		return;
 	}
 	if (status < 0 || (events & UV_READABLE))

@@ -450,7 +450,10 @@ run_action(struct watch *w, const struct action *a)
 		if (g == NULL)
 			break;
 		log_exit(a->role == ROLE_CURRENT ? LOG_WARN : LOG_INFO, "process exited", a, -1);
-		gen_release(w, g);
+		/* The last one: ACT_EXIT follows, and the kernel closes its
+		 * handles' descriptors with the rest (see ACT_EXIT). */
+		if (w->st.state != SITTER_DONE)
+			gen_release(w, g);
 		break;
 	case ACT_READY:
 		if (a->first)
@@ -606,8 +609,13 @@ reap_orphan(void *arg, pid_t pid, int wstatus)
 static void
 sigchld_cb(uv_signal_t *h, int signum)
 {
+	struct watch *w = (struct watch *)h->data;
+
 	(void)signum;
-	reap_children(reap_decide, reap_orphan, h->data);
+	/* Once the exit is decided, main's reap_leftovers() does it. */
+	if (w->done)
+		return;
+	reap_children(reap_decide, reap_orphan, w);
 }
 
 static void
@@ -618,11 +626,15 @@ child_exit_cb(uv_process_t *p, int64_t exit_status, int term_signal)
 	int wstatus = term_signal != 0 ? term_signal : (int)((exit_status & 0xff) << 8);
 
 	w->child_running = false;
-	uv_close((uv_handle_t *)p, NULL);
-	if (g == NULL || !gen_of(g)->spawned || g->exited)
-		return;
-	g->exited = true;
-	gen_finish(g, wstatus, STATUS_CHILD);
+	if (g != NULL && gen_of(g)->spawned && !g->exited) {
+		g->exited = true;
+		gen_finish(g, wstatus, STATUS_CHILD);
+	}
+	/* Closing the last process handle stops libuv's own SIGCHLD
+	 * handle (uv__process_close, src/unix/process.c): four system
+	 * calls that an exit decided just now has no use for. */
+	if (!w->done)
+		uv_close((uv_handle_t *)p, NULL);
 }
 
 int

@@ -530,17 +530,43 @@ text_needs_quoting(const char *s)
 	return false;
 }
 
+/*
+ * The UTC date of a day number (days since 1970-01-01) in the proleptic
+ * Gregorian calendar, as gmtime(3) gives it.  Not gmtime_r(): glibc's
+ * loads the time zone file (tzset) the first time, seven system calls at
+ * start that UTC has no use for.  The count is shifted to start on
+ * 0000-03-01, so that the leap day ends a year; a 400-year era has
+ * 146097 days, and within it the year follows from the day of the era
+ * less the leap days before it.
+ */
+static void
+utc_date(long long days, long long *year, int *month, int *day)
+{
+	long long z = days + 719468;  /* days from 0000-03-01 */
+	long long era = (z >= 0 ? z : z - 146096) / 146097;
+	long long doe = z - era * 146097;                /* [0, 146096] */
+	long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);  /* from March 1 */
+	long long mp = (5 * doy + 2) / 153;              /* March is 0 */
+
+	*day = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*month = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*year = yoe + era * 400 + (*month <= 2);
+}
+
 void
 log_format_time(std::string *out, const struct timespec *when)
 {
-	struct tm tm;
+	long long secs = (long long)when->tv_sec;
+	long long days = (secs >= 0 ? secs : secs - 86399) / 86400;
+	long long rem = secs - days * 86400, year;
+	int month, day;
 	char buf[64];
-	time_t secs = when->tv_sec;
 
-	gmtime_r(&secs, &tm);
-	snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, when->tv_nsec / 1000000);
+	utc_date(days, &year, &month, &day);
+	snprintf(buf, sizeof buf, "%04lld-%02d-%02dT%02lld:%02lld:%02lld.%03ldZ",
+	    year, month, day, rem / 3600, rem / 60 % 60, rem % 60,
+	    when->tv_nsec / 1000000);
 	out->append(buf);
 }
 

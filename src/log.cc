@@ -88,8 +88,10 @@ static unsigned long log_dropped;
  * it never keeps the loop alive.
  */
 static uv_poll_t log_poll;
+static uv_loop_t *log_loop;     /* log_attach_loop's, until log_flush */
 static int log_ep = -1;
 static bool log_poll_open;
+static bool log_poll_failed;
 static bool log_polling;
 
 static const char *const level_names[] = {"debug", "info", "warning", "error", "fatal"};
@@ -304,16 +306,43 @@ poll_cb(uv_poll_t *h, int status, int events)
 	flush_queue();
 }
 
+/* The epoll instance and its poll handle, made the first time a line is
+ * queued: most runs never queue one, and need neither the system calls
+ * at start nor the handle's close at exit.  Should it fail, the queue
+ * goes out with the next line or at exit. */
+static bool
+poll_open(void)
+{
+	if (log_poll_open)
+		return true;
+	if (log_loop == NULL || log_poll_failed)
+		return false;
+	log_ep = epoll_create1(EPOLL_CLOEXEC);
+	if (log_ep >= 0 && uv_poll_init(log_loop, &log_poll, log_ep) != 0) {
+		close(log_ep);
+		log_ep = -1;
+	}
+	if (log_ep < 0) {
+		log_poll_failed = true;
+		return false;
+	}
+	uv_unref((uv_handle_t *)&log_poll);
+	log_poll_open = true;
+	poll_watch_out();
+	return true;
+}
+
 /* Poll while lines are queued, and only then. */
 static void
 poll_update(void)
 {
-	bool want = log_poll_open && !log_q.empty() && log_how != OUT_NONE && log_how != OUT_PLAIN;
+	bool want = log_loop != NULL && !log_q.empty() && log_how != OUT_NONE &&
+	    log_how != OUT_PLAIN;
 
 	if (want == log_polling)
 		return;
 	if (want)
-		want = uv_poll_start(&log_poll, UV_READABLE, poll_cb) == 0;
+		want = poll_open() && uv_poll_start(&log_poll, UV_READABLE, poll_cb) == 0;
 	else
 		uv_poll_stop(&log_poll);
 	log_polling = want;
@@ -322,19 +351,8 @@ poll_update(void)
 void
 log_attach_loop(struct uv_loop_s *loop)
 {
-	if (log_poll_open)
-		return;
-	log_ep = epoll_create1(EPOLL_CLOEXEC);
-	if (log_ep < 0)
-		return;
-	if (uv_poll_init(loop, &log_poll, log_ep) != 0) {
-		close(log_ep);
-		log_ep = -1;
-		return;
-	}
-	uv_unref((uv_handle_t *)&log_poll);
-	log_poll_open = true;
-	poll_watch_out();
+	log_loop = loop;
+	log_poll_failed = false;
 	poll_update();
 }
 
@@ -364,6 +382,7 @@ log_flush(int timeout_ms)
 		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
 			break;
 	}
+	log_loop = NULL;
 	if (log_poll_open) {
 		if (log_polling)
 			uv_poll_stop(&log_poll);

@@ -452,7 +452,7 @@ run_action(struct watch *w, const struct action *a)
 		log_exit(a->role == ROLE_CURRENT ? LOG_WARN : LOG_INFO, "process exited", a, -1);
 		/* The last one: ACT_EXIT follows, and the kernel closes its
 		 * handles' descriptors with the rest (see ACT_EXIT). */
-		if (w->st.state != SITTER_DONE)
+		if (sitter_phase(&w->st) != PHASE_EXITED)
 			gen_release(w, g);
 		break;
 	case ACT_READY:

@@ -74,6 +74,8 @@ run_once(runner *r, const wrapper *w, int mode, run_state *st, results *res, cha
 		rc = start_measure(r, &wt, mode, adopted, res, err, errlen);
 	if (rc == 0 && mode == M_UPGRADE) {
 		rc = follow_measure(r, &wt, st, res, err, errlen);
+		if (rc == 0 && w == &wrappers[W_PIDSITTER] && !st->skip_follow)
+			rc = control_measure(r, &wt, res, err, errlen);
 	} else if (rc == 0) {
 		rc = forward_measure(r, &wt, mode == M_ADOPT ? F_SIG_ADOPT : F_SIG_SPAWN, res,
 		    err, errlen);

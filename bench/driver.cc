@@ -74,6 +74,8 @@ const figure figs[NFIG] = {
 	{ "start-monitor-spawned", "Start to \"monitoring process\", spawned" },
 	{ "start-monitor-adopted", "Start to \"monitoring process\", adopted" },
 	{ "start-daemon", "Start to daemon running (its main())" },
+	{ "control-status", "pidsitter -s status, command to exit" },
+	{ "control-upgrade", "pidsitter -s upgrade, pid file to exit" },
 };
 
 options opt = { 30, 10, "build/bench", "build/bench/fixture", "", 0, false };
@@ -180,7 +182,7 @@ rng_below(int64_t n)
 	return n > 0 ? (int64_t)(rng_next() % (uint64_t)n) : 0;
 }
 
-static int
+int
 pidfd_open(pid_t pid)
 {
 	return (int)syscall(SYS_pidfd_open, pid, 0);
@@ -705,6 +707,11 @@ wrapper_command(const wrapper *w, int mode, const runner *r, const char *pidfile
 	switch (w - wrappers) {
 	case W_PIDSITTER:
 	case W_BASE:
+		/* The control figures (control.cc): upgrade runs of pidsitter
+		 * only, so that the baseline, maybe older than the socket,
+		 * runs as ever and start-up is measured without it. */
+		if (w - wrappers == W_PIDSITTER && mode == M_UPGRADE)
+			argv->insert(argv->end(), { "-S", control_socket_path(r) });
 		argv->insert(argv->end(), { "-p", pidfile, "--" });
 		break;
 	case W_GWMODEL:
@@ -740,12 +747,18 @@ join(const std::vector<std::string> &v)
 	return s;
 }
 
+std::string
+control_socket_path(const runner *r)
+{
+	return std::string(r->dir) + "/ctl.sock";
+}
+
 /*
  * posix_spawn with default signal dispositions, an empty mask and a process
  * group of its own (a ^C at the terminal reaches only us; we clean up).
  * out: the fd for stdout and stderr, or -1 for /dev/null.
  */
-static int
+int
 spawn(const std::vector<std::string> &argv_in, const std::vector<std::string> &env_in,
     int out, pid_t *pid, int64_t *t_start)
 {

@@ -67,6 +67,8 @@ int64_t rng_below(int64_t n);
 std::string status_text(int status);
 /* The number the shell would show: code, or 128+N. */
 int status_code(int status);
+/* pidfd_open(2), without glibc's wrapper (2.36+). */
+int pidfd_open(pid_t pid);
 /* waitpid(pid, status, 0), again after EINTR. */
 pid_t wait_child(pid_t pid, int *status);
 /* Kill and reap every child we have, and theirs (we are a subreaper). */
@@ -105,7 +107,8 @@ extern wrapper wrappers[NWRAP];
 enum {
 	F_SIG_SPAWN, F_SIG_ADOPT, F_DEATH_SPAWN, F_DEATH_ADOPT,
 	F_FOLLOW_PROBE, F_FOLLOW_LINE,
-	F_START_MON_SPAWN, F_START_MON_ADOPT, F_START_DAEMON, NFIG
+	F_START_MON_SPAWN, F_START_MON_ADOPT, F_START_DAEMON,
+	F_CTL_STATUS, F_CTL_UPGRADE, NFIG
 };
 
 struct figure {
@@ -273,6 +276,14 @@ int death_measure(runner *r, watch *wt, int mode, run_state *st, results *res,
     char *err, size_t errlen);
 /* follow.cc: make the daemon upgrade, time the wrapper's following. */
 int follow_measure(runner *r, watch *wt, run_state *st, results *res, char *err, size_t errlen);
+/* control.cc: after follow_measure, pidsitter only (it listens on
+ * control_socket_path() in upgrade runs). */
+int control_measure(runner *r, watch *wt, results *res, char *err, size_t errlen);
+std::string control_socket_path(const runner *r);
+/* posix_spawn argv (stdout and stderr to out, -1: /dev/null); *t_start:
+ * the time just before. */
+int spawn(const std::vector<std::string> &argv, const std::vector<std::string> &env, int out,
+    pid_t *pid, int64_t *t_start);
 /* idle.cc: every wrapper's idle cost, all at once, into ir[NWRAP]. */
 void idle_measure(idle_result *ir);
 /* report.cc: the table on stdout and in OUTDIR/results.md, the raw

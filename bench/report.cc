@@ -218,6 +218,8 @@ missing_reason(int wi, int f)
 			return "not followed in 2 s";
 		break;
 	}
+	if ((f == F_CTL_STATUS || f == F_CTL_UPGRADE) && wi != W_PIDSITTER)
+		return "n/a (no control socket)";
 	if ((f == F_START_MON_SPAWN || f == F_START_MON_ADOPT || f == F_FOLLOW_LINE) && !w->logs_monitor)
 		return "n/a (no such log)";
 	if (f == F_DEATH_SPAWN && res->death_timeouts[0] > 0)
@@ -313,7 +315,8 @@ table(void)
 	md("\n");
 
 	static const int order[] = { F_SIG_SPAWN, F_SIG_ADOPT, F_DEATH_SPAWN, F_DEATH_ADOPT,
-	    F_FOLLOW_PROBE, F_FOLLOW_LINE, F_START_MON_SPAWN, F_START_MON_ADOPT, F_START_DAEMON };
+	    F_FOLLOW_PROBE, F_FOLLOW_LINE, F_START_MON_SPAWN, F_START_MON_ADOPT, F_START_DAEMON,
+	    F_CTL_STATUS, F_CTL_UPGRADE };
 	for (int f : order) {
 		snprintf(title, sizeof title, "%s (%s)", figs[f].label, runs_label(f));
 		table_row(title, "median", f, 0);
@@ -414,6 +417,11 @@ table(void)
 	    " the old process, and to (log line) the arrival of the wrapper's line containing"
 	    " \"following\". The probe overstates by up to one forwarding round trip and adds"
 	    " work for the wrapper while it follows; the log line is the decision itself.\n");
+	md("- Control socket (pidsitter only, on its upgrade runs, started with `-S SOCKET`):"
+	    " `pidsitter -S SOCKET -s status` from `posix_spawn()` to its exit, a whole client"
+	    " process included; and what `pidsitter -s upgrade` adds to the daemon's own"
+	    " upgrade: from the successor's `rename()` of PIDFILE to the client's exit"
+	    " (the generation left draining by the follow figure is stopped first).\n");
 	md("- Start: from `posix_spawn()` of the wrapper to its \"monitoring process\" line,"
 	    " and to the fixture's `main()` (the fixture is static; this includes its exec).\n");
 	md("- Idle: all wrappers at once, each with its own spawned daemon; context switches of"

@@ -71,6 +71,7 @@
 #include <toml++/toml.h>
 #pragma pop_macro("NDEBUG")
 
+#include "metrics.h"
 #include "settings.h"
 #include "signals.h"
 
@@ -490,6 +491,70 @@ key_status_file(struct cfg *c, const toml::node &n)
 	return get_string(c, n, "status_file", true, &c->t.status_file);
 }
 
+/* "" is allowed: no control socket.  The socket's name is bound through
+ * /proc/self/fd/N/ (control.cc), so it must leave room for that in a
+ * socket address (108 bytes, unix(7)). */
+static int
+key_control_socket(struct cfg *c, const toml::node &n)
+{
+	std::string &v = c->t.control_socket;
+	int r = get_string(c, n, "control_socket", true, &v);
+
+	if (r != 0 || v.empty())
+		return r;
+	size_t slash = v.find_last_of('/');
+	std::string name = slash == std::string::npos ? v : v.substr(slash + 1);
+	if (name.empty() || name == "." || name == "..")
+		return fail(c, n.source(), "control_socket: '%s' names no file",
+		    shown(v).c_str());
+	if (name.size() > CONTROL_NAME_MAX)
+		return fail(c, n.source(), "control_socket: the name '%s' is longer than "
+		    "%d bytes (a socket address is short)", shown(name).c_str(),
+		    CONTROL_NAME_MAX);
+	return 0;
+}
+
+/* "" is allowed, as for status_file: no metrics file. */
+static int
+key_metrics_file(struct cfg *c, const toml::node &n)
+{
+	return get_string(c, n, "metrics_file", true, &c->t.metrics_file);
+}
+
+/* Prometheus label names and values (metrics.cc has the rules).  The
+ * table replaces the default, daemon = the binary's basename. */
+static int
+key_metrics_labels(struct cfg *c, const toml::node &n)
+{
+	const toml::table *tbl = n.as_table();
+	std::vector<std::pair<std::string, std::string>> labels;
+	const char *why;
+
+	if (tbl == NULL)
+		return fail(c, n.source(), "metrics_labels must be a table, not %s (such as "
+		    "metrics_labels = { daemon = \"gitaly\" })", type_name(n.type()));
+	if (tbl->empty())
+		return fail(c, n.source(), "metrics_labels must not be empty (leave it out "
+		    "for daemon = the basename of the binary)");
+	for (const struct entry &e : in_file_order(*tbl)) {
+		std::string name(e.key->str());
+		std::string what = "metrics_labels." + shown(name);
+		std::string value;
+
+		if ((why = metrics_label_name_refusal(name)) != NULL)
+			return fail(c, e.key->source(), "metrics_labels: invalid label name "
+			    "'%s': %s", shown(name).c_str(), why);
+		if (get_string(c, *e.node, what.c_str(), true, &value) != 0)
+			return -EINVAL;
+		if ((why = metrics_label_value_refusal(value)) != NULL)
+			return fail(c, e.node->source(), "%s: invalid label value '%s': %s",
+			    what.c_str(), shown(value).c_str(), why);
+		labels.push_back({name, value});
+	}
+	c->t.metrics_labels = labels;
+	return 0;
+}
+
 /* "" is allowed: the wrapper's own working directory.  Whether the
  * directory exists is a fact of the machine, not of the file: -n checks
  * it (spawn_settings_check) and names this position. */
@@ -775,6 +840,9 @@ static const struct {
 	{"start_timeout", key_start_timeout},
 	{"reap_timeout", key_reap_timeout},
 	{"status_file", key_status_file},
+	{"control_socket", key_control_socket},
+	{"metrics_file", key_metrics_file},
+	{"metrics_labels", key_metrics_labels},
 	{"names", key_names},
 	{"match", key_match},
 	{"owner", key_owner},

@@ -76,6 +76,15 @@ static std::deque<std::string> log_q;
 static size_t log_q_off;        /* bytes of log_q.front() written */
 static size_t log_q_bytes;      /* bytes queued, less log_q_off */
 static unsigned long log_dropped;
+static unsigned long long log_dropped_all;  /* never reset: a counter */
+
+/* One more line lost. */
+static void
+drop_line(void)
+{
+	log_dropped++;
+	log_dropped_all++;
+}
 
 /*
  * The loop writes the queue out when the log takes more: a uv_poll_t on
@@ -203,6 +212,12 @@ log_dropped_lines(void)
 	return log_dropped;
 }
 
+unsigned long long
+log_dropped_total(void)
+{
+	return log_dropped_all;
+}
+
 size_t
 log_queued_bytes(void)
 {
@@ -277,7 +292,7 @@ flush_queue(void)
 			break;
 		if (n < 0) {
 			log_q_bytes -= line.size() - log_q_off;
-			log_dropped++;
+			drop_line();
 			n = 0;
 			log_q_off = line.size();
 		}
@@ -715,7 +730,7 @@ log_event(int level, const char *msg, log_fields fields)
 			return;
 		}
 		if (n < 0 && n != -EAGAIN) {
-			log_dropped++;
+			drop_line();
 			return;
 		}
 		if (n < 0)
@@ -724,6 +739,6 @@ log_event(int level, const char *msg, log_fields fields)
 	if (enqueue(&line, (size_t)n, dropable))
 		log_dropped = 0;
 	else
-		log_dropped++;
+		drop_line();
 	poll_update();
 }

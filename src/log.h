@@ -78,6 +78,8 @@ void log_flush(int timeout_ms);
 
 /* Lines dropped since the last one that went out or was queued. */
 unsigned long log_dropped_lines(void);
+/* Lines dropped since the start, all told (the metrics file's counter). */
+unsigned long long log_dropped_total(void);
 /* Bytes queued, not yet written. */
 size_t log_queued_bytes(void);
 

@@ -16,6 +16,7 @@
 
 #include <uv.h>
 
+#include "client.h"
 #include "log.h"
 #include "options.h"
 #include "proc.h"
@@ -36,7 +37,13 @@ static const char help_text[] =
     "  -p, --pid-file FILE       the daemon's pid file (or GITALY_PID_FILE)\n"
     "  -V, --version             print the version\n"
     "  -v, --verbose             debug log lines\n"
+    "  -S, --control-socket PATH listen for pidsitter -s on this socket\n"
     "      --notify-fd FD        write a newline to FD when the daemon is ready\n"
+    "\n"
+    "As a client of a running wrapper's control socket (-S, or -c CONFIG):\n"
+    "  -s, --send COMMAND        status, upgrade or stop; waits for the verdict\n"
+    "      --timeout DUR         give up waiting after DUR (exit 4)\n"
+    "  -j, --json                status as one JSON object\n"
     "\n"
     "See pidsitter(8) and pidsitter.toml(5).\n";
 
@@ -280,6 +287,20 @@ main(int argc, char **argv)
 		return 0;
 	}
 
+	if (o.action == OPT_CONTROL) {
+		struct control_request req;
+		std::string path;
+
+		if (settings_control_socket(&o, real_getenv, &path, &err) != 0) {
+			say_error(false, "invalid command line", err, false);
+			return EXIT_USAGE;
+		}
+		req.cmd = o.command == "upgrade" ? CTL_UPGRADE : o.command == "stop" ?
+		    CTL_STOP : CTL_STATUS;
+		req.json = o.json;
+		return client_run(path.c_str(), &req, o.timeout_ms);
+	}
+
 	/* A closed log pipe must not kill the wrapper: the daemon would be
 	 * left unsupervised.  (libuv resets it to default in the child.) */
 	signal(SIGPIPE, SIG_IGN);
@@ -324,12 +345,24 @@ main(int argc, char **argv)
 		return EXIT_FAILURE_OWN;
 	}
 
+	/* Before anything is adopted or spawned: a second wrapper for the
+	 * same daemon stops here. */
+	if ((r = watch_control(&w, &err)) < 0) {
+		log_event(LOG_FATAL, "cannot listen on the control socket",
+		    {{"control_socket", s.control_socket}, {"error", err}});
+		code = EXIT_FAILURE_OWN;
+		goto failed;
+	}
+	if (!s.control_socket.empty())
+		log_event(LOG_INFO, "control socket ready", {{"control_socket", s.control_socket}});
+
 	r = find_daemon(&w, &s);
 	if (r == 0)
 		code = start_daemon(&w, &s);
 	else
 		code = r < 0 ? EXIT_FAILURE_OWN : 0;
 	if (code != 0) {
+failed:
 		/* Nothing runs: no daemon was adopted or spawned. */
 		log_flush(LOG_EXIT_WAIT_MS);
 		watch_close(&w);
@@ -345,6 +378,8 @@ main(int argc, char **argv)
 	 * orphan that exited meanwhile, so none is left a zombie, and leave:
 	 * the handles die with the process (see ACT_EXIT in watch.cc). */
 	reap_leftovers();
+	/* Whoever asked for the stop learns how it ended; the socket goes. */
+	control_exit(&w.ctl, w.exit_code);
 	/* The log's last lines (the daemon's fate among them), if its
 	 * reader was behind: waited for a little, never for long. */
 	log_flush(LOG_EXIT_WAIT_MS);

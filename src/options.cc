@@ -15,7 +15,8 @@
 
 static const char usage_line[] =
     "usage: pidsitter [-hjnVv] [-c config] [-i interval] [-p pidfile] "
-    "[--notify-fd fd] [--] binary [arg ...]";
+    "[-S socket] [--notify-fd fd] [--] binary [arg ...]\n"
+    "       pidsitter [-j] [-c config | -S socket] -s command [--timeout duration]";
 
 const char *
 options_usage(void)
@@ -37,7 +38,7 @@ parse_fd(const char *s, int *fd)
 	return 0;
 }
 
-enum { OPT_NOTIFY_FD = 256 };
+enum { OPT_NOTIFY_FD = 256, OPT_TIMEOUT };
 
 int
 options_parse(int argc, char **argv, struct options *o, std::string *err)
@@ -52,6 +53,9 @@ options_parse(int argc, char **argv, struct options *o, std::string *err)
 		{"version", no_argument, NULL, 'V'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"notify-fd", required_argument, NULL, OPT_NOTIFY_FD},
+		{"control-socket", required_argument, NULL, 'S'},
+		{"send", required_argument, NULL, 's'},
+		{"timeout", required_argument, NULL, OPT_TIMEOUT},
 		{NULL, 0, NULL, 0},
 	};
 	int ch, word = 1;   /* the argv word getopt is reading */
@@ -61,7 +65,7 @@ options_parse(int argc, char **argv, struct options *o, std::string *err)
 	opterr = 0;
 	/* '+': stop at the first non-option, the daemon's own options are its
 	 * own; ':' first: report a missing argument as ':'. */
-	while ((ch = getopt_long(argc, argv, "+:c:hi:jnp:Vv", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+:c:hi:jnp:S:s:Vv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			o->config_file = optarg;
@@ -89,6 +93,30 @@ options_parse(int argc, char **argv, struct options *o, std::string *err)
 				return -EINVAL;
 			}
 			o->pid_file = optarg;
+			break;
+		case 'S':
+			if (optarg[0] == '\0') {
+				*err = "empty control socket name";
+				return -EINVAL;
+			}
+			o->control_socket = optarg;
+			break;
+		case 's':
+			if (strcmp(optarg, "status") != 0 && strcmp(optarg, "upgrade") != 0 &&
+			    strcmp(optarg, "stop") != 0) {
+				*err = std::string("unknown command '") + optarg +
+				    "' (status, upgrade or stop)";
+				return -EINVAL;
+			}
+			o->command = optarg;
+			o->action = OPT_CONTROL;
+			break;
+		case OPT_TIMEOUT:
+			if (parse_duration(optarg, &o->timeout_ms) < 0 || o->timeout_ms == 0) {
+				*err = std::string("invalid timeout '") + optarg +
+				    "' (a duration such as 500ms or 2s)";
+				return -EINVAL;
+			}
 			break;
 		case 'V':
 			o->action = OPT_VERSION;
@@ -131,6 +159,23 @@ options_parse(int argc, char **argv, struct options *o, std::string *err)
 	}
 	for (int i = optind; i < argc; i++)
 		o->argv.push_back(argv[i]);
+	if (o->action == OPT_CONTROL) {
+		/* A client runs no daemon: a binary here is a mistake, say
+		 * "-s" where "-S" was meant. */
+		if (!o->argv.empty()) {
+			*err = "-s " + o->command + " takes no binary ('" + o->argv[0] + "')";
+			return -EINVAL;
+		}
+		if (o->check_only) {
+			*err = "-n and -s exclude each other";
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (o->timeout_ms != 0) {
+		*err = "--timeout is for -s";
+		return -EINVAL;
+	}
 	if (o->argv.empty() && !o->check_only) {
 		*err = "no binary to run";
 		return -EINVAL;

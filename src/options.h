@@ -13,7 +13,12 @@
 
 #include "settings.h"
 
-enum options_action { OPT_RUN, OPT_HELP, OPT_VERSION };
+enum options_action {
+	OPT_RUN,
+	OPT_HELP,
+	OPT_VERSION,
+	OPT_CONTROL,   /* -s: a client of the control socket (client.h) */
+};
 
 /* What the command line said; empty/negative fields were not given. */
 struct options {
@@ -25,10 +30,13 @@ struct options {
 	uint64_t poll_interval_ms = 0;   /* 0: not given */
 	int notify_fd = -1;
 	bool check_only = false;
+	std::string control_socket;      /* -S */
+	std::string command;             /* -s: status, upgrade or stop */
+	uint64_t timeout_ms = 0;         /* --timeout; 0: not given */
 	std::vector<std::string> argv;   /* binary and its arguments */
 };
 
-/* The usage line, identical to the man page SYNOPSIS. */
+/* The usage lines, identical to the man page SYNOPSIS. */
 const char *options_usage(void);
 
 /* Parse argv (GNU getopt, stopping at the binary).  Returns 0, or -EINVAL

@@ -280,6 +280,39 @@ out:
 	return -err;
 }
 
+int
+pidfile_trusted_dir(const char *dir, uid_t daemon_owner, int *fd, std::string *why)
+{
+	struct stat st;
+	char buf[512];
+	int r;
+
+	r = resolve(dir, daemon_owner, fd, &st, why);
+	if (r < 0)
+		return r;
+	if (!S_ISDIR(st.st_mode)) {
+		*why = errno_text("cannot open", ENOTDIR);
+		r = -ENOTDIR;
+	} else if (!owner_ok(st.st_uid, daemon_owner)) {
+		snprintf(buf, sizeof buf, "refused: directory %s is owned by uid %u "
+		    "(only root or uid %u may own it)", dir, (unsigned)st.st_uid,
+		    (unsigned)geteuid());
+		*why = buf;
+		r = -EPERM;
+	} else if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(buf, sizeof buf, "refused: directory %s is writable by %s, who "
+		    "could put another socket there; chmod go-w it", dir,
+		    st.st_mode & S_IWOTH ? "others" : "its group");
+		*why = buf;
+		r = -EPERM;
+	}
+	if (r < 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	return r;
+}
+
 static const char *
 file_type(mode_t m)
 {

@@ -40,6 +40,15 @@ int pidfile_parse(const char *buf, size_t len, long pid_max, pid_t *pid,
 int pidfile_read(const char *path, long pid_max, uid_t daemon_owner, pid_t *pid,
     std::string *why);
 
+/*
+ * Open the directory dir (O_PATH, into *fd) by the same walk as
+ * pidfile_read(), and check that a stranger cannot put something in it:
+ * it belongs to root, the wrapper's user or daemon_owner, and it is not
+ * writable by group or others.  For the control socket (control.h).
+ * 0, or -errno with *why (-EPERM: a rule refused it, *why says the fix).
+ */
+int pidfile_trusted_dir(const char *dir, uid_t daemon_owner, int *fd, std::string *why);
+
 /* The kernel's pid_max, read once; 4194304 when it cannot be read. */
 long pidfile_pid_max(void);
 

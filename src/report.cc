@@ -1,5 +1,6 @@
 /*
- * report.cc: status file and sd_notify, without libsystemd.
+ * report.cc: the status and metrics files, and sd_notify without
+ * libsystemd.
  */
 #include "report.h"
 
@@ -31,8 +32,14 @@ report_status_json(const struct report_state *st, long wrapper_pid)
 		if (g.current)
 			cur = &g;
 	if (cur != NULL) {
-		snprintf(buf, sizeof buf, "{\"pid\":%d,\"generation\":%u}", (int)cur->pid, cur->number);
+		snprintf(buf, sizeof buf, "{\"pid\":%d,\"generation\":%u", (int)cur->pid, cur->number);
 		out += buf;
+		if (st->current_since.tv_sec != 0) {
+			out += ",\"since\":\"";
+			log_format_time(&out, &st->current_since);
+			out.push_back('"');
+		}
+		out.push_back('}');
 	} else {
 		out += "null";
 	}
@@ -187,6 +194,18 @@ report_init(struct reporter *r, const struct settings *s, const char *notify_soc
 	r->ready_sent = false;
 	r->reloading = false;
 	r->exit_code = -1;
+	r->metrics_file = s->metrics_file;
+	r->labels = s->metrics_labels;
+	r->last_metrics.clear();
+	memset(r->upgrades, 0, sizeof r->upgrades);
+	memset(r->signals, 0, sizeof r->signals);
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	r->started = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+	r->metrics_deferred = false;
+	r->metrics_st = NULL;
+	r->since_number = 0;
+	r->since = {0, 0};
 }
 
 /* systemd's notification socket, when we run under it. */
@@ -223,33 +242,203 @@ status_line(const struct sitter *st)
 static const char *const phase_names[] = {"starting", "running", "upgrading", "stopping",
     "exited"};
 
+/* When the current generation became current: noted the first time the
+ * reporter sees it so (report_sync runs after every event). */
+static void
+note_current(struct reporter *r, const struct sitter *st)
+{
+	if (st->current != r->since_number) {
+		r->since_number = st->current;
+		clock_gettime(CLOCK_REALTIME, &r->since);
+	}
+}
+
+static void
+fill_state(struct reporter *r, const struct sitter *st, struct report_state *rs)
+{
+	note_current(r, st);
+	rs->state = phase_names[sitter_phase(st)];
+	/* Orphans are not the daemon (sitter.h): not listed. */
+	for (const struct generation &g : st->gens)
+		if (g.role != ROLE_ORPHAN)
+			rs->gens.push_back({g.number, g.pid, g.number == st->current});
+	rs->current_since = st->current != 0 ? r->since : timespec{0, 0};
+	rs->last_upgrade = r->upgrade_result;
+	rs->last_upgrade_at = r->upgrade_at;
+	rs->exit_code = sitter_phase(st) == PHASE_EXITED ? r->exit_code : -1;
+}
+
+std::string
+report_status(struct reporter *r, const struct sitter *st)
+{
+	struct report_state rs;
+
+	fill_state(r, st, &rs);
+	return report_status_json(&rs, (long)getpid());
+}
+
+std::vector<std::string>
+report_status_text(struct reporter *r, const struct sitter *st)
+{
+	std::vector<std::string> out;
+	struct report_state rs;
+	std::string line;
+	char buf[128];
+
+	fill_state(r, st, &rs);
+	out.push_back(std::string("state: ") + rs.state);
+	snprintf(buf, sizeof buf, "wrapper: pid %ld", (long)getpid());
+	out.push_back(buf);
+	line = "current: none";
+	for (const struct report_gen &g : rs.gens) {
+		if (!g.current)
+			continue;
+		snprintf(buf, sizeof buf, "current: generation %u, pid %d", g.number, (int)g.pid);
+		line = buf;
+		if (rs.current_since.tv_sec != 0) {
+			line += ", since ";
+			log_format_time(&line, &rs.current_since);
+		}
+	}
+	out.push_back(line);
+	for (const struct report_gen &g : rs.gens) {
+		if (g.current)
+			continue;
+		snprintf(buf, sizeof buf, "draining: generation %u, pid %d", g.number, (int)g.pid);
+		out.push_back(buf);
+	}
+	line = std::string("last upgrade: ") + rs.last_upgrade;
+	if (rs.last_upgrade_at.tv_sec != 0) {
+		line += ", ";
+		log_format_time(&line, &rs.last_upgrade_at);
+	}
+	out.push_back(line);
+	return out;
+}
+
+/* A file the reporter keeps, replaced when its text differs from *last,
+ * what it holds now; a failure is logged as msg, with the path under the
+ * file's configuration key. */
+static void
+rewrite(const std::string &path, const char *key, const char *msg, const std::string &text,
+    std::string *last)
+{
+	int e;
+
+	if (text == *last)
+		return;
+	e = report_write_atomic(path.c_str(), text);
+	if (e < 0) {
+		log_event(LOG_WARN, msg, {{key, path}, {"error", strerror(-e)}});
+		return;
+	}
+	*last = text;
+}
+
 /* The status file, rewritten when what it says changes. */
 static void
 write_status(struct reporter *r, const struct sitter *st)
 {
-	struct report_state rs;
-	int e;
-
 	if (r->status_file.empty())
 		return;
-	rs.state = phase_names[sitter_phase(st)];
-	/* Orphans are not the daemon (sitter.h): not listed. */
-	for (const struct generation &g : st->gens)
-		if (g.role != ROLE_ORPHAN)
-			rs.gens.push_back({g.number, g.pid, g.number == st->current});
-	rs.last_upgrade = r->upgrade_result;
-	rs.last_upgrade_at = r->upgrade_at;
-	rs.exit_code = sitter_phase(st) == PHASE_EXITED ? r->exit_code : -1;
-	std::string json = report_status_json(&rs, (long)getpid());
-	if (json == r->last_json)
+	rewrite(r->status_file, "status_file", "cannot write the status file",
+	    report_status(r, st), &r->last_json);
+}
+
+/* A start time in clock ticks since boot (/proc/PID/stat's starttime,
+ * proc(5): the kernel's start_boottime, fs/proc/array.c) as unix time.
+ * The boot's own unix time is CLOCK_REALTIME less CLOCK_BOOTTIME, taken
+ * now: /proc/stat's btime is the same difference, cut to whole seconds,
+ * and would put a process up to a second before its parent. */
+static double
+start_seconds(unsigned long long ticks)
+{
+	struct timespec real, boot;
+	long hz = sysconf(_SC_CLK_TCK);
+
+	if (hz <= 0 || clock_gettime(CLOCK_REALTIME, &real) < 0 ||
+	    clock_gettime(CLOCK_BOOTTIME, &boot) < 0)
+		return 0;
+	return (double)(real.tv_sec - boot.tv_sec) + (double)(real.tv_nsec - boot.tv_nsec) / 1e9 +
+	    (double)ticks / (double)hz;
+}
+
+/* The metrics file, rewritten when what it says changes. */
+static void
+write_metrics(struct reporter *r, const struct sitter *st)
+{
+	enum sitter_phase phase = sitter_phase(st);
+	const struct generation *cur = sitter_gen(st, st->current);
+	struct metrics_state m;
+
+	if (r->metrics_file.empty())
 		return;
-	e = report_write_atomic(r->status_file.c_str(), json);
-	if (e < 0) {
-		log_event(LOG_WARN, "cannot write the status file",
-		    {{"status_file", r->status_file}, {"error", strerror(-e)}});
+	memset(&m, 0, sizeof m);
+	m.phase = phase_names[phase];
+	if (phase == PHASE_EXITED)
+		cur = NULL;
+	m.up = cur != NULL;
+	if (cur != NULL) {
+		m.generation = cur->number;
+		m.pid = cur->pid;
+		if (cur->start_time != 0)
+			m.daemon_start_time = start_seconds(cur->start_time);
+	}
+	for (const struct generation &g : st->gens) {
+		if (g.role == ROLE_ORPHAN)
+			m.orphans++;
+		else if (g.number == st->current)
+			m.current++;
+		else
+			m.draining++;
+	}
+	memcpy(m.upgrades, r->upgrades, sizeof m.upgrades);
+	memcpy(m.signals, r->signals, sizeof m.signals);
+	m.log_lines_dropped = log_dropped_total();
+	if (r->upgrade_at.tv_sec != 0)
+		m.last_upgrade_time = (double)r->upgrade_at.tv_sec +
+		    (double)r->upgrade_at.tv_nsec / 1e9;
+	m.daemon_exit_code = st->have_status ? sitter_exit_code(st->last_status) : -1;
+	m.exit_code = phase == PHASE_EXITED ? r->exit_code : -1;
+	m.start_time = r->started;
+	rewrite(r->metrics_file, "metrics_file", "cannot write the metrics file",
+	    metrics_format(&m, r->labels), &r->last_metrics);
+}
+
+static void
+metrics_idle_cb(uv_idle_t *h)
+{
+	struct reporter *r = (struct reporter *)h->data;
+
+	uv_idle_stop(h);
+	write_metrics(r, r->metrics_st);
+}
+
+void
+report_attach_loop(struct reporter *r, uv_loop_t *loop)
+{
+	if (r->metrics_file.empty() || uv_idle_init(loop, &r->metrics_idle) != 0)
+		return;
+	r->metrics_idle.data = r;
+	/* It never keeps the loop running, and is active only while a
+	 * write is due (an active idle handle makes the loop poll without
+	 * waiting, once): an idle wrapper still makes no wakeups. */
+	uv_unref((uv_handle_t *)&r->metrics_idle);
+	r->metrics_deferred = true;
+}
+
+/* The status file now; the metrics file before the loop next waits
+ * (report_attach_loop), else now too. */
+static void
+write_files(struct reporter *r, const struct sitter *st)
+{
+	write_status(r, st);
+	if (r->metrics_deferred && !uv_is_closing((uv_handle_t *)&r->metrics_idle)) {
+		r->metrics_st = st;
+		uv_idle_start(&r->metrics_idle, metrics_idle_cb);
 		return;
 	}
-	r->last_json = json;
+	write_metrics(r, st);
 }
 
 void
@@ -257,9 +446,10 @@ report_sync(struct reporter *r, const struct sitter *st)
 {
 	enum sitter_phase now = sitter_phase(st);
 
+	note_current(r, st);
 	if (now == PHASE_EXITED)
 		return;  /* report_exit said it */
-	write_status(r, st);
+	write_files(r, st);
 	if (now == PHASE_STOPPING && r->told != PHASE_STOPPING)
 		notify(r, "STOPPING=1");
 	r->told = now;
@@ -272,7 +462,7 @@ report_ready(struct reporter *r, const struct sitter *st)
 		return;
 	r->ready_sent = true;
 	/* The file first: whoever the message wakes reads it. */
-	write_status(r, st);
+	write_files(r, st);
 	notify(r, "READY=1\n" + status_line(st));
 	if (r->notify_fd >= 0) {
 		/* s6's notification-fd: one newline, then close it. */
@@ -313,11 +503,25 @@ report_upgrade_begin(struct reporter *r)
 }
 
 void
+report_upgrade_refused(struct reporter *r)
+{
+	r->upgrades[UPGRADE_REFUSED]++;
+}
+
+void
+report_signal(struct reporter *r, int sig)
+{
+	if (sig > 0 && sig < SIG_LIMIT)
+		r->signals[sig]++;
+}
+
+void
 report_upgrade_end(struct reporter *r, const struct sitter *st, const char *result)
 {
+	r->upgrades[strcmp(result, "complete") == 0 ? UPGRADE_SUCCEEDED : UPGRADE_FAILED]++;
 	r->upgrade_result = result;
 	clock_gettime(CLOCK_REALTIME, &r->upgrade_at);
-	write_status(r, st);
+	write_files(r, st);
 	/* An upgrade systemd was told of ends with READY=1 (after
 	 * RELOADING=1); otherwise only the status changes. */
 	notify(r, (r->reloading ? "READY=1\n" : "") + status_line(st));
@@ -328,5 +532,10 @@ void
 report_exit(struct reporter *r, const struct sitter *st, int code)
 {
 	r->exit_code = code;
+	/* Both at once: the loop stops after this turn, before its idle
+	 * handles would run again. */
 	write_status(r, st);
+	if (r->metrics_deferred)
+		uv_idle_stop(&r->metrics_idle);
+	write_metrics(r, st);
 }

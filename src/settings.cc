@@ -122,16 +122,49 @@ settings_resolve(const struct options *o, const char *(*getenv_fn)(const char *)
 		s->poll_interval_ms = o->poll_interval_ms;
 	if (o->notify_fd >= 0)
 		s->notify_fd = o->notify_fd;
+	if (!o->control_socket.empty())
+		s->control_socket = o->control_socket;
 	s->check_only = o->check_only;
 	s->argv = o->argv;
 
 	if (s->names.empty() && !s->argv.empty())
 		s->names.push_back(path_basename(s->argv[0]));
+	if (s->metrics_labels.empty() && !s->argv.empty())
+		s->metrics_labels.push_back({"daemon", path_basename(s->argv[0])});
 	if (s->pid_file.empty()) {
 		*err = "missing pid file: give -p/--pid-file PIDFILE or set "
 		    "GITALY_PID_FILE (or pid_file in the configuration file)";
 		return -EINVAL;
 	}
+	return 0;
+}
+
+int
+settings_control_socket(const struct options *o, const char *(*getenv_fn)(const char *),
+    std::string *path, std::string *err)
+{
+	std::string file = o->config_file;
+	struct settings s;
+	const char *v;
+
+	if (!o->control_socket.empty()) {
+		*path = o->control_socket;
+		return 0;
+	}
+	if (file.empty() && (v = getenv_fn("PIDSITTER_CONFIG")) != NULL && *v)
+		file = v;
+	if (file.empty()) {
+		*err = "no control socket: give -S SOCKET, or -c CONFIG with control_socket";
+		return -EINVAL;
+	}
+	settings_defaults(&s);
+	if (config_load(file.c_str(), &s, err) != 0)
+		return -EINVAL;
+	if (s.control_socket.empty()) {
+		*err = file + ": no control_socket in the configuration";
+		return -EINVAL;
+	}
+	*path = s.control_socket;
 	return 0;
 }
 
@@ -209,6 +242,15 @@ settings_describe(const struct settings *s)
 	describe_ms(&out, "start_timeout", s->start_timeout_ms);
 	describe_ms(&out, "reap_timeout", s->reap_timeout_ms);
 	describe_string(&out, "status_file", s->status_file);
+	describe_string(&out, "control_socket", s->control_socket);
+	describe_string(&out, "metrics_file", s->metrics_file);
+	out += "metrics_labels = {";
+	for (size_t i = 0; i < s->metrics_labels.size(); i++) {
+		out += i == 0 ? " " : ", ";
+		out += s->metrics_labels[i].first + " = ";
+		toml_quote(&out, s->metrics_labels[i].second);
+	}
+	out += s->metrics_labels.empty() ? "}\n" : " }\n";
 	describe_list(&out, "names", s->names);
 	if (s->match_facts & MATCH_COMM)
 		facts.push_back("comm");

@@ -14,9 +14,14 @@
 #include <sys/types.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #define PIDSITTER_VERSION "0.1.0"
+
+/* The longest name (last component) of a control socket: its address is
+ * "/proc/self/fd/N/NAME" in 108 bytes (control.cc). */
+#define CONTROL_NAME_MAX 80
 
 /* Signals are 1..64 on Linux; a uint64_t holds one bit per signal. */
 #define SIG_LIMIT 65
@@ -73,6 +78,10 @@ struct settings {
 
 	/* Reporting. */
 	std::string status_file;          /* empty: none */
+	std::string control_socket;       /* empty: none (control.h) */
+	std::string metrics_file;         /* empty: none (metrics.h) */
+	/* Labels on every metric; default daemon = basename of the binary. */
+	std::vector<std::pair<std::string, std::string>> metrics_labels;
 	int notify_fd = -1;               /* s6 notification fd; -1: none */
 
 	bool check_only = false;          /* -n: validate, print, exit */
@@ -90,6 +99,11 @@ void settings_defaults(struct settings *s);
  * supply an environment.  Returns 0, or -EINVAL with *err set. */
 int settings_resolve(const struct options *o, const char *(*getenv_fn)(const char *),
     struct settings *s, std::string *err);
+
+/* For a client (-s): the control socket, from -S, else from the TOML file
+ * (-c, else PIDSITTER_CONFIG).  0, or -EINVAL with *err set. */
+int settings_control_socket(const struct options *o, const char *(*getenv_fn)(const char *),
+    std::string *path, std::string *err);
 
 /* The effective settings as TOML, for -n. */
 std::string settings_describe(const struct settings *s);

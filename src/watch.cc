@@ -294,6 +294,8 @@ signal_gen(struct watch *w, const struct action *a)
 		else
 			r = -ESRCH;
 	}
+	if (r == 0)
+		report_signal(&w->report, a->sig);
 	signal_name(a->sig, name, sizeof name);
 	signal_name(a->orig, orig, sizeof orig);
 	if (r == 0 && a->sig == a->orig)
@@ -346,6 +348,20 @@ log_exit(int level, const char *msg, const struct action *a, long draining)
 	else
 		log_event(level, msg, {proc, gen, how, {"draining", draining},
 		    {"status_source", src}});
+}
+
+/* A dead generation's status, for a person (a control reply). */
+static std::string
+status_text(const struct action *a)
+{
+	char name[16];
+
+	if (a->status_source == STATUS_NONE)
+		return "exit status unknown";
+	if (WIFSIGNALED(a->wstatus))
+		return std::string("killed by ") +
+		    signal_name(WTERMSIG(a->wstatus), name, sizeof name);
+	return "exit code " + std::to_string(WEXITSTATUS(a->wstatus));
 }
 
 /* A pid file named generation number for the first time: it is the
@@ -410,6 +426,8 @@ run_action(struct watch *w, const struct action *a)
 		signal_gen(w, a);
 		break;
 	case ACT_DROP:
+		if (a->orig == w->s->upgrade_signal)
+			w->upgrade_note = std::string("upgrade not started: ") + a->why;
 		log_event(LOG_INFO | LOG_VOLATILE, "signal not forwarded",
 		    {{"signal", signal_name(a->orig, name, sizeof name)}, {"reason", a->why}});
 		break;
@@ -482,17 +500,27 @@ run_action(struct watch *w, const struct action *a)
 		log_event(LOG_INFO, "upgrade complete",
 		    {{"process", (long)(gen ? gen->pid : 0)}, {"generation", a->number}});
 		report_upgrade_end(&w->report, &w->st, "complete");
+		control_verdict(&w->ctl, CTL_UPGRADE, true, "upgrade complete: generation " +
+		    std::to_string(a->number) + " (pid " + std::to_string(gen ? gen->pid : 0) +
+		    ") is current");
 		break;
 	case ACT_UPGRADE_REFUSED:
+		report_upgrade_refused(&w->report);
+		w->upgrade_note = std::string(a->why) + ": generation " +
+		    std::to_string(a->number) + " (pid " + std::to_string(a->pid) +
+		    ") is still draining";
 		log_event(LOG_WARN, "upgrade not started", {{"reason", std::string(a->why) +
 		    ": generation " + std::to_string(a->number) + " is still draining"},
 		    {"draining_process", (long)a->pid}, {"generation", w->st.current}});
+		w->upgrade_note = "upgrade not started: " + w->upgrade_note;
 		break;
 	case ACT_SUCCESSOR_DIED:
 		uv_timer_stop(&w->upgrade_timer);
 		log_exit(LOG_ERROR, (std::string("upgrade failed: ") + a->why).c_str(), a,
 		    (long)w->st.gens.size());
 		report_upgrade_end(&w->report, &w->st, "failed");
+		control_verdict(&w->ctl, CTL_UPGRADE, false, std::string("upgrade failed: ") +
+		    a->why + " (pid " + std::to_string(a->pid) + ", " + status_text(a) + ")");
 		break;
 	case ACT_UPGRADE_FAILED:
 		uv_timer_stop(&w->upgrade_timer);
@@ -505,6 +533,9 @@ run_action(struct watch *w, const struct action *a)
 			    {{"reason", a->why}, {"process", current_pid(w)},
 			    {"generation", w->st.current}});
 		report_upgrade_end(&w->report, &w->st, "failed");
+		control_verdict(&w->ctl, CTL_UPGRADE, false, std::string("upgrade failed: ") +
+		    a->why + "; generation " + std::to_string(w->st.current) + " (pid " +
+		    std::to_string(current_pid(w)) + ") stays current");
 		break;
 	case ACT_LEAVE:
 		log_event(LOG_WARN, "the daemon is gone; stopping the processes it left",
@@ -546,6 +577,11 @@ watch_dispatch(struct watch *w, struct event *ev)
 	w->last_followed = 0;
 	if (!acts.empty())
 		report_sync(&w->report, &w->st);
+	/* An upgrade can also end without a verdict of its own: the old
+	 * process died and nothing is left to upgrade. */
+	if (w->st.upgrading == 0 && control_waiting(&w->ctl, CTL_UPGRADE))
+		control_verdict(&w->ctl, CTL_UPGRADE, false,
+		    "upgrade failed: it ended with no new current process");
 	pidwatch_sync(w);
 }
 
@@ -649,6 +685,7 @@ watch_init(struct watch *w, uv_loop_t *loop, const struct settings *s)
 	w->s = s;
 	sitter_init(&w->st, s);
 	report_init(&w->report, s, getenv("NOTIFY_SOCKET"));
+	report_attach_loop(&w->report, loop);
 	w->rules.names = s->names;
 	w->rules.facts = s->match_facts;
 	w->rules.owner_any = s->owner_any;
@@ -662,6 +699,8 @@ watch_init(struct watch *w, uv_loop_t *loop, const struct settings *s)
 	w->names_warned = false;
 	w->done = false;
 	w->exit_code = 0;
+	w->ctl.listening = false;
+	w->ctl.dirfd = -1;
 
 	size_t slash = s->pid_file.find_last_of('/');
 	if (slash == std::string::npos) {
@@ -745,6 +784,100 @@ watch_spawn(struct watch *w)
 	return 0;
 }
 
+/* ---- the control socket (control.h) ---- */
+
+static std::string
+gen_text(const struct watch *w, unsigned number)
+{
+	const struct generation *g = sitter_gen(&w->st, number);
+
+	return "generation " + std::to_string(number) + " (pid " +
+	    std::to_string(g != NULL ? g->pid : 0) + ")";
+}
+
+/* An upgrade through the recipe, as the upgrade signal would start it;
+ * the verdict comes from run_action(). */
+static void
+control_upgrade(struct watch *w, struct control_conn *conn)
+{
+	enum sitter_phase ph = sitter_phase(&w->st);
+	struct event ev = watch_event(EV_SIGNAL);
+
+	if (w->st.upgrading != 0) {
+		control_info(conn, "joining the upgrade in progress of " +
+		    gen_text(w, w->st.upgrading));
+		control_wait(conn, CTL_UPGRADE);
+		return;
+	}
+	if (ph == PHASE_STOPPING || ph == PHASE_EXITED) {
+		control_done(conn, false, "upgrade not started: the wrapper is stopping");
+		return;
+	}
+	if (w->st.current == 0 || ph == PHASE_STARTING) {
+		control_done(conn, false, "upgrade not started: no pid file names the daemon yet");
+		return;
+	}
+	w->upgrade_note = "upgrade not started";
+	ev.sig = w->s->upgrade_signal;
+	watch_dispatch(w, &ev);
+	if (w->st.upgrading == 0) {
+		control_done(conn, false, w->upgrade_note);
+		return;
+	}
+	control_info(conn, "upgrade started: " + gen_text(w, w->st.upgrading) +
+	    " was asked to upgrade");
+	control_wait(conn, CTL_UPGRADE);
+}
+
+static void
+control_request_cb(struct control_conn *conn, const struct control_request *req, void *data)
+{
+	struct watch *w = (struct watch *)data;
+	enum sitter_phase ph = sitter_phase(&w->st);
+	struct event ev = watch_event(EV_SIGNAL);
+
+	/* status is what monitoring polls: not worth a line each time. */
+	log_event(req->cmd == CTL_STATUS ? LOG_DEBUG : LOG_INFO, "control request",
+	    {{"command", control_cmd_name(req->cmd)}, {"peer", (long)conn->peer_pid}});
+	switch (req->cmd) {
+	case CTL_STATUS:
+		if (req->json) {
+			std::string json = report_status(&w->report, &w->st);
+			json.pop_back();  /* its newline */
+			control_info(conn, json);
+		} else {
+			for (const std::string &line : report_status_text(&w->report, &w->st))
+				control_info(conn, line);
+		}
+		control_done(conn, true, "");
+		break;
+	case CTL_UPGRADE:
+		control_upgrade(w, conn);
+		break;
+	case CTL_STOP:
+		/* As TERM would: every generation, replayed to later ones;
+		 * the reply comes at the exit (control_exit()). */
+		control_wait(conn, CTL_STOP);
+		if (ph == PHASE_STOPPING) {
+			control_info(conn, "joining the stop in progress");
+			break;
+		}
+		control_info(conn, "stopping: TERM to every generation");
+		ev.sig = SIGTERM;
+		watch_dispatch(w, &ev);
+		break;
+	}
+}
+
+int
+watch_control(struct watch *w, std::string *why)
+{
+	if (w->s->control_socket.empty())
+		return 0;
+	return control_open(&w->ctl, w->loop, w->s->control_socket.c_str(),
+	    w->s->owner_any ? (uid_t)-1 : w->s->owner, control_request_cb, w, why);
+}
+
 static void
 close_walk_cb(uv_handle_t *h, void *arg)
 {
@@ -759,6 +892,7 @@ watch_close(struct watch *w)
 	std::vector<struct gen_watch *> gens = w->gens;
 
 	w->done = true;
+	control_close(&w->ctl);
 	for (struct gen_watch *g : gens)
 		gen_release(w, g);
 	/* What is left is embedded in struct watch. */

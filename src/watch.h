@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "control.h"
 #include "proc.h"
 #include "report.h"
 #include "settings.h"
@@ -43,6 +44,8 @@ struct watch {
 	const struct settings *s;
 	struct sitter st;
 	struct reporter report;
+	struct control ctl;        /* the control socket, if configured */
+	std::string upgrade_note;  /* why the last upgrade signal started none */
 	struct match_rules rules;  /* the names, and the current daemon's program */
 	long pid_max;
 
@@ -94,6 +97,11 @@ int watch_spawn(struct watch *w);
 
 /* Watch the pid file's directory for upgrades. */
 void watch_pidfile(struct watch *w);
+
+/* Listen on the control socket, if one is configured (before anything is
+ * adopted or spawned: a second wrapper for the same daemon is refused
+ * there).  0, or -errno with *why (control_open()). */
+int watch_control(struct watch *w, std::string *why);
 
 /* Right before exit: have the kernel free the pid file directory's
  * inotify instance after our exit rather than during it (pidwatch.cc). */

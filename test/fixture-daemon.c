@@ -38,6 +38,10 @@
  *   --zombie            make a zombie child, write ITS pid and never reap
  *   --close-stdout      close standard output and error at start, as a
  *                       daemon that detaches does (fd 1 is then reused)
+ *   --ready-file PATH   become ready (write the pid file) only once PATH
+ *                       exists; every generation
+ *   --stop-file PATH    on TERM, INT or QUIT, record "stopping" and exit
+ *                       only once PATH exists (a daemon slow to stop)
  *
  * Signals are taken through a signalfd, so real-time signals queue and
  * nothing is lost to a handler race.
@@ -57,6 +61,7 @@
 #include <unistd.h>
 
 static const char *pid_file, *record_file, *fail_file, *env_name, *wait_file, *drain_file;
+static const char *ready_file, *stop_file;
 static int exit_code, drain_ms = 100, ready_delay_ms, upgrade_timeout_ms = 5000;
 static int upgrade_ready_delay_ms, orphan_on_term;
 static int torn, no_pid_file, daemonize, exit_after_ms = -1, ignore_sig, zombie;
@@ -179,6 +184,8 @@ parse_args(int argc, char **argv)
 		else if (strcmp(a, "--fail-upgrade-file") == 0) fail_file = v, i++;
 		else if (strcmp(a, "--upgrade-wait-file") == 0) wait_file = v, i++;
 		else if (strcmp(a, "--drain-file") == 0) drain_file = v, i++;
+		else if (strcmp(a, "--ready-file") == 0) ready_file = v, i++;
+		else if (strcmp(a, "--stop-file") == 0) stop_file = v, i++;
 		else if (strcmp(a, "--exit-after") == 0) exit_after_ms = atoi(v), i++;
 		else if (strcmp(a, "--env") == 0) env_name = v, i++;
 		else if (strcmp(a, "--ignore") == 0) ignore_sig = atoi(v), i++;
@@ -200,7 +207,7 @@ main(int argc, char **argv)
 	sigset_t mask;
 	int sfd, parent_fd = -1, child_fd = -1;
 	pid_t child = 0;
-	long long child_deadline = 0, drain_deadline = 0, exit_deadline = 0;
+	long long child_deadline = 0, drain_deadline = 0, exit_deadline = 0, stop_deadline = 0;
 	const char *pfd;
 
 	self_argv = argv;
@@ -291,6 +298,9 @@ main(int argc, char **argv)
 	}
 	if (ready_delay_ms > 0)
 		sleep_ms(ready_delay_ms);
+	if (ready_file != NULL)
+		while (access(ready_file, F_OK) != 0)
+			sleep_ms(5);
 	write_pid_file(getpid());
 	record("ready");
 	if (parent_fd >= 0) {
@@ -311,6 +321,7 @@ main(int argc, char **argv)
 		if (child_deadline) deadline = child_deadline;
 		if (drain_deadline && (!deadline || drain_deadline < deadline)) deadline = drain_deadline;
 		if (exit_deadline && (!deadline || exit_deadline < deadline)) deadline = exit_deadline;
+		if (stop_deadline && (!deadline || stop_deadline < deadline)) deadline = stop_deadline;
 		if (deadline)
 			timeout = deadline > now ? (int)(deadline - now) : 0;
 		if (poll(fds, child_fd >= 0 ? 2 : 1, timeout) < 0 && errno != EINTR)
@@ -324,6 +335,11 @@ main(int argc, char **argv)
 		}
 		if (exit_deadline && now >= exit_deadline)
 			finish(exit_code);
+		if (stop_deadline && now >= stop_deadline) {
+			if (access(stop_file, F_OK) == 0)
+				finish(exit_code);
+			stop_deadline = now + 10;
+		}
 		if (child_deadline && now >= child_deadline) {
 			/* tableflip's rule: not ready in time, killed. */
 			kill(child, SIGKILL);
@@ -375,7 +391,12 @@ main(int argc, char **argv)
 			if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT) {
 				if (child > 0 && child_fd >= 0 && !orphan_on_term)
 					kill(child, SIGKILL);  /* mid-upgrade, as tableflip */
-				finish(exit_code);
+				if (stop_file == NULL)
+					finish(exit_code);
+				if (stop_deadline == 0)
+					record("stopping");
+				stop_deadline = now;
+				continue;
 			}
 			if (sig == SIGHUP && child == 0 && drain_deadline == 0) {
 				int p[2];

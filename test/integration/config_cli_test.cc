@@ -150,6 +150,7 @@ TEST_CASE("-n: every example passes, alone and with its binary, and prints what 
 	run g = pidsitter({"-n", "-c", "examples/gitaly.toml", "/opt/gitlab/embedded/bin/gitaly"});
 	CHECK(described(g.out, "pid_file") == "\"/var/opt/gitlab/gitaly/gitaly.pid\"");
 	CHECK(described(g.out, "names") == "[\"gitaly\"]");
+	CHECK(described(g.out, "metrics_labels") == "{ daemon = \"gitaly\" }");
 	CHECK(described(g.out, "log_format") == "\"json\"");
 	run p = pidsitter({"-n", "-c", "examples/praefect.toml", "/opt/gitlab/embedded/bin/praefect"},
 	    {}, on_their_machine);
@@ -175,6 +176,9 @@ TEST_CASE("-n: every key of the file reaches the effective settings")
 	    "reap_timeout = \"2500ms\"\n"
 	    "log_format = \"json\"\n"
 	    "status_file = \"/run/all.status\"\n"
+	    "control_socket = \"/run/all.sock\"\n"
+	    "metrics_file = \"/run/all.prom\"\n"
+	    "metrics_labels = { service = \"all\", shard = \"two \\\"words\\\"\" }\n"
 	    "names = [\"alld\", \"alld-old\"]\n"
 	    "match = [\"argv0\", \"exe\"]\n"
 	    "owner = 4242\n"
@@ -197,6 +201,9 @@ TEST_CASE("-n: every key of the file reaches the effective settings")
 	    "start_timeout = \"90000ms\"\n"
 	    "reap_timeout = \"2500ms\"\n"
 	    "status_file = \"/run/all.status\"\n"
+	    "control_socket = \"/run/all.sock\"\n"
+	    "metrics_file = \"/run/all.prom\"\n"
+	    "metrics_labels = { service = \"all\", shard = \"two \\\"words\\\"\" }\n"
 	    "names = [\"alld\", \"alld-old\"]\n"
 	    "match = [\"exe\", \"argv0\"]\n"
 	    "owner = 4242\n"
@@ -534,7 +541,8 @@ TEST_CASE("JSON logging: usage and configuration errors are JSON lines on stderr
 	CHECK(r.code == 2);
 	CHECK(r.err == std::string("pidsitter: unknown option -x\n") +
 	    "usage: pidsitter [-hjnVv] [-c config] [-i interval] [-p pidfile] "
-	    "[--notify-fd fd] [--] binary [arg ...]\n");
+	    "[-S socket] [--notify-fd fd] [--] binary [arg ...]\n"
+	    "       pidsitter [-j] [-c config | -S socket] -s command [--timeout duration]\n");
 	r = pidsitter({"-c", conf, "/bin/true"}, {"WRAPPER_JSON_LOGGING=no"});
 	CHECK(r.code == 2);
 	CHECK(r.err == "pidsitter: " + conf + ":1:12: pid_file must be a string, not an integer\n");

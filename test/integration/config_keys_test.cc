@@ -281,7 +281,7 @@ TEST_CASE("upgrade_timeout: no new process in time: logged, the old one stays cu
 	INFO(child_dump(&w));
 	pid_t cur = sc.ready(DEADLINE_MS);
 	REQUIRE(cur > 0);
-	std::string cur_json = "\"current\":{\"pid\":" + std::to_string(cur) + ",\"generation\":1}";
+	std::string cur_json = "\"current\":{\"pid\":" + std::to_string(cur) + ",\"generation\":1,\"since\":";
 	REQUIRE(wait_until([&] {
 		std::string s = read_file(status);
 		return s.find("\"state\":\"running\"") != std::string::npos &&

@@ -600,16 +600,7 @@ TEST_CASE("faults: the daemon's stdout closed, the wrapper's stdout closed or fu
 		 * wrapper's own "forwarding signal" lines. */
 		int fd = w.out_fd;
 		/* Real-time signals queue: each is forwarded and logged. */
-		const int rt = SIGRTMIN + 5;
-		char rtname[32];
-		snprintf(rtname, sizeof rtname, "signal SIG%d", rt);
-		for (int i = 0; i < 1500; i++) {
-			send_signal(w.pid, rt);
-			if (i % 100 == 99)
-				REQUIRE(wait_until([&] {
-					return record_count(sc.record, d1, rtname) == i + 1;
-				}, DEADLINE_MS));
-		}
+		send_rt_flood(sc, &w, d1, SIGRTMIN + 5, 1500, DEADLINE_MS);
 		/* 1500 lines of some 130 bytes: far more than a pipe holds. */
 		int queued = 0;
 		REQUIRE(ioctl(fd, FIONREAD, &queued) == 0);

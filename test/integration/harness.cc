@@ -899,6 +899,21 @@ start_monitored(const scene &sc, child *w, const std::vector<std::string> &argv,
 	return d;
 }
 
+void
+send_rt_flood(const scene &sc, child *w, pid_t daemon, int sig, int n, int timeout_ms)
+{
+	char name[32];
+
+	snprintf(name, sizeof name, "signal SIG%d", sig);
+	for (int i = 0; i < n; i++) {
+		send_signal(w->pid, sig);
+		if (i % 100 == 99)
+			REQUIRE(wait_until([&] {
+				return record_count(sc.record, daemon, name) == i + 1;
+			}, timeout_ms));
+	}
+}
+
 pid_t
 hup_successor(const scene &sc, child *w, pid_t old, int timeout_ms)
 {

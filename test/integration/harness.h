@@ -230,6 +230,12 @@ extern const std::vector<std::string> spawn_and_exit;
  * that process (a failed REQUIRE at the deadline). */
 pid_t hup_successor(const scene &sc, child *w, pid_t old, int timeout_ms);
 
+/* Send n real-time signals sig (they queue: each one is forwarded and
+ * logged) to the wrapper w of sc without reading its output, waiting
+ * every 100 until daemon recorded them, so that none is lost to the
+ * kernel's queue limit (a failed REQUIRE at the deadline). */
+void send_rt_flood(const scene &sc, child *w, pid_t daemon, int sig, int n, int timeout_ms);
+
 #include <thread>
 
 template <typename F>

@@ -124,7 +124,7 @@ TEST_CASE("nginx recipe with upgrade_signal = USR2: HUP reloads; a new binary th
 	    "status_file = \"" + status + "\"\n");
 	pid_t master = start(sc, toml);
 	child &w = *sc.w;
-	std::string cur2 = "\"current\":{\"pid\":" + std::to_string(master) + ",\"generation\":2}";
+	std::string cur2 = "\"current\":{\"pid\":" + std::to_string(master) + ",\"generation\":2,\"since\":";
 
 	/* HUP is no upgrade now: the master gets it as it is, and reloads. */
 	send_signal(w.pid, SIGHUP);
@@ -166,7 +166,7 @@ TEST_CASE("nginx recipe with upgrade_signal = USR2: HUP reloads; a new binary th
 	REQUIRE(wait_until([&] {
 		std::string s = read_file(status);
 		return s.find("\"last_upgrade\":{\"result\":\"complete\"") != std::string::npos &&
-		    s.find("\"current\":{\"pid\":" + std::to_string(fresh) + ",\"generation\":3}") !=
+		    s.find("\"current\":{\"pid\":" + std::to_string(fresh) + ",\"generation\":3,\"since\":") !=
 		    std::string::npos && s.find("\"draining\":[]") != std::string::npos;
 	}, DEADLINE_MS));
 	CHECK(sc.serves());

@@ -155,17 +155,20 @@ monotonic_usec(void)
 
 }  // namespace
 
-TEST_CASE("systemd: the example unit is Type=notify, reloads with HUP to $MAINPID, stops with KillMode=mixed")
+TEST_CASE("systemd: the example unit is Type=notify, reloads with pidsitter -s upgrade, stops with KillMode=process")
 {
 	auto u = parse_unit(read_file(UNIT));
 
 	REQUIRE(u.count("Service.ExecStart") == 1);
 	CHECK(u["Service.Type"] == std::vector<std::string>{"notify"});
 	CHECK(u["Service.NotifyAccess"] == std::vector<std::string>{"main"});
-	CHECK(u["Service.ExecReload"] == std::vector<std::string>{"/bin/kill -HUP $MAINPID"});
-	CHECK(u["Service.KillMode"] == std::vector<std::string>{"mixed"});
+	CHECK(u["Service.ExecReload"] == std::vector<std::string>{
+	    "/usr/sbin/pidsitter -S /run/gitaly/pidsitter.sock -s upgrade"});
+	CHECK(u["Service.RuntimeDirectory"] == std::vector<std::string>{"gitaly"});
+	CHECK(u["Service.KillMode"] == std::vector<std::string>{"process"});
 	CHECK(u.count("Service.TimeoutStopSec") == 1);
-	CHECK(u["Service.ExecStart"][0].compare(0, 20, "/usr/sbin/pidsitter ") == 0);
+	CHECK(u["Service.ExecStart"][0].compare(0, 50,
+	    "/usr/sbin/pidsitter -S /run/gitaly/pidsitter.sock ") == 0);
 	CHECK(u["Service.Environment"] ==
 	    std::vector<std::string>{"GITALY_PID_FILE=/var/opt/gitlab/gitaly/gitaly.pid"});
 	CHECK(u["Install.WantedBy"] == std::vector<std::string>{"multi-user.target"});
@@ -199,6 +202,7 @@ TEST_CASE("systemd: the unit's ExecStart under NOTIFY_SOCKET: READY=1, RELOADING
 	subst_list subs = gitlab_paths("--pid-file " + sc.pidfile + " --record " + sc.record +
 	    " --env NOTIFY_SOCKET --upgrade-ready-delay 300 --drain 200 --exit-code 4",
 	    sc.dir.path, sc.gitaly);
+	subs.push_back({"/run/gitaly", sc.dir.path});
 	notify_socket ns(sc.dir / "notify", abstract);
 	std::vector<std::string> env;
 	for (const std::string &e : u["Service.Environment"])
@@ -216,9 +220,10 @@ TEST_CASE("systemd: the unit's ExecStart under NOTIFY_SOCKET: READY=1, RELOADING
 	CHECK(ns.msgs[ready1] == "READY=1\n" + status_text(d1, 1, 1));
 	CHECK(record_wait(sc.record, d1, "env NOTIFY_SOCKET=(unset)", 10000));
 
-	/* systemctl reload: ExecReload with $MAINPID, pidsitter's pid. */
+	/* systemctl reload: ExecReload, pidsitter -s upgrade through the
+	 * control socket (it returns once generation 2 is current). */
 	std::vector<std::string> reload =
-	    words(substitute(u["Service.ExecReload"][0], {{"$MAINPID", std::to_string(w.pid)}}));
+	    words(substitute(u["Service.ExecReload"][0], subs));
 	REQUIRE(access(reload[0].c_str(), X_OK) == 0);
 	unsigned long long before = monotonic_usec();
 	REQUIRE(run_cmd(reload).code == 0);

@@ -352,3 +352,49 @@ TEST_CASE("runit: sv kill of the wrapper: runsv restarts it, it adopts the runni
 	CHECK(wait_until([&] { return sv.gitaly.daemons().empty(); }, 10000));
 	sv.stop();
 }
+
+TEST_CASE("runit: examples/runit/gitaly-upgrade returns once the new process serves, or says why not")
+{
+	runit_service sv({"--drain", "50", "--fail-upgrade-file", "FAIL"});
+	subst_list subs = sv.gitaly.subs;
+	std::string script = sv.dir / "gitaly-upgrade";
+	std::string fail = sv.gitaly.var + "/fail";
+
+	subs.push_back({"/etc/sv/gitaly", sv.svdir});
+	write_file(script, substitute(read_file("examples/runit/gitaly-upgrade"), subs), 0755);
+	/* The daemon's FAIL is relative to its working directory (runsv's:
+	 * the service directory); a link puts it in var. */
+	REQUIRE(symlink(fail.c_str(), (sv.svdir + "/FAIL").c_str()) == 0);
+	write_file(sv.svdir + "/pidsitter.toml", read_file(sv.svdir + "/pidsitter.toml") +
+	    "upgrade_timeout = \"2s\"\n");
+	REQUIRE(sv.sv({"-v", "-w", "60", "up"}).code == 0);
+	pid_t w = sv.wait_up(0, 20000).pid;
+	pid_t d1 = sv.gitaly.wait_ready(0, 20000);
+
+	cmd_result r = run_cmd({script});
+	INFO(r.out, r.err);
+	CHECK(r.code == 0);
+	pid_t d2 = read_pid(sv.gitaly.pidfile);
+	CHECK(d2 != d1);
+	CHECK(r.out.find("upgrade complete: generation 2 (pid " + std::to_string(d2) +
+	    ") is current") != std::string::npos);
+	CHECK(sv.get_status().pid == w);
+
+	/* A new process that crashes before it is ready: the old one serves
+	 * on, the script says so and exits 1. */
+	REQUIRE(wait_until([&] { return sv.gitaly.daemons() == std::vector<pid_t>{d2}; }, 10000));
+	write_file(fail, "");
+	r = run_cmd({script, "30s"});
+	CHECK(r.code == 1);
+	CHECK(r.err.find("upgrade failed: no new process wrote the pid file within "
+	    "upgrade_timeout") != std::string::npos);
+	CHECK(pid_alive(d2));
+	CHECK(sv.get_status().pid == w);
+
+	REQUIRE(sv.sv({"down"}).code == 0);
+	sv.wait_down(30000);
+	/* The wrapper removed its socket on the way out: nobody answers. */
+	r = run_cmd({script});
+	CHECK(r.code == 3);
+	sv.stop();
+}

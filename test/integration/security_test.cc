@@ -700,20 +700,30 @@ TEST_CASE("security: a huge, FIFO, device, junk or NUL pid file is refused quick
 
 namespace {
 
-/* Run a wrapper with a status file, with name (one of the cases below)
- * made first, and stop it. */
+/* Run a wrapper with a status file (key "status_file") or a metrics file
+ * ("metrics_file"), with name (one of the cases below) made first, and
+ * stop it. */
 void
-status_file_beside(const std::string &name)
+file_beside(const std::string &key, const std::string &name)
 {
 	scene sc;
-	std::string status = sc.dir / "status.json";
+	bool metrics = key == "metrics_file";
+	std::string base = metrics ? "metrics.prom" : "status.json";
+	std::string status = sc.dir / base.c_str();
+	/* What the file says, running and once exited. */
+	std::string running = metrics ? "\npidsitter_state{daemon=\"gitaly\",state=\"running\"} 1\n" :
+	    "\"state\":\"running\"";
+	std::string exited = metrics ? "\npidsitter_state{daemon=\"gitaly\",state=\"exited\"} 1\n" :
+	    "{\"state\":\"exited\",";
+	std::string code = metrics ? "\npidsitter_exit_code{daemon=\"gitaly\"} 7\n" :
+	    "\"exit_code\":7";
 	std::string victim = sc.dir / "victim";
 	std::string tmp = status + ".tmp";
 	bool own_name = name.find("own name") != std::string::npos;
 	bool is_dir = name.find("directory") != std::string::npos;
 
 	write_file(victim, "precious\n", 0644);
-	if (name == "a FIFO at status.tmp")
+	if (name.find("a FIFO at") == 0 && name.find(".tmp") != std::string::npos)
 		REQUIRE(mkfifo(tmp.c_str(), 0666) == 0);
 	else if (name.find("hard link") != std::string::npos)
 		REQUIRE(link(victim.c_str(), tmp.c_str()) == 0);
@@ -721,7 +731,7 @@ status_file_beside(const std::string &name)
 		REQUIRE(mkdir(status.c_str(), 0755) == 0);
 	else
 		REQUIRE(mkfifo(status.c_str(), 0666) == 0);
-	sc.config("status_file = \"" + status + "\"\n");
+	sc.config(key + " = \"" + status + "\"\n");
 
 	child w;
 	child_start(&w, sc.configured({"--exit-code", "7"}), clean_env);
@@ -731,7 +741,8 @@ status_file_beside(const std::string &name)
 	if (is_dir) {
 		/* rename() cannot replace a directory: a warning, the
 		 * temporary removed, the wrapper unmoved. */
-		REQUIRE(wait_log(&w, {"level=warning", "msg=\"cannot write the status file\"",
+		REQUIRE(wait_log(&w, {"level=warning", metrics ?
+		    "msg=\"cannot write the metrics file\"" : "msg=\"cannot write the status file\"",
 		    "Is a directory"}, DEADLINE_MS));
 	} else {
 		/* A wrapper blocked on the way never writes it.  Read only
@@ -742,7 +753,7 @@ status_file_beside(const std::string &name)
 			struct stat now;
 			pump_for(&w, 1);
 			return lstat(status.c_str(), &now) == 0 && S_ISREG(now.st_mode) &&
-			    read_file(status).find("\"state\":\"running\"") != std::string::npos;
+			    read_file(status).find(running) != std::string::npos;
 		}, DEADLINE_MS));
 	}
 	/* TERM is forwarded, and the wrapper exits with the daemon's code:
@@ -758,8 +769,8 @@ status_file_beside(const std::string &name)
 		CHECK(S_ISDIR(st.st_mode));
 	} else {
 		CHECK(S_ISREG(st.st_mode));
-		CHECK(read_file(status).find("{\"state\":\"exited\",") == 0);
-		CHECK(read_file(status).find("\"exit_code\":7") != std::string::npos);
+		CHECK(read_file(status).find(exited) != std::string::npos);
+		CHECK(read_file(status).find(code) != std::string::npos);
 	}
 	/* The other file is untouched, and what was at the temporary name is
 	 * still there, as it was. */
@@ -779,8 +790,7 @@ status_file_beside(const std::string &name)
 	std::string left;
 	while (struct dirent *e = readdir(dir)) {
 		std::string n = e->d_name;
-		if (n.find("status.json") != std::string::npos && n != "status.json" &&
-		    n != "status.json.tmp")
+		if (n.find(base) != std::string::npos && n != base && n != base + ".tmp")
 			left += n + " ";
 	}
 	closedir(dir);
@@ -799,14 +809,32 @@ status_file_beside(const std::string &name)
  */
 TEST_CASE("security: a FIFO, a hard link or a directory where the status file is written never stops the wrapper nor gets another file written")
 {
-	SUBCASE("a FIFO at status.tmp") { status_file_beside("a FIFO at status.tmp"); }
+	SUBCASE("a FIFO at status.tmp") { file_beside("status_file", "a FIFO at status.tmp"); }
 	SUBCASE("a hard link at status.tmp to another file") {
-		status_file_beside("a hard link at status.tmp to another file");
+		file_beside("status_file", "a hard link at status.tmp to another file");
 	}
 	SUBCASE("a FIFO at the status file's own name") {
-		status_file_beside("a FIFO at the status file's own name");
+		file_beside("status_file", "a FIFO at the status file's own name");
 	}
 	SUBCASE("a directory at the status file's own name") {
-		status_file_beside("a directory at the status file's own name");
+		file_beside("status_file", "a directory at the status file's own name");
+	}
+}
+
+/* The metrics file is written the same way (report_write_atomic), often
+ * into node_exporter's textfile directory, which other users may write. */
+TEST_CASE("security: a FIFO, a hard link or a directory where the metrics file is written never stops the wrapper nor gets another file written")
+{
+	SUBCASE("a FIFO at metrics.prom.tmp") {
+		file_beside("metrics_file", "a FIFO at metrics.prom.tmp");
+	}
+	SUBCASE("a hard link at metrics.prom.tmp to another file") {
+		file_beside("metrics_file", "a hard link at metrics.prom.tmp to another file");
+	}
+	SUBCASE("a FIFO at the metrics file's own name") {
+		file_beside("metrics_file", "a FIFO at the metrics file's own name");
+	}
+	SUBCASE("a directory at the metrics file's own name") {
+		file_beside("metrics_file", "a directory at the metrics file's own name");
 	}
 }

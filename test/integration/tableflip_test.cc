@@ -514,7 +514,7 @@ TEST_CASE("tableflip: HUP during the old one's drain is forwarded, and not track
 	CHECK(child_count_lines(&w, "msg=\"upgrade started\"") == 1);
 	std::string s = read_file(status);
 	CHECK(s.find("\"state\":\"running\"") != std::string::npos);
-	CHECK(s.find("\"current\":{\"pid\":" + std::to_string(cur) + ",\"generation\":2}") !=
+	CHECK(s.find("\"current\":{\"pid\":" + std::to_string(cur) + ",\"generation\":2,\"since\":") !=
 	    std::string::npos);
 
 	send_signal(w.pid, SIGTERM);

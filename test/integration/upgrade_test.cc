@@ -215,6 +215,10 @@ TEST_CASE("a daemon started through a script: its successor runs the same progra
 	/* Generation 1 is the script; in the background, it exits 0 and
 	 * leaves the daemon, generation 2. */
 	unsigned gen = background ? 2 : 1;
+	/* Until the script has exited, it is the generation a HUP reaches
+	 * (and kills): the daemon must be followed first.  The pid file may
+	 * name it before the script is gone. */
+	REQUIRE(child_wait_line(&w, log_gen(w, gen, d1).c_str(), 10000));
 
 	/* HUP: the successor is the same program (by exe), not a stranger. */
 	pid_t d2 = hup_successor(sc, &w, d1, 10000);

@@ -52,7 +52,8 @@ same_settings(const struct settings &a, const struct settings &b)
 	    a.owner == b.owner && a.env == b.env && a.workdir == b.workdir &&
 	    memcmp(&a.sig, &b.sig, sizeof a.sig) == 0 && a.recipe == b.recipe &&
 	    a.upgrade_signal == b.upgrade_signal &&
-	    a.upgrade_timeout_ms == b.upgrade_timeout_ms;
+	    a.upgrade_timeout_ms == b.upgrade_timeout_ms &&
+	    a.metrics_file == b.metrics_file && a.metrics_labels == b.metrics_labels;
 }
 
 /* Every rule, one line each: the input and the whole message. */
@@ -93,6 +94,19 @@ static const struct {
 	{"owner = 1.0", "t.toml:1:9: owner must be a string or an integer, not a float"},
 	{"env = [\"A=B\"]", "t.toml:1:7: env must be a table, not an array (such as env = { NAME = \"value\" })"},
 	{"env = { A = 1 }", "t.toml:1:13: env.A must be a string, not an integer"},
+	{"metrics_file = 1", "t.toml:1:16: metrics_file must be a string, not an integer"},
+
+	/* metrics_labels: Prometheus's label names and values. */
+	{"metrics_labels = \"gitaly\"", "t.toml:1:18: metrics_labels must be a table, not a string (such as metrics_labels = { daemon = \"gitaly\" })"},
+	{"metrics_labels = {}", "t.toml:1:18: metrics_labels must not be empty (leave it out for daemon = the basename of the binary)"},
+	{"metrics_labels = { daemon = 1 }", "t.toml:1:29: metrics_labels.daemon must be a string, not an integer"},
+	{"metrics_labels = { daemon = \"\" }", "t.toml:1:29: metrics_labels.daemon: invalid label value '': an empty label value is the same as no label to Prometheus"},
+	{"metrics_labels = { daemon = \"\\u0000\" }", "t.toml:1:29: metrics_labels.daemon must not contain a NUL byte"},
+	{"metrics_labels = { daemon = \"a\", \"2x\" = \"b\" }", "t.toml:1:34: metrics_labels: invalid label name '2x': a label name is letters, digits and '_', not starting with a digit"},
+	{"[metrics_labels]\n\"a-b\" = \"c\"", "t.toml:2:1: metrics_labels: invalid label name 'a-b': a label name is letters, digits and '_', not starting with a digit"},
+	{"metrics_labels = { __name__ = \"x\" }", "t.toml:1:20: metrics_labels: invalid label name '__name__': names starting with \"__\" are reserved for Prometheus's own use"},
+	{"metrics_labels = { role = \"x\" }", "t.toml:1:20: metrics_labels: invalid label name 'role': pidsitter's own metrics use that label"},
+	{"metrics_labels = { \"\" = \"x\" }", "t.toml:1:20: metrics_labels: invalid label name '': a label name must not be empty"},
 	{"signals_to_all = \"TERM\"", "t.toml:1:18: signals_to_all must be an array, not a string"},
 	{"signal_rewrite = [\"TERM\"]", "t.toml:1:18: signal_rewrite must be a table, not an array (such as signal_rewrite = { TERM = \"QUIT\" })"},
 	{"upgrade_recipe = false", "t.toml:1:18: upgrade_recipe must be a string, not a boolean"},
@@ -261,10 +275,22 @@ TEST_CASE("config: strings")
 	CHECK(s.status_file == "/run/pidsitter/gitaly.json");
 	CHECK(s.workdir == "/var/opt/gitlab/gitaly");
 
-	/* "" is how -n prints "none" for these two. */
-	REQUIRE(parse("status_file = \"\"\nworkdir = \"\"", &s, &err) == 0);
+	/* "" is how -n prints "none" for these. */
+	REQUIRE(parse("status_file = \"\"\nworkdir = \"\"\nmetrics_file = \"\"", &s, &err) == 0);
 	CHECK(s.status_file.empty());
 	CHECK(s.workdir.empty());
+	CHECK(s.metrics_file.empty());
+
+	/* Labels in the file's order; any UTF-8 value, escaped only when
+	 * the file is written. */
+	REQUIRE(parse("metrics_file = \"/run/gitaly.prom\"\n[metrics_labels]\nservice = \"gitaly\"\n"
+	    "shard = \"caf\u00e9 \\\"1\\\"\\n\"\n_x = \"y\"\n", &s, &err) == 0);
+	CHECK(s.metrics_file == "/run/gitaly.prom");
+	REQUIRE(s.metrics_labels.size() == 3);
+	CHECK(s.metrics_labels[0] == std::make_pair(std::string("service"), std::string("gitaly")));
+	CHECK(s.metrics_labels[1] == std::make_pair(std::string("shard"),
+	    std::string("caf\xc3\xa9 \"1\"\n")));
+	CHECK(s.metrics_labels[2] == std::make_pair(std::string("_x"), std::string("y")));
 
 	/* Relative paths and UTF-8 are kept as written. */
 	REQUIRE(parse("pid_file = \"run/d\u00e9mon.pid\"", &s, &err) == 0);
@@ -461,6 +487,8 @@ TEST_CASE("config: every key at once, and -n's output reads back the same")
 	    "reap_timeout = \"7s\"\n"
 	    "log_format = \"json\"\n"
 	    "status_file = \"/run/d.status\"\n"
+	    "metrics_file = \"/run/d.prom\"\n"
+	    "metrics_labels = { daemon = \"d\", group = \"a \\\"b\\\"\\n\" }\n"
 	    "names = [\"d\", \"d2\"]\n"
 	    "match = [\"argv0\"]\n"
 	    "owner = 4242\n"
@@ -479,6 +507,9 @@ TEST_CASE("config: every key at once, and -n's output reads back the same")
 	CHECK(s.reap_timeout_ms == 7000);
 	CHECK(s.log_format == LOG_FORMAT_JSON);
 	CHECK(s.status_file == "/run/d.status");
+	CHECK(s.metrics_file == "/run/d.prom");
+	CHECK(s.metrics_labels == std::vector<std::pair<std::string, std::string>>{{"daemon", "d"},
+	    {"group", "a \"b\"\n"}});
 	CHECK(s.names == std::vector<std::string>{"d", "d2"});
 	CHECK(s.match_facts == MATCH_ARGV0);
 	CHECK(s.owner == 4242);
@@ -507,6 +538,7 @@ TEST_CASE("config: settings_describe prints every key the file knows, and no oth
 	settings_defaults(&s);
 	s.pid_file = "/x.pid";
 	s.names = {"x"};
+	s.metrics_labels = {{"daemon", "x"}};
 	out = settings_describe(&s);
 	for (size_t at = 0; at < out.size();) {
 		size_t eol = out.find('\n', at);
@@ -518,7 +550,8 @@ TEST_CASE("config: settings_describe prints every key the file knows, and no oth
 		keys += key + " ";
 		at = eol == std::string::npos ? out.size() : eol + 1;
 	}
-	CHECK(keys == "pid_file log_format poll_interval start_timeout reap_timeout status_file names "
+	CHECK(keys == "pid_file log_format poll_interval start_timeout reap_timeout status_file "
+	    "control_socket metrics_file metrics_labels names "
 	    "match owner env workdir signals_to_all stop_signals signals_ignored "
 	    "signal_rewrite upgrade_recipe upgrade_signal upgrade_timeout ");
 }

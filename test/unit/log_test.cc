@@ -607,6 +607,7 @@ TEST_CASE("log: with the reader stuck, a few signal lines are kept, the rest dro
 	stuck_pipe(&rd, &wr);
 	log_init(LOG_FORMAT_TEXT, 0, 4242, wr);
 	log_event(LOG_INFO, "monitoring process");
+	unsigned long long total = log_dropped_total();
 	/* Per-signal lines: those within LOG_VOLATILE_QUEUE are kept. */
 	int kept = 0;
 	for (int i = 0; i < 1000; i++) {
@@ -617,9 +618,12 @@ TEST_CASE("log: with the reader stuck, a few signal lines are kept, the rest dro
 	CHECK(kept > 50);
 	CHECK(kept < 1000);
 	CHECK(log_dropped_lines() == (unsigned long)(1000 - kept));
-	/* A line about the daemon's life is kept, the count with it. */
+	CHECK(log_dropped_total() - total == (unsigned long long)(1000 - kept));
+	/* A line about the daemon's life is kept, the count with it; the
+	 * total (the metrics file's counter) never goes back. */
 	log_event(LOG_WARN, "process exited");
 	CHECK(log_dropped_lines() == 0);
+	CHECK(log_dropped_total() - total == (unsigned long long)(1000 - kept));
 
 	std::string got = drain(rd);
 	log_flush(1000);

@@ -72,15 +72,23 @@ static void
 reset_inherited_signals(void)
 {
 	int sigs[SIG_LIMIT + 1];
+	unsigned long long ignored;
 	struct sigaction sa;
 	sigset_t none;
 	size_t n;
 
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* Which are ignored: one read of /proc/self/status rather than a
+	 * sigaction() for each of some forty signals (at every start);
+	 * without /proc, each is asked. */
+	if (proc_ignored_signals(&ignored) < 0)
+		ignored = ~0ULL;
 	n = signals_forwarded(sigs);
 	sigs[n++] = SIGCHLD;
 	for (size_t i = 0; i < n; i++) {
+		if (sigs[i] >= 1 && sigs[i] <= 64 && !((ignored >> (sigs[i] - 1)) & 1))
+			continue;
 		if (sigaction(sigs[i], NULL, &sa) == 0 && sa.sa_handler == SIG_IGN) {
 			sa.sa_handler = SIG_DFL;
 			sigaction(sigs[i], &sa, NULL);
@@ -365,6 +373,7 @@ failed:
 
 	watch_pidfile(&w);
 	uv_run(&loop, UV_RUN_DEFAULT);
+	pidwatch_leave(&w);
 	/* The last generation is gone (the loop only stops then).  Reap any
 	 * orphan that exited meanwhile, so none is left a zombie, and leave:
 	 * the handles die with the process (see ACT_EXIT in watch.cc). */

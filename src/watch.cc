@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -205,9 +206,17 @@ gen_poll_cb(uv_poll_t *p, int status, int events)
 		 * handler runs, then calls child_exit_cb.  But libuv drops
 		 * a signal that finds its signal pipe full (a flood of
 		 * signals to forward), SIGCHLD too: the child would stay a
-		 * zombie and we would wait for ever.  Raise SIGCHLD again;
-		 * the pidfd stays readable until the child is reaped. */
-		kill(getpid(), SIGCHLD);
+		 * zombie and we would wait for ever.  Raise SIGCHLD again,
+		 * but only when the pipe is empty: while it holds messages
+		 * (the SIGCHLD's among them, as a rule), libuv reads them
+		 * all in this turn of the loop or the next (uv__signal_event,
+		 * src/unix/signal.c), and the pidfd, readable until the
+		 * child is reaped, brings us back here if that was not
+		 * enough.  Raising it every time cost the exit some dozen
+		 * system calls. */
+		int queued = 0;
+		if (ioctl(g->w->loop->signal_pipefd[0], FIONREAD, &queued) < 0 || queued == 0)
+			kill(getpid(), SIGCHLD);
 		return;
 	}
 	if (status < 0 || (events & UV_READABLE))
@@ -459,7 +468,10 @@ run_action(struct watch *w, const struct action *a)
 		if (g == NULL)
 			break;
 		log_exit(a->role == ROLE_CURRENT ? LOG_WARN : LOG_INFO, "process exited", a, -1);
-		gen_release(w, g);
+		/* The last one: ACT_EXIT follows, and the kernel closes its
+		 * handles' descriptors with the rest (see ACT_EXIT). */
+		if (sitter_phase(&w->st) != PHASE_EXITED)
+			gen_release(w, g);
 		break;
 	case ACT_READY:
 		if (a->first)
@@ -633,8 +645,13 @@ reap_orphan(void *arg, pid_t pid, int wstatus)
 static void
 sigchld_cb(uv_signal_t *h, int signum)
 {
+	struct watch *w = (struct watch *)h->data;
+
 	(void)signum;
-	reap_children(reap_decide, reap_orphan, h->data);
+	/* Once the exit is decided, main's reap_leftovers() does it. */
+	if (w->done)
+		return;
+	reap_children(reap_decide, reap_orphan, w);
 }
 
 static void
@@ -645,11 +662,15 @@ child_exit_cb(uv_process_t *p, int64_t exit_status, int term_signal)
 	int wstatus = term_signal != 0 ? term_signal : (int)((exit_status & 0xff) << 8);
 
 	w->child_running = false;
-	uv_close((uv_handle_t *)p, NULL);
-	if (g == NULL || !gen_of(g)->spawned || g->exited)
-		return;
-	g->exited = true;
-	gen_finish(g, wstatus, STATUS_CHILD);
+	if (g != NULL && gen_of(g)->spawned && !g->exited) {
+		g->exited = true;
+		gen_finish(g, wstatus, STATUS_CHILD);
+	}
+	/* Closing the last process handle stops libuv's own SIGCHLD
+	 * handle (uv__process_close, src/unix/process.c): four system
+	 * calls that an exit decided just now has no use for. */
+	if (!w->done)
+		uv_close((uv_handle_t *)p, NULL);
 }
 
 int

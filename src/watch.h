@@ -103,6 +103,10 @@ void watch_pidfile(struct watch *w);
  * there).  0, or -errno with *why (control_open()). */
 int watch_control(struct watch *w, std::string *why);
 
+/* Right before exit: have the kernel free the pid file directory's
+ * inotify instance after our exit rather than during it (pidwatch.cc). */
+void pidwatch_leave(struct watch *w);
+
 /* Close every handle (the loop then runs out).  Used on exit and when
  * starting failed. */
 void watch_close(struct watch *w);

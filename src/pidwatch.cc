@@ -94,6 +94,12 @@ current_rules(struct watch *w)
 	return rules;
 }
 
+struct match_rules
+pidwatch_rules(struct watch *w)
+{
+	return current_rules(w);
+}
+
 static void
 check_one(struct watch *w, const std::string &path, enum found_source source)
 {

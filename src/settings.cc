@@ -287,5 +287,8 @@ settings_describe(const struct settings *s)
 	describe_string(&out, "upgrade_recipe", s->recipe == RECIPE_NGINX ? "nginx" : "tableflip");
 	describe_string(&out, "upgrade_signal", signal_short_name(s->upgrade_signal, buf, sizeof buf));
 	describe_ms(&out, "upgrade_timeout", s->upgrade_timeout_ms);
+	describe_string(&out, "notify", s->notify == NOTIFY_OFF ? "off" : "relay");
+	describe_string(&out, "notify_socket", s->notify_socket);
+	describe_string(&out, "ready", s->ready == READY_NOTIFY ? "notify" : "pidfile");
 	return out;
 }

@@ -108,8 +108,13 @@ act(struct watch *w, unsigned number, pid_t sender, const struct notify_msg *m)
 	bool current = number == w->st.current;
 	char buf[64];
 
-	if (m->mainpid != 0)
+	if (m->mainpid != 0) {
 		main_pid(w, sender, m->mainpid);
+		/* The sender may be the new generation now. */
+		if ((number = generation_of(w, sender)) == 0)
+			return;
+		current = number == w->st.current;
+	}
 	if (m->have_status)
 		report_daemon_status(&w->report, &w->st, number, m->status);
 	if (m->ready) {

@@ -603,3 +603,61 @@ TEST_CASE("notify: notify = \"off\" gives the daemon no socket; notify_socket is
 	send_signal(w.pid, SIGTERM);
 	REQUIRE(child_wait_exit(&w, 20000));
 }
+
+/* A real tableflip daemon that speaks through go-systemd (-sd-notify):
+ * with ready = "notify" the wrapper's READY=1, the status file's
+ * "running" and an upgrade's completion wait for the daemon's own
+ * READY=1; with no pid file at all, MAINPID= is what follows the upgrade. */
+TEST_CASE("notify: a tableflip daemon on go-systemd: READY=1 ends the start and the upgrade; MAINPID= follows an upgrade without a pid file")
+{
+	bool pidfile = true;
+	SUBCASE("with its pid file") {}
+	SUBCASE("without a pid file: MAINPID=") { pidfile = false; }
+
+	scene sc;
+	std::string status = sc.dir / "status.json", rec = sc.dir / "tf-record";
+	sc.config("ready = \"notify\"\nstatus_file = \"" + status + "\"\n");
+	notify_socket ns(sc.dir / "systemd", false);
+	std::vector<std::string> env = clean_env;
+	env.push_back("NOTIFY_SOCKET=" + ns.name);
+	std::vector<std::string> argv = {build_path("pidsitter"), "-c", sc.conf, "--",
+	    build_path("tableflip-daemon"), "-pid-file", sc.pidfile, "-record", rec, "-sd-notify",
+	    "-drain", "100ms"};
+	if (!pidfile)
+		argv.push_back("-no-pid-file");
+	child w;
+	child_start(&w, argv, env);
+	INFO(ns.all());
+
+	REQUIRE_MESSAGE(ns.wait("READY=1", 20000) >= 0, child_dump(&w));
+	REQUIRE(record_wait(rec, 0, "sd-notify ok", 20000));
+	pid_t d1 = atoi(lines_with(read_file(rec), {" sd-notify ok"}).at(0).c_str());
+	CHECK(wait_log(&w, {log_msg("process says it is ready"), "generation=1",
+	    "process=" + std::to_string(d1)}, 20000));
+	CHECK(wait_until([&] {
+		return read_file(status).find("\"state\":\"running\"") != std::string::npos; }, 20000));
+	/* The READY=1 upward came after the daemon's (the log's order). */
+	size_t said = w.out.find(log_msg("process says it is ready"));
+	REQUIRE(said != std::string::npos);
+
+	/* The upgrade (tableflip's HUP): complete once the new one says
+	 * READY=1, never before. */
+	send_signal(w.pid, SIGHUP);
+	REQUIRE_MESSAGE(wait_log(&w, {log_msg("upgrade complete"), "generation=2"}, 20000),
+	    (child_dump(&w) + read_file(rec)));
+	size_t ready2 = w.out.find(log_msg("process says it is ready") + " generation=2");
+	size_t done = w.out.find(log_msg("upgrade complete"));
+	CHECK(ready2 != std::string::npos);
+	CHECK(ready2 < done);
+	if (!pidfile)
+		CHECK(has_line(w.out, {log_msg("following new process"), "source=mainpid",
+		    "generation=2"}));
+	int reloading = ns.wait("RELOADING=1", 20000);
+	CHECK(reloading >= 0);
+	CHECK(ns.wait("READY=1", 20000, reloading) > reloading);
+	REQUIRE(wait_log(&w, {log_msg("process exited"), "generation=1"}, 20000));
+
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(child_wait_exit(&w, 20000));
+	CHECK(child_code(&w) == 0);
+}

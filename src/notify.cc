@@ -256,18 +256,21 @@ recv_cb(uv_poll_t *p, int status, int events)
 			if (c->cmsg_type == SCM_CREDENTIALS &&
 			    c->cmsg_len >= CMSG_LEN(sizeof(struct ucred)))
 				cred = (const struct ucred *)CMSG_DATA(c);
-			/* Descriptors are never kept: closing BARRIER=1's is
-			 * what its sender waits for (sd_notify(3)). */
-			if (c->cmsg_type == SCM_RIGHTS) {
-				size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-				for (size_t j = 0; j < k; j++) {
-					int rfd;
-					memcpy(&rfd, CMSG_DATA(c) + j * sizeof(int), sizeof rfd);
-					close(rfd);
-				}
-			}
 		}
 		handle(w, buf, (size_t)n, (mh.msg_flags & MSG_TRUNC) != 0, cred);
+		/* Descriptors are never kept.  Closing BARRIER=1's is what its
+		 * sender waits for (sd_notify(3)): only now, so a short-lived
+		 * sender (systemd-notify) is still alive while it is checked. */
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
+			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+				continue;
+			size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t j = 0; j < k; j++) {
+				int rfd;
+				memcpy(&rfd, CMSG_DATA(c) + j * sizeof(int), sizeof rfd);
+				close(rfd);
+			}
+		}
 	}
 }
 

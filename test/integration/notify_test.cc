@@ -546,8 +546,8 @@ TEST_CASE("notify: systemd-notify from a shell daemon; ready = \"notify\" waits 
 	/* A stranger (this test: no generation nor a descendant of one)
 	 * names itself the main process: refused and logged. */
 	send_datagram(address, "MAINPID=" + std::to_string(getpid()) + "\nREADY=1\n");
-	CHECK(wait_log(&w, {log_msg("notification refused"), "sender=" + std::to_string(getpid())},
-	    20000));
+	CHECK_MESSAGE(wait_log(&w, {log_msg("notification refused"), "sender=" +
+	    std::to_string(getpid())}, 20000), child_dump(&w));
 	CHECK(child_count_lines(&w, "following new process") == 0);
 	/* And garbage, logged at most once a second. */
 	send_datagram(address, "not a notification");

@@ -134,6 +134,11 @@ settings_resolve(const struct options *o, const char *(*getenv_fn)(const char *)
 		    "GITALY_PID_FILE (or pid_file in the configuration file)";
 		return -EINVAL;
 	}
+	/* READY=1 could never arrive: no wrapper would ever be ready. */
+	if (s->ready == READY_NOTIFY && s->notify == NOTIFY_OFF) {
+		*err = s->config_file + ": ready = \"notify\" needs notify = \"relay\"";
+		return -EINVAL;
+	}
 	return 0;
 }
 

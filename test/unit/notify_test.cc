@@ -5,11 +5,14 @@
 #include <doctest/doctest.h>
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <string>
 
 #include "notify.h"
+#include "options.h"
 
 static int
 parse(const std::string &text, struct notify_msg *m)
@@ -110,4 +113,29 @@ TEST_CASE("notify: the address is stable for a pid file, and notify_socket wins"
 	CHECK(notify_address(&s, "/") != a);
 	s.notify_socket = "/run/gitaly/notify.sock";
 	CHECK(notify_address(&s, "/") == "/run/gitaly/notify.sock");
+}
+
+static const char *
+no_env(const char *)
+{
+	return NULL;
+}
+
+TEST_CASE("notify: ready = \"notify\" with notify = \"off\" is a configuration error")
+{
+	struct options o;
+	struct settings s;
+	std::string err;
+	char path[] = "/tmp/pidsitter-notify-test-XXXXXX";
+	int fd = mkstemp(path);
+
+	REQUIRE(fd >= 0);
+	const char text[] = "pid_file = \"/run/x.pid\"\nready = \"notify\"\nnotify = \"off\"\n";
+	REQUIRE(write(fd, text, sizeof text - 1) == (ssize_t)(sizeof text - 1));
+	close(fd);
+	o.config_file = path;
+	o.argv = {"/bin/true"};
+	CHECK(settings_resolve(&o, no_env, &s, &err) == -EINVAL);
+	CHECK(err.find("needs notify = \"relay\"") != std::string::npos);
+	unlink(path);
 }

@@ -604,6 +604,43 @@ TEST_CASE("notify: notify = \"off\" gives the daemon no socket; notify_socket is
 	REQUIRE(child_wait_exit(&w, 20000));
 }
 
+TEST_CASE("notify: a daemon adopted by a new wrapper still reaches it: the address comes from the pid file")
+{
+	scene sc;
+	std::string script = sc.dir / "notify-daemon", record = sc.dir / "record";
+	std::string status = sc.dir / "status.json";
+	write_file(script, NOTIFY_DAEMON, 0755);
+	sc.config("names = [\"notify-daemon\"]\nready = \"notify\"\nstatus_file = \"" + status + "\"\n");
+	std::vector<std::string> argv = {build_path("pidsitter"), "-c", sc.conf, "--", script,
+	    sc.pidfile, sc.dir.path};
+	child w1;
+	child_start(&w1, argv, clean_env);
+	REQUIRE_MESSAGE(record_wait(record, 0, "started", 20000), child_dump(&w1));
+	pid_t d = read_pid(sc.pidfile);
+	daemon_do(sc, d, "--ready");
+	REQUIRE(wait_log(&w1, {log_msg("process says it is ready")}, 20000));
+
+	/* The wrapper dies; the daemon runs on, and a new wrapper adopts it.
+	 * It is starting until the daemon speaks again, on the same address. */
+	send_signal(w1.pid, SIGKILL);
+	REQUIRE(child_wait_exit(&w1, 20000));
+	child w2;
+	child_start(&w2, argv, clean_env);
+	REQUIRE_MESSAGE(wait_log(&w2, {log_msg("adopting a process")}, 20000), child_dump(&w2));
+	CHECK(wait_until([&] {
+		return read_file(status).find("\"wrapper\":" + std::to_string(w2.pid)) !=
+		    std::string::npos; }, 20000));
+	CHECK(read_file(status).find("\"state\":\"starting\"") != std::string::npos);
+	daemon_do(sc, d, "--ready");
+	CHECK_MESSAGE(wait_log(&w2, {log_msg("process says it is ready"), "generation=1",
+	    "sender=" + std::to_string(d)}, 20000), child_dump(&w2));
+	CHECK(wait_until([&] {
+		return read_file(status).find("\"state\":\"running\"") != std::string::npos; }, 20000));
+	send_signal(w2.pid, SIGTERM);
+	REQUIRE(child_wait_exit(&w2, 20000));
+	CHECK(record_count(record, d, "exit") == 1);
+}
+
 /* A real tableflip daemon that speaks through go-systemd (-sd-notify):
  * with ready = "notify" the wrapper's READY=1, the status file's
  * "running" and an upgrade's completion wait for the daemon's own

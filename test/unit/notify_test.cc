@@ -7,12 +7,15 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <string>
 
 #include "notify.h"
 #include "options.h"
+#include "report.h"
 
 static int
 parse(const std::string &text, struct notify_msg *m)
@@ -138,4 +141,91 @@ TEST_CASE("notify: ready = \"notify\" with notify = \"off\" is a configuration e
 	CHECK(settings_resolve(&o, no_env, &s, &err) == -EINVAL);
 	CHECK(err.find("needs notify = \"relay\"") != std::string::npos);
 	unlink(path);
+}
+
+static std::string
+config_error(const char *text)
+{
+	struct options o;
+	struct settings s;
+	std::string err;
+	char path[] = "/tmp/pidsitter-notify-test-XXXXXX";
+	int fd = mkstemp(path);
+
+	REQUIRE(fd >= 0);
+	REQUIRE(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+	close(fd);
+	o.config_file = path;
+	o.argv = {"/bin/true"};
+	int r = settings_resolve(&o, no_env, &s, &err);
+	unlink(path);
+	return r == 0 ? "" : err;
+}
+
+TEST_CASE("notify: the keys' values are checked")
+{
+	CHECK(config_error("pid_file = \"/x.pid\"\nnotify = \"relay\"\nready = \"notify\"\n") == "");
+	CHECK(config_error("pid_file = \"/x.pid\"\nnotify = \"maybe\"\n").find(
+	    "unknown notify 'maybe'") != std::string::npos);
+	CHECK(config_error("pid_file = \"/x.pid\"\nready = \"soon\"\n").find(
+	    "unknown ready 'soon'") != std::string::npos);
+	CHECK(config_error("pid_file = \"/x.pid\"\nnotify_socket = \"rel/ative\"\n").find(
+	    "not an absolute path") != std::string::npos);
+	CHECK(config_error(("pid_file = \"/x.pid\"\nnotify_socket = \"/" + std::string(120, 'a') +
+	    "\"\n").c_str()).find("longer than 100 bytes") != std::string::npos);
+	CHECK(config_error("pid_file = \"/x.pid\"\nnotify_socket = \"\"\n") == "");
+}
+
+/* The service manager's end, with a receive queue that fills up. */
+TEST_CASE("notify: sending upward never blocks: what the manager cannot take waits, in order, and goes later")
+{
+	char dir[] = "/tmp/pidsitter-notify-test-XXXXXX";
+	REQUIRE(mkdtemp(dir) != NULL);
+	std::string path = std::string(dir) + "/sd";
+	struct sockaddr_un sa = {};
+	int rx = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	char buf[256];
+
+	REQUIRE(rx >= 0);
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path.c_str(), path.size());
+	REQUIRE(bind(rx, (struct sockaddr *)&sa, sizeof sa) == 0);
+
+	/* Fill its queue (net.unix.max_dgram_qlen datagrams at most). */
+	int sent = 0;
+	while (report_notify(path.c_str(), "FILL=1") == 0)
+		sent++;
+	CHECK(report_notify(path.c_str(), "FILL=1") == -EAGAIN);
+
+	struct settings s;
+	struct reporter r;
+	settings_defaults(&s);
+	report_init(&r, &s, path.c_str());
+	report_relay(&r, "WATCHDOG=1");
+	report_relay(&r, "STATUS=two");
+	CHECK(r.queue.size() == 2);
+	CHECK(report_flush(&r));  /* still full */
+
+	/* The manager reads: the queue goes out, in order. */
+	for (int i = 0; i < sent; i++)
+		REQUIRE(recv(rx, buf, sizeof buf, 0) > 0);
+	CHECK(!report_flush(&r));
+	CHECK(r.queue.empty());
+	ssize_t n = recv(rx, buf, sizeof buf, 0);
+	CHECK(std::string(buf, n > 0 ? (size_t)n : 0) == "WATCHDOG=1");
+	n = recv(rx, buf, sizeof buf, 0);
+	CHECK(std::string(buf, n > 0 ? (size_t)n : 0) == "STATUS=two");
+
+	/* Bounded: the oldest goes once REPORT_QUEUE_MAX wait. */
+	while (report_notify(path.c_str(), "FILL=1") == 0)
+		;
+	for (int i = 0; i < REPORT_QUEUE_MAX + 3; i++)
+		report_relay(&r, "N=" + std::to_string(i));
+	CHECK(r.queue.size() == REPORT_QUEUE_MAX);
+	CHECK(r.queue.front() == "N=3");
+	CHECK(r.queue_dropped == 3);
+
+	close(rx);
+	unlink(path.c_str());
+	rmdir(dir);
 }

@@ -485,6 +485,18 @@ send_datagram(const std::string &address, const std::string &msg)
 	close(fd);
 }
 
+/* The shell daemon in sc's directory, the configuration (its name, then
+ * keys) and the wrapper's command line for both. */
+std::vector<std::string>
+shell_daemon(const scene &sc, const std::string &keys)
+{
+	std::string script = sc.dir / "notify-daemon";
+
+	write_file(script, NOTIFY_DAEMON, 0755);
+	sc.config("names = [\"notify-daemon\"]\n" + keys);
+	return {build_path("pidsitter"), "-c", sc.conf, "--", script, sc.pidfile, sc.dir.path};
+}
+
 int
 count_msgs(const notify_socket &ns, const std::string &m)
 {
@@ -499,16 +511,14 @@ count_msgs(const notify_socket &ns, const std::string &m)
 TEST_CASE("notify: systemd-notify from a shell daemon; ready = \"notify\" waits for its READY=1; a stranger's MAINPID is refused; WATCHDOG=1 only from the current generation")
 {
 	scene sc;
-	std::string script = sc.dir / "notify-daemon", record = sc.dir / "record";
-	std::string status = sc.dir / "status.json";
-	write_file(script, NOTIFY_DAEMON, 0755);
-	sc.config("names = [\"notify-daemon\"]\nready = \"notify\"\nstatus_file = \"" + status + "\"\n");
+	std::string record = sc.dir / "record", status = sc.dir / "status.json";
+	std::vector<std::string> argv = shell_daemon(sc, "ready = \"notify\"\nstatus_file = \"" +
+	    status + "\"\n");
 	notify_socket ns(sc.dir / "systemd", false);
 	std::vector<std::string> env = clean_env;
 	env.push_back("NOTIFY_SOCKET=" + ns.name);
 	child w;
-	child_start(&w, {build_path("pidsitter"), "-c", sc.conf, "--", script, sc.pidfile,
-	    sc.dir.path}, env);
+	child_start(&w, argv, env);
 	INFO(ns.all());
 
 	REQUIRE_MESSAGE(record_wait(record, 0, "started", 20000), child_dump(&w));
@@ -577,17 +587,14 @@ TEST_CASE("notify: systemd-notify from a shell daemon; ready = \"notify\" waits 
 TEST_CASE("notify: notify = \"off\" gives the daemon no socket; notify_socket is a path the daemon gets")
 {
 	scene sc;
-	std::string script = sc.dir / "notify-daemon", record = sc.dir / "record";
-	write_file(script, NOTIFY_DAEMON, 0755);
+	std::string record = sc.dir / "record";
 	bool off = false;
 	SUBCASE("off") { off = true; }
 	SUBCASE("a path") {}
 	std::string sock = sc.dir / "daemon.sock";
-	sc.config("names = [\"notify-daemon\"]\n" + std::string(off ? "notify = \"off\"\n" :
-	    "notify_socket = \"" + sock + "\"\n"));
 	child w;
-	child_start(&w, {build_path("pidsitter"), "-c", sc.conf, "--", script, sc.pidfile,
-	    sc.dir.path}, clean_env);
+	child_start(&w, shell_daemon(sc, off ? "notify = \"off\"\n" :
+	    "notify_socket = \"" + sock + "\"\n"), clean_env);
 	REQUIRE_MESSAGE(record_wait(record, 0, "started", 20000), child_dump(&w));
 	pid_t d = read_pid(sc.pidfile);
 	if (off) {
@@ -607,12 +614,9 @@ TEST_CASE("notify: notify = \"off\" gives the daemon no socket; notify_socket is
 TEST_CASE("notify: a daemon adopted by a new wrapper still reaches it: the address comes from the pid file")
 {
 	scene sc;
-	std::string script = sc.dir / "notify-daemon", record = sc.dir / "record";
-	std::string status = sc.dir / "status.json";
-	write_file(script, NOTIFY_DAEMON, 0755);
-	sc.config("names = [\"notify-daemon\"]\nready = \"notify\"\nstatus_file = \"" + status + "\"\n");
-	std::vector<std::string> argv = {build_path("pidsitter"), "-c", sc.conf, "--", script,
-	    sc.pidfile, sc.dir.path};
+	std::string record = sc.dir / "record", status = sc.dir / "status.json";
+	std::vector<std::string> argv = shell_daemon(sc, "ready = \"notify\"\nstatus_file = \"" +
+	    status + "\"\n");
 	child w1;
 	child_start(&w1, argv, clean_env);
 	REQUIRE_MESSAGE(record_wait(record, 0, "started", 20000), child_dump(&w1));

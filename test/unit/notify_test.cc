@@ -124,24 +124,6 @@ no_env(const char *)
 	return NULL;
 }
 
-TEST_CASE("notify: ready = \"notify\" with notify = \"off\" is a configuration error")
-{
-	struct options o;
-	struct settings s;
-	std::string err;
-	char path[] = "/tmp/pidsitter-notify-test-XXXXXX";
-	int fd = mkstemp(path);
-
-	REQUIRE(fd >= 0);
-	const char text[] = "pid_file = \"/run/x.pid\"\nready = \"notify\"\nnotify = \"off\"\n";
-	REQUIRE(write(fd, text, sizeof text - 1) == (ssize_t)(sizeof text - 1));
-	close(fd);
-	o.config_file = path;
-	o.argv = {"/bin/true"};
-	CHECK(settings_resolve(&o, no_env, &s, &err) == -EINVAL);
-	CHECK(err.find("needs notify = \"relay\"") != std::string::npos);
-	unlink(path);
-}
 
 static std::string
 config_error(const char *text)
@@ -160,6 +142,12 @@ config_error(const char *text)
 	int r = settings_resolve(&o, no_env, &s, &err);
 	unlink(path);
 	return r == 0 ? "" : err;
+}
+
+TEST_CASE("notify: ready = \"notify\" with notify = \"off\" is a configuration error")
+{
+	CHECK(config_error("pid_file = \"/run/x.pid\"\nready = \"notify\"\nnotify = \"off\"\n").find(
+	    "needs notify = \"relay\"") != std::string::npos);
 }
 
 TEST_CASE("notify: the keys' values are checked")

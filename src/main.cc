@@ -18,6 +18,7 @@
 
 #include "client.h"
 #include "log.h"
+#include "notify.h"
 #include "options.h"
 #include "proc.h"
 #include "reap.h"
@@ -355,6 +356,21 @@ main(int argc, char **argv)
 	}
 	if (!s.control_socket.empty())
 		log_event(LOG_INFO, "control socket ready", {{"control_socket", s.control_socket}});
+
+	/* Before anything is adopted or spawned too: the daemon's address
+	 * is in its environment from the start (pidsitter(8),
+	 * NOTIFICATIONS).  Without it readiness by READY=1 could never come;
+	 * otherwise the daemon runs without a socket, as with notify = "off". */
+	if ((r = notify_open(&w, &err)) < 0) {
+		if (s.ready == READY_NOTIFY) {
+			log_event(LOG_FATAL, "cannot open the notification socket",
+			    {{"error", err}});
+			code = EXIT_FAILURE_OWN;
+			goto failed;
+		}
+		log_event(LOG_WARN, "cannot open the notification socket; the daemon gets none",
+		    {{"error", err}});
+	}
 
 	r = find_daemon(&w, &s);
 	if (r == 0)

@@ -95,6 +95,12 @@ current_rules(struct watch *w)
 	return rules;
 }
 
+struct match_rules
+pidwatch_rules(struct watch *w)
+{
+	return current_rules(w);
+}
+
 /* Read the pid file at path and tell the sitter what it names.  Returns
  * what pidfile_read() returned. */
 static int

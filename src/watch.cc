@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "notify.h"
 #include "pidfile.h"
 #include "reap.h"
 #include "report.h"
@@ -32,7 +33,7 @@
 #include "spawn.h"
 
 static const char *const source_names[] = {"pid_file", "oldbin", "dot2", "spawned", "child",
-    "parent", "forked"};
+    "parent", "forked", "mainpid"};
 static const char *const role_names[] = {"current", "draining", "orphan"};
 static const char *const status_names[] = {"child", "reap", "pidfd", "none"};
 
@@ -476,7 +477,8 @@ run_action(struct watch *w, const struct action *a)
 	case ACT_READY:
 		if (a->first)
 			daemon_named(w, a->number);
-		report_ready(&w->report, &w->st);
+		if (sitter_ready(&w->st))
+			report_ready(&w->report, &w->st);
 		break;
 	case ACT_WAIT_PIDFILE:
 		log_event(LOG_INFO, "start process exited; waiting for the daemon's pid file",
@@ -583,6 +585,7 @@ watch_dispatch(struct watch *w, struct event *ev)
 		control_verdict(&w->ctl, CTL_UPGRADE, false,
 		    "upgrade failed: it ended with no new current process");
 	pidwatch_sync(w);
+	notify_sync(w);
 }
 
 /* Tell the sitter of a process whose identity was checked, found at
@@ -770,7 +773,8 @@ watch_spawn(struct watch *w)
 	int r;
 
 	w->child.data = w;
-	r = spawn_daemon(w->loop, &w->child, w->s, child_exit_cb);
+	r = spawn_daemon(w->loop, &w->child, w->s, child_exit_cb,
+	    w->notify.fd >= 0 ? w->notify.address.c_str() : NULL);
 	if (r != 0)
 		return r;
 	w->child_running = true;
@@ -902,6 +906,7 @@ watch_close(struct watch *w)
 
 	w->done = true;
 	control_close(&w->ctl);
+	notify_close(w);
 	for (struct gen_watch *g : gens)
 		gen_release(w, g);
 	/* What is left is embedded in struct watch. */

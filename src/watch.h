@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "control.h"
+#include "notify.h"
 #include "proc.h"
 #include "report.h"
 #include "settings.h"
@@ -45,6 +46,7 @@ struct watch {
 	struct sitter st;
 	struct reporter report;
 	struct control ctl;        /* the control socket, if configured */
+	struct notify_relay notify;/* the daemon's notification socket */
 	std::string upgrade_note;  /* why the last upgrade signal started none */
 	struct match_rules rules;  /* the names, and the current daemon's program */
 	long pid_max;
@@ -130,6 +132,9 @@ void watch_dispatch_identity(struct watch *w, struct identity *id, enum found_so
 /* pidwatch.cc: read the pid file and its upgrade siblings and tell the
  * sitter what they name. */
 void pidwatch_refresh(struct watch *w);
+/* The rules a new process is checked against (the current program as it
+ * runs now). */
+struct match_rules pidwatch_rules(struct watch *w);
 /* Start or stop the timed re-reading, as the sitter awaits a pid file. */
 void pidwatch_sync(struct watch *w);
 /* Follow the re-parented children that look like the daemon as orphans;

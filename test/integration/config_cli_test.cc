@@ -199,7 +199,10 @@ TEST_CASE("-n: every key of the file reaches the effective settings")
 	    "signal_rewrite = { TERM = \"QUIT\", INT = \"QUIT\" }\n"
 	    "upgrade_recipe = \"nginx\"\n"
 	    "upgrade_signal = \"USR2\"\n"
-	    "upgrade_timeout = \"45s\"\n");
+	    "upgrade_timeout = \"45s\"\n"
+	    "notify = \"relay\"\n"
+	    "notify_socket = \"/run/all.notify\"\n"
+	    "ready = \"notify\"\n");
 	run r = pidsitter({"-n", "-c", conf, "/usr/bin/alld"}, {}, on_their_machine);
 	REQUIRE(r.code == 0);
 	CHECK(r.err == "");
@@ -224,7 +227,10 @@ TEST_CASE("-n: every key of the file reaches the effective settings")
 	    "signal_rewrite = { \"INT\" = \"QUIT\", \"TERM\" = \"QUIT\" }\n"
 	    "upgrade_recipe = \"nginx\"\n"
 	    "upgrade_signal = \"USR2\"\n"
-	    "upgrade_timeout = \"45000ms\"\n");
+	    "upgrade_timeout = \"45000ms\"\n"
+	    "notify = \"relay\"\n"
+	    "notify_socket = \"/run/all.notify\"\n"
+	    "ready = \"notify\"\n");
 
 	/* What -n prints is itself a configuration file that says the same. */
 	std::string again = dir / "again.toml";

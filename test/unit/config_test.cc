@@ -557,7 +557,7 @@ TEST_CASE("config: settings_describe prints every key the file knows, and no oth
 	CHECK(keys == "pid_file log_format poll_interval start_timeout reap_timeout status_file "
 	    "control_socket metrics_file metrics_labels names "
 	    "match owner env workdir signals_to_all stop_signals signals_ignored "
-	    "signal_rewrite upgrade_recipe upgrade_signal upgrade_timeout ");
+	    "signal_rewrite upgrade_recipe upgrade_signal upgrade_timeout notify notify_socket ready ");
 }
 
 TEST_CASE("config: any bytes are an answer, never a crash")

@@ -859,6 +859,59 @@ key_upgrade_recipe(struct cfg *c, const toml::node &n)
 }
 
 static int
+key_notify(struct cfg *c, const toml::node &n)
+{
+	std::string s;
+
+	if (get_string(c, n, "notify", true, &s) != 0)
+		return -EINVAL;
+	if (s == "relay")
+		c->t.notify = NOTIFY_RELAY;
+	else if (s == "off")
+		c->t.notify = NOTIFY_OFF;
+	else
+		return fail(c, n.source(), "unknown notify '%s' (\"relay\" or \"off\")",
+		    shown(s).c_str());
+	return 0;
+}
+
+/* "" is allowed: the abstract name derived from pid_file (notify.h).
+ * Otherwise an absolute path that fits a socket address (unix(7)). */
+static int
+key_notify_socket(struct cfg *c, const toml::node &n)
+{
+	std::string &v = c->t.notify_socket;
+	int r = get_string(c, n, "notify_socket", true, &v);
+
+	if (r != 0 || v.empty())
+		return r;
+	if (v[0] != '/')
+		return fail(c, n.source(), "notify_socket: '%s' is not an absolute path",
+		    shown(v).c_str());
+	if (v.size() > 100)
+		return fail(c, n.source(), "notify_socket: '%s' is longer than 100 bytes "
+		    "(a socket address is short)", shown(v).c_str());
+	return 0;
+}
+
+static int
+key_ready(struct cfg *c, const toml::node &n)
+{
+	std::string s;
+
+	if (get_string(c, n, "ready", true, &s) != 0)
+		return -EINVAL;
+	if (s == "pidfile")
+		c->t.ready = READY_PIDFILE;
+	else if (s == "notify")
+		c->t.ready = READY_NOTIFY;
+	else
+		return fail(c, n.source(), "unknown ready '%s' (\"pidfile\" or \"notify\")",
+		    shown(s).c_str());
+	return 0;
+}
+
+static int
 key_upgrade_signal(struct cfg *c, const toml::node &n)
 {
 	c->upgrade_signal = &n;
@@ -893,6 +946,9 @@ static const struct {
 	{"upgrade_timeout", key_upgrade_timeout},
 	{"stop_timeout", key_stop_timeout},
 	{"descendants", key_descendants},
+	{"notify", key_notify},
+	{"notify_socket", key_notify_socket},
+	{"ready", key_ready},
 };
 
 static int

@@ -97,8 +97,10 @@ drop_line(void)
  * it never keeps the loop alive.
  */
 static uv_poll_t log_poll;
+static uv_loop_t *log_loop;     /* log_attach_loop's, until log_flush */
 static int log_ep = -1;
 static bool log_poll_open;
+static bool log_poll_failed;
 static bool log_polling;
 
 static const char *const level_names[] = {"debug", "info", "warning", "error", "fatal"};
@@ -319,16 +321,43 @@ poll_cb(uv_poll_t *h, int status, int events)
 	flush_queue();
 }
 
+/* The epoll instance and its poll handle, made the first time a line is
+ * queued: most runs never queue one, and need neither the system calls
+ * at start nor the handle's close at exit.  Should it fail, the queue
+ * goes out with the next line or at exit. */
+static bool
+poll_open(void)
+{
+	if (log_poll_open)
+		return true;
+	if (log_loop == NULL || log_poll_failed)
+		return false;
+	log_ep = epoll_create1(EPOLL_CLOEXEC);
+	if (log_ep >= 0 && uv_poll_init(log_loop, &log_poll, log_ep) != 0) {
+		close(log_ep);
+		log_ep = -1;
+	}
+	if (log_ep < 0) {
+		log_poll_failed = true;
+		return false;
+	}
+	uv_unref((uv_handle_t *)&log_poll);
+	log_poll_open = true;
+	poll_watch_out();
+	return true;
+}
+
 /* Poll while lines are queued, and only then. */
 static void
 poll_update(void)
 {
-	bool want = log_poll_open && !log_q.empty() && log_how != OUT_NONE && log_how != OUT_PLAIN;
+	bool want = log_loop != NULL && !log_q.empty() && log_how != OUT_NONE &&
+	    log_how != OUT_PLAIN;
 
 	if (want == log_polling)
 		return;
 	if (want)
-		want = uv_poll_start(&log_poll, UV_READABLE, poll_cb) == 0;
+		want = poll_open() && uv_poll_start(&log_poll, UV_READABLE, poll_cb) == 0;
 	else
 		uv_poll_stop(&log_poll);
 	log_polling = want;
@@ -337,19 +366,8 @@ poll_update(void)
 void
 log_attach_loop(struct uv_loop_s *loop)
 {
-	if (log_poll_open)
-		return;
-	log_ep = epoll_create1(EPOLL_CLOEXEC);
-	if (log_ep < 0)
-		return;
-	if (uv_poll_init(loop, &log_poll, log_ep) != 0) {
-		close(log_ep);
-		log_ep = -1;
-		return;
-	}
-	uv_unref((uv_handle_t *)&log_poll);
-	log_poll_open = true;
-	poll_watch_out();
+	log_loop = loop;
+	log_poll_failed = false;
 	poll_update();
 }
 
@@ -379,6 +397,7 @@ log_flush(int timeout_ms)
 		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
 			break;
 	}
+	log_loop = NULL;
 	if (log_poll_open) {
 		if (log_polling)
 			uv_poll_stop(&log_poll);
@@ -545,17 +564,43 @@ text_needs_quoting(const char *s)
 	return false;
 }
 
+/*
+ * The UTC date of a day number (days since 1970-01-01) in the proleptic
+ * Gregorian calendar, as gmtime(3) gives it.  Not gmtime_r(): glibc's
+ * loads the time zone file (tzset) the first time, seven system calls at
+ * start that UTC has no use for.  The count is shifted to start on
+ * 0000-03-01, so that the leap day ends a year; a 400-year era has
+ * 146097 days, and within it the year follows from the day of the era
+ * less the leap days before it.
+ */
+static void
+utc_date(long long days, long long *year, int *month, int *day)
+{
+	long long z = days + 719468;  /* days from 0000-03-01 */
+	long long era = (z >= 0 ? z : z - 146096) / 146097;
+	long long doe = z - era * 146097;                /* [0, 146096] */
+	long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);  /* from March 1 */
+	long long mp = (5 * doy + 2) / 153;              /* March is 0 */
+
+	*day = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*month = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*year = yoe + era * 400 + (*month <= 2);
+}
+
 void
 log_format_time(std::string *out, const struct timespec *when)
 {
-	struct tm tm;
+	long long secs = (long long)when->tv_sec;
+	long long days = (secs >= 0 ? secs : secs - 86399) / 86400;
+	long long rem = secs - days * 86400, year;
+	int month, day;
 	char buf[64];
-	time_t secs = when->tv_sec;
 
-	gmtime_r(&secs, &tm);
-	snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, when->tv_nsec / 1000000);
+	utc_date(days, &year, &month, &day);
+	snprintf(buf, sizeof buf, "%04lld-%02d-%02dT%02lld:%02lld:%02lld.%03ldZ",
+	    year, month, day, rem / 3600, rem / 60 % 60, rem % 60,
+	    when->tv_nsec / 1000000);
 	out->append(buf);
 }
 

@@ -18,6 +18,7 @@
 
 #include "client.h"
 #include "log.h"
+#include "notify.h"
 #include "options.h"
 #include "proc.h"
 #include "reap.h"
@@ -72,15 +73,23 @@ static void
 reset_inherited_signals(void)
 {
 	int sigs[SIG_LIMIT + 1];
+	unsigned long long ignored;
 	struct sigaction sa;
 	sigset_t none;
 	size_t n;
 
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* Which are ignored: one read of /proc/self/status rather than a
+	 * sigaction() for each of some forty signals (at every start);
+	 * without /proc, each is asked. */
+	if (proc_ignored_signals(&ignored) < 0)
+		ignored = ~0ULL;
 	n = signals_forwarded(sigs);
 	sigs[n++] = SIGCHLD;
 	for (size_t i = 0; i < n; i++) {
+		if (sigs[i] >= 1 && sigs[i] <= 64 && !((ignored >> (sigs[i] - 1)) & 1))
+			continue;
 		if (sigaction(sigs[i], NULL, &sa) == 0 && sa.sa_handler == SIG_IGN) {
 			sa.sa_handler = SIG_DFL;
 			sigaction(sigs[i], &sa, NULL);
@@ -348,6 +357,21 @@ main(int argc, char **argv)
 	if (!s.control_socket.empty())
 		log_event(LOG_INFO, "control socket ready", {{"control_socket", s.control_socket}});
 
+	/* Before anything is adopted or spawned too: the daemon's address
+	 * is in its environment from the start (pidsitter(8),
+	 * NOTIFICATIONS).  Without it readiness by READY=1 could never come;
+	 * otherwise the daemon runs without a socket, as with notify = "off". */
+	if ((r = notify_open(&w, &err)) < 0) {
+		if (s.ready == READY_NOTIFY) {
+			log_event(LOG_FATAL, "cannot open the notification socket",
+			    {{"error", err}});
+			code = EXIT_FAILURE_OWN;
+			goto failed;
+		}
+		log_event(LOG_WARN, "cannot open the notification socket; the daemon gets none",
+		    {{"error", err}});
+	}
+
 	r = find_daemon(&w, &s);
 	if (r == 0)
 		code = start_daemon(&w, &s);
@@ -365,6 +389,7 @@ failed:
 
 	watch_pidfile(&w);
 	uv_run(&loop, UV_RUN_DEFAULT);
+	pidwatch_leave(&w);
 	/* The last generation is gone (the loop only stops then).  Reap any
 	 * orphan that exited meanwhile, so none is left a zombie, and leave:
 	 * the handles die with the process (see ACT_EXIT in watch.cc). */

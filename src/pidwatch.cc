@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -94,7 +95,15 @@ current_rules(struct watch *w)
 	return rules;
 }
 
-static void
+struct match_rules
+pidwatch_rules(struct watch *w)
+{
+	return current_rules(w);
+}
+
+/* Read the pid file at path and tell the sitter what it names.  Returns
+ * what pidfile_read() returned. */
+static int
 check_one(struct watch *w, const std::string &path, enum found_source source)
 {
 	const struct generation *gen, *cur;
@@ -105,7 +114,7 @@ check_one(struct watch *w, const std::string &path, enum found_source source)
 
 	r = read_pidfile(w, path, &pid, &why);
 	if (r == -ENOENT)
-		return;
+		return r;
 	if (r < 0) {
 		/* A torn write is read again on the next change.  What the
 		 * timed re-read finds again was said already. */
@@ -115,7 +124,7 @@ check_one(struct watch *w, const std::string &path, enum found_source source)
 			w->last_warning = said;
 		log_event(r == -EINVAL || again ? LOG_DEBUG : LOG_WARN, "cannot use pid file",
 		    {{"pid_file", path}, {"error", why}});
-		return;
+		return r;
 	}
 	gen = sitter_gen_by_pid(&w->st, pid);
 	if (gen != NULL) {
@@ -126,28 +135,28 @@ check_one(struct watch *w, const std::string &path, enum found_source source)
 		if (source == FOUND_PIDFILE && !gen->named)
 			read_program(w, gen, &ev.program);
 		watch_dispatch(w, &ev);
-		return;
+		return 0;
 	}
 	if (was_refused(w, pid))
-		return;
+		return 0;
 	struct match_rules rules = current_rules(w);
 	r = proc_identify(pid, &rules, &id, &why);
 	if (r == ID_ERROR) {
 		/* Not refused for good: the next change tries again. */
 		log_event(LOG_WARN, "cannot check the process the pid file names",
 		    {{"pid_file", path}, {"process", (long)pid}, {"error", why}});
-		return;
+		return 0;
 	}
 	if (r == ID_DEAD) {
 		log_event(LOG_DEBUG, "pid file names no live process",
 		    {{"pid_file", path}, {"process", (long)pid}, {"reason", why}});
-		return;
+		return 0;
 	}
 	if (r != ID_OK) {
 		remember_refusal(w, pid);
 		log_event(LOG_WARN, "not following process",
 		    {{"pid_file", path}, {"process", (long)pid}, {"reason", why}});
-		return;
+		return 0;
 	}
 	struct event ev = watch_event(EV_FOUND);
 	ev.pid = pid;
@@ -162,21 +171,45 @@ check_one(struct watch *w, const std::string &path, enum found_source source)
 	ev.born_before_current = cg != NULL && cur->start_time == id.start_time &&
 	    id.start_time > 0 && pidfd_born_before(id.pidfd, cg->pidfd);
 	watch_dispatch(w, &ev);
+	return 0;
+}
+
+/*
+ * An upgrade sibling (.oldbin, .2) of the pid file, which is rarely there.
+ * When the pid file's own read (main_r) walked the directory's path
+ * without a refusal (it read the file, or found none), an absent sibling
+ * is told by one lstat() rather than by pidfile_read()'s walk of every
+ * component (some twelve system calls, on every death and every change in
+ * the directory): the walk would end in ENOENT as well, on which
+ * check_one says nothing.  Anything else (the sibling is there, or a
+ * symbolic link, or the lstat fails otherwise) gets the whole read.
+ */
+static void
+check_sibling(struct watch *w, int main_r, const std::string &path, enum found_source source)
+{
+	struct stat st;
+
+	if ((main_r == 0 || main_r == -ENOENT) && lstat(path.c_str(), &st) < 0 &&
+	    errno == ENOENT)
+		return;
+	check_one(w, path, source);
 }
 
 /* Read the pid file and its upgrade siblings; report what they name. */
 void
 pidwatch_refresh(struct watch *w)
 {
+	int r;
+
 	if (w->done)
 		return;
-	check_one(w, w->s->pid_file, FOUND_PIDFILE);
+	r = check_one(w, w->s->pid_file, FOUND_PIDFILE);
 	if (w->done)
 		return;
-	check_one(w, w->s->pid_file + ".oldbin", FOUND_OLDBIN);
+	check_sibling(w, r, w->s->pid_file + ".oldbin", FOUND_OLDBIN);
 	if (w->done)
 		return;
-	check_one(w, w->s->pid_file + ".2", FOUND_DOT2);
+	check_sibling(w, r, w->s->pid_file + ".2", FOUND_DOT2);
 }
 
 /* inotify drops what comes after its queue overflows (a wrapper stopped
@@ -374,3 +407,54 @@ watch_pidfile(struct watch *w)
 	pidwatch_refresh(w);
 }
 
+
+/*
+ * The last close of an inotify instance with a watch waits for a kernel
+ * SRCU grace period (fsnotify_destroy_group waits for the mark reaper,
+ * fs/notify/group.c and fs/notify/mark.c): 4 to 25 ms on Linux 6.18.  At
+ * exit the kernel closes our descriptors before it tells the parent
+ * (do_exit: exit_files, then exit_notify, kernel/exit.c), so a supervisor
+ * would wait that long for the daemon's fate.  Instead the instance is
+ * put in flight on a socket pair of our own, in a datagram that also
+ * carries the receiving socket: at exit only that unreachable cycle holds
+ * it, and the unix socket garbage collector, which runs in a kernel worker
+ * (net/unix/garbage.c, since Linux 6.10), frees it there.  On older
+ * kernels the collection runs in our exit and costs what the close did.
+ * Nothing is lost on failure: the instance is then closed at exit.
+ */
+void
+pidwatch_leave(struct watch *w)
+{
+	union {
+		char buf[CMSG_SPACE(2 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr m;
+	struct cmsghdr *c;
+	struct iovec iov;
+	char byte = 0;
+	int sv[2], fds[2];
+
+	if (w->loop->inotify_fd < 0)
+		return;
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return;
+	memset(&m, 0, sizeof m);
+	memset(&u, 0, sizeof u);
+	iov.iov_base = &byte;
+	iov.iov_len = 1;
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	m.msg_control = u.buf;
+	m.msg_controllen = sizeof u.buf;
+	c = CMSG_FIRSTHDR(&m);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof fds);
+	fds[0] = w->loop->inotify_fd;
+	fds[1] = sv[1];
+	memcpy(CMSG_DATA(c), fds, sizeof fds);
+	/* Both ends stay open until exit: the closing of sv[0] is what
+	 * starts the collection. */
+	(void)sendmsg(sv[0], &m, MSG_NOSIGNAL);
+}

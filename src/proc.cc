@@ -293,6 +293,23 @@ proc_sigkill_pending(pid_t pid)
 	return mask_has(buf, "\nShdPnd:", SIGKILL) || mask_has(buf, "\nSigPnd:", SIGKILL);
 }
 
+int
+proc_ignored_signals(unsigned long long *mask)
+{
+	char buf[4096];
+	const char *p;
+	size_t len;
+	int r;
+
+	if ((r = read_small("/proc/self/status", buf, sizeof buf - 1, &len)) < 0)
+		return r;
+	buf[len] = '\0';
+	p = strstr(buf, "\nSigIgn:");
+	if (p == NULL || sscanf(p + strlen("\nSigIgn:"), "%llx", mask) != 1)
+		return -EINVAL;
+	return 0;
+}
+
 bool
 comm_matches(const std::string &comm, const std::string &name)
 {

@@ -38,6 +38,9 @@ int proc_read_argv0(pid_t pid, std::string *argv0);
 int proc_read_uid(pid_t pid, uid_t *uid);
 /* Is a SIGKILL pending for it (it is about to die)? */
 bool proc_sigkill_pending(pid_t pid);
+/* The signals this process ignores, bit N-1 for signal N (SigIgn: of
+ * /proc/self/status, proc_pid_status(5)).  0 or -errno. */
+int proc_ignored_signals(unsigned long long *mask);
 
 /* The program a process runs: the device and inode of its executable
  * (stat through /proc/PID/exe, which reaches the file even once it was

@@ -63,6 +63,10 @@ report_status_json(const struct report_state *st, long wrapper_pid)
 		out += "null";
 	}
 	out += "}";
+	if (!st->daemon_status.empty()) {
+		out += ",\"daemon_status\":";
+		log_quote_json(&out, st->daemon_status.c_str());
+	}
 	if (st->exit_code >= 0) {
 		snprintf(buf, sizeof buf, ",\"exit_code\":%d", st->exit_code);
 		out += buf;
@@ -172,7 +176,8 @@ report_notify(const char *socket_path, const std::string &msg)
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (sendto(fd, msg.data(), msg.size(), MSG_NOSIGNAL, (struct sockaddr *)&sa, salen) < 0)
+	if (sendto(fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT,
+	    (struct sockaddr *)&sa, salen) < 0)
 		r = -errno;
 	close(fd);
 	return r;
@@ -206,7 +211,12 @@ report_init(struct reporter *r, const struct settings *s, const char *notify_soc
 	r->metrics_st = NULL;
 	r->since_number = 0;
 	r->since = {0, 0};
+	r->daemon_status.clear();
+	r->queue.clear();
+	r->queue_dropped = 0;
 }
+
+static void write_status(struct reporter *r, const struct sitter *st);
 
 /* systemd's notification socket, when we run under it. */
 static void
@@ -216,10 +226,55 @@ notify(struct reporter *r, const std::string &msg)
 
 	if (r->notify_socket.empty())
 		return;
-	e = report_notify(r->notify_socket.c_str(), msg);
-	if (e < 0)
-		log_event(LOG_WARN, "cannot notify the service manager",
-		    {{"socket", r->notify_socket}, {"error", strerror(-e)}});
+	/* In order: nothing overtakes what is queued. */
+	if (r->queue.empty() && (e = report_notify(r->notify_socket.c_str(), msg)) != -EAGAIN) {
+		if (e < 0)
+			log_event(LOG_WARN, "cannot notify the service manager",
+			    {{"socket", r->notify_socket}, {"error", strerror(-e)}});
+		return;
+	}
+	if (r->queue.size() >= REPORT_QUEUE_MAX) {
+		r->queue.pop_front();
+		r->queue_dropped++;
+	}
+	r->queue.push_back(msg);
+}
+
+bool
+report_flush(struct reporter *r)
+{
+	int e;
+
+	while (!r->queue.empty()) {
+		e = report_notify(r->notify_socket.c_str(), r->queue.front());
+		if (e == -EAGAIN)
+			return true;
+		if (e < 0)
+			log_event(LOG_WARN, "cannot notify the service manager",
+			    {{"socket", r->notify_socket}, {"error", strerror(-e)}});
+		r->queue.pop_front();
+	}
+	if (r->queue_dropped > 0) {
+		log_event(LOG_WARN, "the service manager did not take some messages",
+		    {{"socket", r->notify_socket}, {"dropped", r->queue_dropped}});
+		r->queue_dropped = 0;
+	}
+	return false;
+}
+
+void
+report_relay(struct reporter *r, const std::string &msg)
+{
+	notify(r, msg);
+}
+
+void
+report_daemon_status(struct reporter *r, const struct sitter *st, unsigned number,
+    const std::string &text)
+{
+	r->daemon_status = text;
+	write_status(r, st);
+	notify(r, "STATUS=" + text + " (generation " + std::to_string(number) + ")");
 }
 
 static std::string
@@ -266,6 +321,7 @@ fill_state(struct reporter *r, const struct sitter *st, struct report_state *rs)
 	rs->last_upgrade = r->upgrade_result;
 	rs->last_upgrade_at = r->upgrade_at;
 	rs->exit_code = sitter_phase(st) == PHASE_EXITED ? r->exit_code : -1;
+	rs->daemon_status = r->daemon_status;
 }
 
 std::string

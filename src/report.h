@@ -13,6 +13,7 @@
 
 #include <uv.h>
 
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,7 @@ struct report_state {
 	const char *last_upgrade;       /* "none", "complete", "failed" */
 	struct timespec last_upgrade_at;/* CLOCK_REALTIME; 0 when none */
 	int exit_code;                  /* once exited; -1 before */
+	std::string daemon_status;      /* the daemon's last STATUS=; "": none */
 };
 
 /* The status file's JSON, one line (a pure function for the tests). */
@@ -47,7 +49,8 @@ std::string report_status_json(const struct report_state *st, long wrapper_pid);
 int report_write_atomic(const char *path, const std::string &text);
 
 /* Send one datagram to systemd's NOTIFY_SOCKET (a path, or "@name" for
- * the abstract namespace).  0 or -errno. */
+ * the abstract namespace), without waiting: -EAGAIN when its queue is
+ * full.  0 or -errno. */
 int report_notify(const char *socket_path, const std::string &msg);
 
 /*
@@ -78,7 +81,16 @@ struct reporter {
 	uv_idle_t metrics_idle;      /* writes it before the loop next waits */
 	bool metrics_deferred;       /* metrics_idle is set up */
 	const struct sitter *metrics_st;  /* what it writes then */
+	std::string daemon_status;   /* the daemon's last STATUS= (notify.cc) */
+	/* Messages systemd could not take at once, oldest first, retried
+	 * from the loop (report_flush): a stuck service manager never
+	 * stalls the wrapper.  At most REPORT_QUEUE_MAX; then the oldest
+	 * goes, counted. */
+	std::deque<std::string> queue;
+	unsigned long long queue_dropped;
 };
+
+#define REPORT_QUEUE_MAX 16
 
 void report_init(struct reporter *r, const struct settings *s, const char *notify_socket);
 
@@ -117,6 +129,18 @@ void report_upgrade_refused(struct reporter *r);
 
 /* Signal sig reached a process of the daemon.  Counted. */
 void report_signal(struct reporter *r, int sig);
+
+/* A message of the daemon's, relayed to systemd as it is (notify.cc has
+ * checked it). */
+void report_relay(struct reporter *r, const std::string &msg);
+
+/* The daemon's STATUS=: in the status file, and to systemd with the
+ * generation. */
+void report_daemon_status(struct reporter *r, const struct sitter *st, unsigned number,
+    const std::string &text);
+
+/* Send what is queued; true while something is left. */
+bool report_flush(struct reporter *r);
 
 /* The wrapper exits with code: the status and metrics files say so at
  * once (pidsitter_up 0). */

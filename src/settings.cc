@@ -136,6 +136,11 @@ settings_resolve(const struct options *o, const char *(*getenv_fn)(const char *)
 		    "GITALY_PID_FILE (or pid_file in the configuration file)";
 		return -EINVAL;
 	}
+	/* READY=1 could never arrive: no wrapper would ever be ready. */
+	if (s->ready == READY_NOTIFY && s->notify == NOTIFY_OFF) {
+		*err = s->config_file + ": ready = \"notify\" needs notify = \"relay\"";
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -303,5 +308,8 @@ settings_describe(const struct settings *s)
 	else
 		describe_ms(&out, "stop_timeout", s->stop_timeout_ms);
 	describe_string(&out, "descendants", s->descendants == DESCENDANTS_STOP ? "stop" : "leave");
+	describe_string(&out, "notify", s->notify == NOTIFY_OFF ? "off" : "relay");
+	describe_string(&out, "notify_socket", s->notify_socket);
+	describe_string(&out, "ready", s->ready == READY_NOTIFY ? "notify" : "pidfile");
 	return out;
 }

@@ -37,6 +37,18 @@ enum match_fact {
 };
 
 /* How an upgrade is driven when the wrapper receives the upgrade signal. */
+/* The daemon's own systemd notifications (notify.h). */
+enum notify_mode {
+	NOTIFY_RELAY,     /* give it a socket; check, relay, act on its messages */
+	NOTIFY_OFF,       /* remove NOTIFY_SOCKET from its environment */
+};
+
+/* What makes a generation ready. */
+enum ready_mode {
+	READY_PIDFILE,    /* a pid file names it */
+	READY_NOTIFY,     /* it (or a descendant) sent READY=1 */
+};
+
 enum upgrade_recipe {
 	RECIPE_TABLEFLIP, /* forward HUP; the daemon re-executes itself */
 	RECIPE_NGINX,     /* USR2 to the master, then QUIT to the old one
@@ -97,6 +109,9 @@ struct settings {
 	/* Labels on every metric; default daemon = basename of the binary. */
 	std::vector<std::pair<std::string, std::string>> metrics_labels;
 	int notify_fd = -1;               /* s6 notification fd; -1: none */
+	int notify = NOTIFY_RELAY;        /* enum notify_mode */
+	std::string notify_socket;        /* empty: derived from pid_file (notify.h) */
+	int ready = READY_PIDFILE;        /* enum ready_mode */
 
 	bool check_only = false;          /* -n: validate, print, exit */
 	std::vector<std::string> argv;    /* the daemon: binary and its arguments */

@@ -19,6 +19,7 @@ sitter_init(struct sitter *st, const struct settings *s)
 	st->sig = s->sig;
 	st->recipe = s->recipe;
 	st->upgrade_signal = s->upgrade_signal;
+	st->ready_notify = s->ready == READY_NOTIFY;
 	st->state = SITTER_RUNNING;
 	st->next_number = 1;
 	st->stop_notice = s->stop_timeout_ms != 0 || s->descendants == DESCENDANTS_STOP;
@@ -68,7 +69,8 @@ sitter_phase(const struct sitter *st)
 		return PHASE_STOPPING;
 	if (st->upgrading != 0)
 		return PHASE_UPGRADING;
-	if (st->state == SITTER_WAIT_PIDFILE || !st->pidfile_seen)
+	if (st->state == SITTER_WAIT_PIDFILE ||
+	    !(st->ready_notify ? st->ready_seen : st->pidfile_seen))
 		return PHASE_STARTING;
 	return PHASE_RUNNING;
 }
@@ -87,6 +89,16 @@ sitter_forked_unnamed(const struct sitter *st)
 
 	return st->state != SITTER_DONE && cur != NULL && cur->start && !cur->spawned &&
 	    !st->pidfile_seen;
+}
+
+bool
+sitter_ready(const struct sitter *st)
+{
+	const struct generation *cur = sitter_gen(st, st->current);
+
+	if (cur == NULL)
+		return false;
+	return st->ready_notify ? cur->ready : cur->named;
 }
 
 int
@@ -335,6 +347,8 @@ pidfile_names(struct sitter *st, unsigned number, const struct event *ev,
 	struct action a = act(ACT_READY, number);
 
 	st->pidfile_seen = true;
+	if (st->ready_notify && g->ready && number == st->current)
+		st->ready_seen = true;
 	if (!g->named) {
 		g->named = true;
 		a.first = true;
@@ -342,6 +356,29 @@ pidfile_names(struct sitter *st, unsigned number, const struct event *ev,
 			g->program = ev->program;
 	}
 	out->push_back(a);
+	/* With ready = "notify" the upgrade is done when the new one says
+	 * READY=1 (on_ready), which may come first. */
+	if (st->upgrading != 0 && st->upgrading != number &&
+	    (!st->ready_notify || g->ready))
+		upgrade_done(st, number, out);
+}
+
+/* READY=1 from generation number or a descendant (notify.cc found which).
+ * With ready = "notify", the current one's makes the service ready and
+ * ends an upgrade; a draining one's is only noted.  With "pidfile" it is
+ * only noted: the pid file says when. */
+static void
+on_ready(struct sitter *st, unsigned number, std::vector<struct action> *out)
+{
+	struct generation *g = gen_mut(st, number);
+
+	if (g == NULL || g->role == ROLE_ORPHAN || g->ready)
+		return;
+	g->ready = true;
+	if (!st->ready_notify || number != st->current)
+		return;
+	st->ready_seen = true;
+	out->push_back(act(ACT_READY, number));
 	if (st->upgrading != 0 && st->upgrading != number)
 		upgrade_done(st, number, out);
 }
@@ -350,7 +387,7 @@ static void
 on_found(struct sitter *st, const struct event *ev, std::vector<struct action> *out)
 {
 	const struct generation *known = sitter_gen_by_pid(st, ev->pid);
-	bool named = ev->source == FOUND_PIDFILE;
+	bool named = ev->source == FOUND_PIDFILE || ev->source == FOUND_MAINPID;
 	bool orphan = ev->source == FOUND_CHILD;
 	unsigned number;
 	enum gen_role role;
@@ -672,6 +709,9 @@ sitter_step(struct sitter *st, const struct event *ev, std::vector<struct action
 		break;
 	case EV_EXIT:
 		on_exit(st, ev, out);
+		break;
+	case EV_READY:
+		on_ready(st, ev->number, out);
 		break;
 	case EV_START_TIMEOUT:
 		if (st->state != SITTER_WAIT_PIDFILE)

@@ -48,6 +48,8 @@ enum found_source {
 	FOUND_PARENT,    /* the adopted daemon's parent, the same daemon: an
 	                  * old generation still draining when we started */
 	FOUND_FORKED,    /* the one process a start process left (EV_EXIT) */
+	FOUND_MAINPID,   /* MAINPID= from a generation or its descendant
+	                  * (notify.cc): named, as by the pid file */
 };
 
 /* Where an exit status came from (the log says which). */
@@ -79,6 +81,7 @@ struct generation {
 	bool oldbin;     /* asked to upgrade, it moved its pid file to
 	                  * <pidfile>.oldbin (nginx, unicorn): the pid file
 	                  * naming it again means the new master failed */
+	bool ready;      /* it (or a descendant) sent READY=1 (notify.h) */
 };
 
 enum sitter_state {
@@ -93,12 +96,14 @@ struct sitter {
 	struct sigpolicy sig;
 	int recipe;                /* enum upgrade_recipe */
 	int upgrade_signal;
+	bool ready_notify;         /* ready = "notify": READY=1 makes ready */
 
 	enum sitter_state state;
 	std::vector<struct generation> gens;  /* the live ones */
 	unsigned next_number;
 	unsigned current;          /* its number; 0: none */
 	bool pidfile_seen;         /* the pid file has named a live daemon */
+	bool ready_seen;           /* ready_notify: a current one was ready */
 	bool stopping;             /* a stop signal has been forwarded */
 	std::vector<int> replay;   /* what every later generation receives */
 	unsigned upgrading;        /* the generation asked to upgrade; 0: none */
@@ -121,6 +126,7 @@ enum event_kind {
 	EV_START_TIMEOUT,   /* no pid file in start_timeout */
 	EV_UPGRADE_TIMEOUT, /* no new generation in upgrade_timeout */
 	EV_STOP_TIMEOUT,    /* stop_timeout passed since ACT_STOP_BEGIN */
+	EV_READY,           /* number (or a descendant) sent READY=1 */
 };
 
 struct event {
@@ -135,7 +141,7 @@ struct event {
 	int pidfd;         /* the glue's descriptor of pid, -1: none; handed
 	                    * back in ACT_FOLLOW, never used here */
 	struct proc_program program;  /* what it runs, where known */
-	/* EV_EXIT */
+	/* EV_EXIT, EV_READY */
 	unsigned number;
 	int wstatus;
 	enum status_source status_source;
@@ -155,7 +161,9 @@ enum action_kind {
 	ACT_DRAIN,          /* generation number is now draining */
 	ACT_GONE,           /* generation number died (wstatus, status_source) */
 	ACT_READY,          /* the pid file names the current generation
-	                     * (first: for the first time) */
+	                     * (first: for the first time), or (ready_notify)
+	                     * the current one sent READY=1: sitter_ready()
+	                     * says whether the service is ready now */
 	ACT_WAIT_PIDFILE,   /* arm the start timer */
 	ACT_PIDFILE_CAME,   /* disarm it */
 	ACT_UPGRADE_BEGIN,  /* arm the upgrade timer (number: the old one) */
@@ -226,6 +234,10 @@ bool sitter_awaits_pidfile(const struct sitter *st);
  * and has no pid file named the daemon yet?  The pid file may have named
  * it before it was known for the daemon, and refused then: worth a read. */
 bool sitter_forked_unnamed(const struct sitter *st);
+
+/* Is the current generation ready: named by a pid file, or with ready =
+ * "notify", it sent READY=1?  What waits for readiness asks this. */
+bool sitter_ready(const struct sitter *st);
 
 /* Exit code for a wait status: the code, or 128+N for signal N. */
 int sitter_exit_code(int wstatus);

@@ -41,9 +41,16 @@ spawn_environment(char **environ_in, const std::vector<std::string> &extra)
 
 int
 spawn_daemon(uv_loop_t *loop, uv_process_t *proc, const struct settings *s,
-    uv_exit_cb exit_cb)
+    uv_exit_cb exit_cb, const char *notify_socket)
 {
-	std::vector<std::string> env = spawn_environment(environ, s->env);
+	std::vector<std::string> extra = s->env;
+
+	if (notify_socket != NULL)
+		extra.push_back(std::string("NOTIFY_SOCKET=") + notify_socket);
+	std::vector<std::string> env = spawn_environment(environ, extra);
+	for (size_t i = 0; notify_socket != NULL && i < env.size(); i++)
+		if (env[i].compare(0, 13, "WATCHDOG_PID=") == 0)
+			env.erase(env.begin() + (long)i--);
 	std::vector<char *> argv, envp;
 	uv_stdio_container_t stdio[3];
 	uv_process_options_t opts;

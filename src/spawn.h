@@ -22,9 +22,13 @@ std::vector<std::string> spawn_environment(char **environ_in,
  * spawn_environment().  libuv reports an exec failure synchronously, so
  * this returns 0 or a negative errno (UV_ENOENT, UV_EACCES...).  The
  * exit status arrives through exit_cb.
+ *
+ * notify_socket: the relay's address (notify.h), given as NOTIFY_SOCKET,
+ * and WATCHDOG_PID (the wrapper's, systemd.exec(5)) left out so the daemon
+ * takes WATCHDOG_USEC for itself; NULL: NOTIFY_SOCKET is left out.
  */
 int spawn_daemon(uv_loop_t *loop, uv_process_t *proc, const struct settings *s,
-    uv_exit_cb exit_cb);
+    uv_exit_cb exit_cb, const char *notify_socket = NULL);
 
 /* Can the daemon be started in dir: a directory we may search?  0, or
  * -ENOENT, -ENOTDIR, -EACCES...  uv_spawn cannot say which step failed:

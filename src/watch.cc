@@ -21,9 +21,11 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "notify.h"
 #include "pidfile.h"
 #include "reap.h"
 #include "report.h"
@@ -31,7 +33,7 @@
 #include "spawn.h"
 
 static const char *const source_names[] = {"pid_file", "oldbin", "dot2", "spawned", "child",
-    "parent", "forked"};
+    "parent", "forked", "mainpid"};
 static const char *const role_names[] = {"current", "draining", "orphan"};
 static const char *const status_names[] = {"child", "reap", "pidfd", "none"};
 
@@ -205,9 +207,17 @@ gen_poll_cb(uv_poll_t *p, int status, int events)
 		 * handler runs, then calls child_exit_cb.  But libuv drops
 		 * a signal that finds its signal pipe full (a flood of
 		 * signals to forward), SIGCHLD too: the child would stay a
-		 * zombie and we would wait for ever.  Raise SIGCHLD again;
-		 * the pidfd stays readable until the child is reaped. */
-		kill(getpid(), SIGCHLD);
+		 * zombie and we would wait for ever.  Raise SIGCHLD again,
+		 * but only when the pipe is empty: while it holds messages
+		 * (the SIGCHLD's among them, as a rule), libuv reads them
+		 * all in this turn of the loop or the next (uv__signal_event,
+		 * src/unix/signal.c), and the pidfd, readable until the
+		 * child is reaped, brings us back here if that was not
+		 * enough.  Raising it every time cost the exit some dozen
+		 * system calls. */
+		int queued = 0;
+		if (ioctl(g->w->loop->signal_pipefd[0], FIONREAD, &queued) < 0 || queued == 0)
+			kill(getpid(), SIGCHLD);
 		return;
 	}
 	if (status < 0 || (events & UV_READABLE))
@@ -521,12 +531,16 @@ run_action(struct watch *w, const struct action *a)
 		if (g == NULL)
 			break;
 		log_exit(a->role == ROLE_CURRENT ? LOG_WARN : LOG_INFO, "process exited", a, -1);
-		gen_release(w, g);
+		/* The last one: ACT_EXIT follows, and the kernel closes its
+		 * handles' descriptors with the rest (see ACT_EXIT). */
+		if (sitter_phase(&w->st) != PHASE_EXITED)
+			gen_release(w, g);
 		break;
 	case ACT_READY:
 		if (a->first)
 			daemon_named(w, a->number);
-		report_ready(&w->report, &w->st);
+		if (sitter_ready(&w->st))
+			report_ready(&w->report, &w->st);
 		break;
 	case ACT_WAIT_PIDFILE:
 		log_event(LOG_INFO, "start process exited; waiting for the daemon's pid file",
@@ -646,6 +660,7 @@ watch_dispatch(struct watch *w, struct event *ev)
 		control_verdict(&w->ctl, CTL_UPGRADE, false,
 		    "upgrade failed: it ended with no new current process");
 	pidwatch_sync(w);
+	notify_sync(w);
 }
 
 /* Tell the sitter of a process whose identity was checked, found at
@@ -712,10 +727,14 @@ sigchld_cb(uv_signal_t *h, int signum)
 
 	(void)signum;
 	/* Stopping what the daemon left: reap, and look for new ones. */
-	if (w->desc.stopping)
+	if (w->desc.stopping) {
 		descendants_rescan(&w->desc);
-	else
-		reap_children(reap_decide, reap_orphan, w);
+		return;
+	}
+	/* Once the exit is decided, main's reap_leftovers() does it. */
+	if (w->done)
+		return;
+	reap_children(reap_decide, reap_orphan, w);
 }
 
 static void
@@ -726,11 +745,15 @@ child_exit_cb(uv_process_t *p, int64_t exit_status, int term_signal)
 	int wstatus = term_signal != 0 ? term_signal : (int)((exit_status & 0xff) << 8);
 
 	w->child_running = false;
-	uv_close((uv_handle_t *)p, NULL);
-	if (g == NULL || !gen_of(g)->spawned || g->exited)
-		return;
-	g->exited = true;
-	gen_finish(g, wstatus, STATUS_CHILD);
+	if (g != NULL && gen_of(g)->spawned && !g->exited) {
+		g->exited = true;
+		gen_finish(g, wstatus, STATUS_CHILD);
+	}
+	/* Closing the last process handle stops libuv's own SIGCHLD
+	 * handle (uv__process_close, src/unix/process.c): four system
+	 * calls that an exit decided just now has no use for. */
+	if (!w->done)
+		uv_close((uv_handle_t *)p, NULL);
 }
 
 int
@@ -834,7 +857,8 @@ watch_spawn(struct watch *w)
 	int r;
 
 	w->child.data = w;
-	r = spawn_daemon(w->loop, &w->child, w->s, child_exit_cb);
+	r = spawn_daemon(w->loop, &w->child, w->s, child_exit_cb,
+	    w->notify.fd >= 0 ? w->notify.address.c_str() : NULL);
 	if (r != 0)
 		return r;
 	w->child_running = true;
@@ -966,6 +990,7 @@ watch_close(struct watch *w)
 
 	w->done = true;
 	control_close(&w->ctl);
+	notify_close(w);
 	for (struct gen_watch *g : gens)
 		gen_release(w, g);
 	/* What is left is embedded in struct watch. */

@@ -14,6 +14,7 @@
 
 #include "control.h"
 #include "descendants.h"
+#include "notify.h"
 #include "proc.h"
 #include "report.h"
 #include "settings.h"
@@ -46,6 +47,7 @@ struct watch {
 	struct sitter st;
 	struct reporter report;
 	struct control ctl;        /* the control socket, if configured */
+	struct notify_relay notify;/* the daemon's notification socket */
 	std::string upgrade_note;  /* why the last upgrade signal started none */
 	struct match_rules rules;  /* the names, and the current daemon's program */
 	long pid_max;
@@ -107,6 +109,10 @@ void watch_pidfile(struct watch *w);
  * there).  0, or -errno with *why (control_open()). */
 int watch_control(struct watch *w, std::string *why);
 
+/* Right before exit: have the kernel free the pid file directory's
+ * inotify instance after our exit rather than during it (pidwatch.cc). */
+void pidwatch_leave(struct watch *w);
+
 /* Close every handle (the loop then runs out).  Used on exit and when
  * starting failed. */
 void watch_close(struct watch *w);
@@ -130,6 +136,9 @@ void watch_dispatch_identity(struct watch *w, struct identity *id, enum found_so
 /* pidwatch.cc: read the pid file and its upgrade siblings and tell the
  * sitter what they name. */
 void pidwatch_refresh(struct watch *w);
+/* The rules a new process is checked against (the current program as it
+ * runs now). */
+struct match_rules pidwatch_rules(struct watch *w);
 /* Start or stop the timed re-reading, as the sitter awaits a pid file. */
 void pidwatch_sync(struct watch *w);
 /* Follow the re-parented children that look like the daemon as orphans;

@@ -201,7 +201,10 @@ TEST_CASE("-n: every key of the file reaches the effective settings")
 	    "upgrade_signal = \"USR2\"\n"
 	    "upgrade_timeout = \"45s\"\n"
 	    "stop_timeout = \"20s\"\n"
-	    "descendants = \"stop\"\n");
+	    "descendants = \"stop\"\n"
+	    "notify = \"relay\"\n"
+	    "notify_socket = \"/run/all.notify\"\n"
+	    "ready = \"notify\"\n");
 	run r = pidsitter({"-n", "-c", conf, "/usr/bin/alld"}, {}, on_their_machine);
 	REQUIRE(r.code == 0);
 	CHECK(r.err == "");
@@ -228,7 +231,10 @@ TEST_CASE("-n: every key of the file reaches the effective settings")
 	    "upgrade_signal = \"USR2\"\n"
 	    "upgrade_timeout = \"45000ms\"\n"
 	    "stop_timeout = \"20000ms\"\n"
-	    "descendants = \"stop\"\n");
+	    "descendants = \"stop\"\n"
+	    "notify = \"relay\"\n"
+	    "notify_socket = \"/run/all.notify\"\n"
+	    "ready = \"notify\"\n");
 
 	/* What -n prints is itself a configuration file that says the same. */
 	std::string again = dir / "again.toml";

@@ -191,7 +191,7 @@ TEST_CASE("systemd: the example unit is Type=notify, reloads with pidsitter -s u
 	CHECK((v.out + v.err).find("gitaly.service") == std::string::npos);
 }
 
-TEST_CASE("systemd: the unit's ExecStart under NOTIFY_SOCKET: READY=1, RELOADING=1 on ExecReload, READY=1 for generation 2, STOPPING=1; the daemon never sees the socket")
+TEST_CASE("systemd: the unit's ExecStart under NOTIFY_SOCKET: READY=1, RELOADING=1 on ExecReload, READY=1 for generation 2, STOPPING=1; the daemon gets the wrapper's socket, never systemd's")
 {
 	bool abstract = false;
 	SUBCASE("a socket in the file system") {}
@@ -218,7 +218,7 @@ TEST_CASE("systemd: the unit's ExecStart under NOTIFY_SOCKET: READY=1, RELOADING
 	pid_t d1 = read_pid(sc.pidfile);
 	REQUIRE(d1 > 0);
 	CHECK(ns.msgs[ready1] == "READY=1\n" + status_text(d1, 1, 1));
-	CHECK(record_wait(sc.record, d1, "env NOTIFY_SOCKET=(unset)", 10000));
+	CHECK(record_wait(sc.record, d1, "env NOTIFY_SOCKET=@pidsitter/", 10000));
 
 	/* systemctl reload: ExecReload, pidsitter -s upgrade through the
 	 * control socket (it returns once generation 2 is current). */
@@ -245,7 +245,7 @@ TEST_CASE("systemd: the unit's ExecStart under NOTIFY_SOCKET: READY=1, RELOADING
 	CHECK(ns.msgs[ready2].compare(0, 8, "READY=1\n") == 0);
 	CHECK(ns.msgs[ready2].find("STATUS=current pid " + std::to_string(d2) + ", generation 2,") !=
 	    std::string::npos);
-	CHECK(record_wait(sc.record, d2, "env NOTIFY_SOCKET=(unset)", 10000));
+	CHECK(record_wait(sc.record, d2, "env NOTIFY_SOCKET=@pidsitter/", 10000));
 	REQUIRE(record_wait(sc.record, d1, "exit 0", 10000));
 
 	/* systemctl stop: TERM to the main process. */
@@ -430,4 +430,280 @@ TEST_CASE("exit status and status file: a stop during a drain reports the genera
 	REQUIRE(json_parse(read_file(status), &j, &err));
 	REQUIRE(j.get("exit_code") != NULL);
 	CHECK(j.get("exit_code")->n == 7);
+}
+
+/* ---- the daemon's own notifications (pidsitter(8), NOTIFICATIONS) ---- */
+
+namespace {
+
+/* A shell daemon that speaks sd_notify through systemd-notify(1), a
+ * short-lived child of it: it writes its pid file, then does what the
+ * file DIR/do.<its pid> says (systemd-notify's arguments, or "upgrade": a
+ * copy of itself that writes the pid file), and records each step in
+ * DIR/record.  systemd-notify waits until the wrapper has read the
+ * message (BARRIER=1, sd_notify(3)), so "sent 0" means it was handled. */
+const char NOTIFY_DAEMON[] = R"(#!/bin/sh
+pidfile=$1 dir=$2
+trap 'echo "$$ exit" >> "$dir/record"; exit 0' TERM
+echo $$ > "$pidfile.$$" && mv "$pidfile.$$" "$pidfile"
+echo "$$ env $NOTIFY_SOCKET" >> "$dir/record"
+echo "$$ started" >> "$dir/record"
+while :; do
+	if [ -e "$dir/do.$$" ]; then
+		what=$(cat "$dir/do.$$")
+		rm -f "$dir/do.$$"
+		case $what in
+		upgrade) "$0" "$pidfile" "$dir" & ;;
+		*) systemd-notify $what; echo "$$ sent $?" >> "$dir/record" ;;
+		esac
+	fi
+	sleep 0.02
+done
+)";
+
+/* Tell the daemon pid what to do (atomically: it polls for the file). */
+void
+daemon_do(const scene &sc, pid_t pid, const std::string &what)
+{
+	std::string tmp = sc.dir / "do.tmp";
+	write_file(tmp, what);
+	REQUIRE(rename(tmp.c_str(), (sc.dir.path + "/do." + std::to_string(pid)).c_str()) == 0);
+}
+
+/* Send one datagram from this process (no generation of anybody's). */
+void
+send_datagram(const std::string &address, const std::string &msg)
+{
+	struct sockaddr_un sa;
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	REQUIRE(fd >= 0);
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	REQUIRE(address.size() < sizeof sa.sun_path);
+	memcpy(sa.sun_path, address.data(), address.size());
+	if (address[0] == '@')
+		sa.sun_path[0] = '\0';
+	socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + address.size());
+	CHECK(sendto(fd, msg.data(), msg.size(), 0, (struct sockaddr *)&sa, len) ==
+	    (ssize_t)msg.size());
+	close(fd);
+}
+
+/* The shell daemon in sc's directory, the configuration (its name, then
+ * keys) and the wrapper's command line for both. */
+std::vector<std::string>
+shell_daemon(const scene &sc, const std::string &keys)
+{
+	std::string script = sc.dir / "notify-daemon";
+
+	write_file(script, NOTIFY_DAEMON, 0755);
+	sc.config("names = [\"notify-daemon\"]\n" + keys);
+	return {build_path("pidsitter"), "-c", sc.conf, "--", script, sc.pidfile, sc.dir.path};
+}
+
+int
+count_msgs(const notify_socket &ns, const std::string &m)
+{
+	int n = 0;
+	for (const std::string &x : ns.msgs)
+		n += x == m;
+	return n;
+}
+
+}  // namespace
+
+TEST_CASE("notify: systemd-notify from a shell daemon; ready = \"notify\" waits for its READY=1; a stranger's MAINPID is refused; WATCHDOG=1 only from the current generation")
+{
+	scene sc;
+	std::string record = sc.dir / "record", status = sc.dir / "status.json";
+	std::vector<std::string> argv = shell_daemon(sc, "ready = \"notify\"\nstatus_file = \"" +
+	    status + "\"\n");
+	notify_socket ns(sc.dir / "systemd", false);
+	std::vector<std::string> env = clean_env;
+	env.push_back("NOTIFY_SOCKET=" + ns.name);
+	child w;
+	child_start(&w, argv, env);
+	INFO(ns.all());
+
+	REQUIRE_MESSAGE(record_wait(record, 0, "started", 20000), child_dump(&w));
+	pid_t d1 = read_pid(sc.pidfile);
+	REQUIRE(d1 > 0);
+	/* The daemon's NOTIFY_SOCKET is the wrapper's, derived from the pid
+	 * file (not systemd's). */
+	std::string line;
+	for (const std::string &l : lines_with(read_file(record), {std::to_string(d1) + " env "}))
+		line = l;
+	size_t at = line.find(" env @pidsitter/");
+	REQUIRE(at != std::string::npos);
+	std::string address = line.substr(at + 5);
+
+	/* Its pid file names it, but it has not said READY=1: starting. */
+	daemon_do(sc, d1, "STATUS=booting");
+	REQUIRE_MESSAGE(record_wait(record, d1, "sent 0", 20000), child_dump(&w));
+	CHECK(read_file(status).find("\"state\":\"starting\"") != std::string::npos);
+	CHECK(read_file(status).find("\"daemon_status\":\"booting\"") != std::string::npos);
+	CHECK(ns.wait("READY=1", 0) == -1);
+
+	/* READY=1 (with a STATUS=) from systemd-notify, a child of the
+	 * daemon: the wrapper is ready only now, after the relayed status. */
+	daemon_do(sc, d1, "--ready --status=serving");
+	int ready = ns.wait("READY=1", 20000);
+	REQUIRE_MESSAGE(ready >= 0, child_dump(&w));
+	int relayed = ns.wait("STATUS=serving (generation 1)", 0);
+	CHECK(relayed >= 0);
+	CHECK(relayed < ready);
+	CHECK(wait_until([&] {
+		return read_file(status).find("\"state\":\"running\"") != std::string::npos; }, 20000));
+	CHECK(read_file(status).find("\"daemon_status\":\"serving\"") != std::string::npos);
+	CHECK(wait_log(&w, {log_msg("process says it is ready"), "generation=1"}, 20000));
+
+	/* A stranger (this test: no generation nor a descendant of one)
+	 * names itself the main process: refused and logged. */
+	send_datagram(address, "MAINPID=" + std::to_string(getpid()) + "\nREADY=1\n");
+	CHECK_MESSAGE(wait_log(&w, {log_msg("notification refused"), "sender=" +
+	    std::to_string(getpid())}, 20000), child_dump(&w));
+	CHECK(child_count_lines(&w, "following new process") == 0);
+	/* And garbage, logged at most once a second. */
+	send_datagram(address, "not a notification");
+
+	/* A second generation: the copy writes the pid file, the first
+	 * drains.  WATCHDOG=1 from the draining one is not relayed; from
+	 * the current one it is. */
+	daemon_do(sc, d1, "upgrade");
+	REQUIRE(wait_until([&] { pid_t p = read_pid(sc.pidfile); return p > 0 && p != d1; }, 20000));
+	pid_t d2 = read_pid(sc.pidfile);
+	REQUIRE_MESSAGE(wait_log(&w, {log_msg("following new process"),
+	    "process=" + std::to_string(d2), "generation=2"}, 20000), child_dump(&w));
+	daemon_do(sc, d1, "WATCHDOG=1");
+	REQUIRE(record_wait(record, d1, "sent 0", 20000));
+	CHECK(record_count(record, d1, "sent 0") == 2);
+	daemon_do(sc, d2, "WATCHDOG=1");
+	REQUIRE_MESSAGE(ns.wait("WATCHDOG=1", 20000) >= 0, child_dump(&w));
+	REQUIRE(record_wait(record, d2, "sent 0", 20000));
+	CHECK(count_msgs(ns, "WATCHDOG=1") == 1);
+
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(child_wait_exit(&w, 20000));
+	CHECK(record_count(record, d1, "exit") == 1);
+	CHECK(record_count(record, d2, "exit") == 1);
+}
+
+TEST_CASE("notify: notify = \"off\" gives the daemon no socket; notify_socket is a path the daemon gets")
+{
+	scene sc;
+	std::string record = sc.dir / "record";
+	bool off = false;
+	SUBCASE("off") { off = true; }
+	SUBCASE("a path") {}
+	std::string sock = sc.dir / "daemon.sock";
+	child w;
+	child_start(&w, shell_daemon(sc, off ? "notify = \"off\"\n" :
+	    "notify_socket = \"" + sock + "\"\n"), clean_env);
+	REQUIRE_MESSAGE(record_wait(record, 0, "started", 20000), child_dump(&w));
+	pid_t d = read_pid(sc.pidfile);
+	if (off) {
+		CHECK(record_count(record, d, "env") == 1);
+		CHECK(record_count(record, d, "env /") == 0);
+		CHECK(record_count(record, d, "env @") == 0);
+	} else {
+		CHECK(record_count(record, d, "env " + sock) == 1);
+		/* Not under systemd, READY=1 still reaches the wrapper. */
+		daemon_do(sc, d, "--ready");
+		CHECK(wait_log(&w, {log_msg("process says it is ready")}, 20000));
+	}
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(child_wait_exit(&w, 20000));
+}
+
+TEST_CASE("notify: a daemon adopted by a new wrapper still reaches it: the address comes from the pid file")
+{
+	scene sc;
+	std::string record = sc.dir / "record", status = sc.dir / "status.json";
+	std::vector<std::string> argv = shell_daemon(sc, "ready = \"notify\"\nstatus_file = \"" +
+	    status + "\"\n");
+	child w1;
+	child_start(&w1, argv, clean_env);
+	REQUIRE_MESSAGE(record_wait(record, 0, "started", 20000), child_dump(&w1));
+	pid_t d = read_pid(sc.pidfile);
+	daemon_do(sc, d, "--ready");
+	REQUIRE(wait_log(&w1, {log_msg("process says it is ready")}, 20000));
+
+	/* The wrapper dies; the daemon runs on, and a new wrapper adopts it.
+	 * It is starting until the daemon speaks again, on the same address. */
+	send_signal(w1.pid, SIGKILL);
+	REQUIRE(child_wait_exit(&w1, 20000));
+	child w2;
+	child_start(&w2, argv, clean_env);
+	REQUIRE_MESSAGE(wait_log(&w2, {log_msg("adopting a process")}, 20000), child_dump(&w2));
+	CHECK(wait_until([&] {
+		return read_file(status).find("\"wrapper\":" + std::to_string(w2.pid)) !=
+		    std::string::npos; }, 20000));
+	CHECK(read_file(status).find("\"state\":\"starting\"") != std::string::npos);
+	daemon_do(sc, d, "--ready");
+	CHECK_MESSAGE(wait_log(&w2, {log_msg("process says it is ready"), "generation=1",
+	    "sender=" + std::to_string(d)}, 20000), child_dump(&w2));
+	CHECK(wait_until([&] {
+		return read_file(status).find("\"state\":\"running\"") != std::string::npos; }, 20000));
+	send_signal(w2.pid, SIGTERM);
+	REQUIRE(child_wait_exit(&w2, 20000));
+	CHECK(record_count(record, d, "exit") == 1);
+}
+
+/* A real tableflip daemon that speaks through go-systemd (-sd-notify):
+ * with ready = "notify" the wrapper's READY=1, the status file's
+ * "running" and an upgrade's completion wait for the daemon's own
+ * READY=1; with no pid file at all, MAINPID= is what follows the upgrade. */
+TEST_CASE("notify: a tableflip daemon on go-systemd: READY=1 ends the start and the upgrade; MAINPID= follows an upgrade without a pid file")
+{
+	bool pidfile = true;
+	SUBCASE("with its pid file") {}
+	SUBCASE("without a pid file: MAINPID=") { pidfile = false; }
+
+	scene sc;
+	std::string status = sc.dir / "status.json", rec = sc.dir / "tf-record";
+	sc.config("ready = \"notify\"\nstatus_file = \"" + status + "\"\n");
+	notify_socket ns(sc.dir / "systemd", false);
+	std::vector<std::string> env = clean_env;
+	env.push_back("NOTIFY_SOCKET=" + ns.name);
+	std::vector<std::string> argv = {build_path("pidsitter"), "-c", sc.conf, "--",
+	    build_path("tableflip-daemon"), "-pid-file", sc.pidfile, "-record", rec, "-sd-notify",
+	    "-drain", "100ms"};
+	if (!pidfile)
+		argv.push_back("-no-pid-file");
+	child w;
+	child_start(&w, argv, env);
+	INFO(ns.all());
+
+	REQUIRE_MESSAGE(ns.wait("READY=1", 20000) >= 0, child_dump(&w));
+	REQUIRE(record_wait(rec, 0, "sd-notify ok", 20000));
+	pid_t d1 = atoi(lines_with(read_file(rec), {" sd-notify ok"}).at(0).c_str());
+	CHECK(wait_log(&w, {log_msg("process says it is ready"), "generation=1",
+	    "process=" + std::to_string(d1)}, 20000));
+	CHECK(wait_until([&] {
+		return read_file(status).find("\"state\":\"running\"") != std::string::npos; }, 20000));
+	/* The READY=1 upward came after the daemon's (the log's order). */
+	size_t said = w.out.find(log_msg("process says it is ready"));
+	REQUIRE(said != std::string::npos);
+
+	/* The upgrade (tableflip's HUP): complete once the new one says
+	 * READY=1, never before. */
+	send_signal(w.pid, SIGHUP);
+	REQUIRE_MESSAGE(wait_log(&w, {log_msg("upgrade complete"), "generation=2"}, 20000),
+	    (child_dump(&w) + read_file(rec)));
+	size_t ready2 = w.out.find(log_msg("process says it is ready") + " generation=2");
+	size_t done = w.out.find(log_msg("upgrade complete"));
+	CHECK(ready2 != std::string::npos);
+	CHECK(ready2 < done);
+	if (!pidfile)
+		CHECK(has_line(w.out, {log_msg("following new process"), "source=mainpid",
+		    "generation=2"}));
+	int reloading = ns.wait("RELOADING=1", 20000);
+	CHECK(reloading >= 0);
+	CHECK(ns.wait("READY=1", 20000, reloading) > reloading);
+	REQUIRE(wait_log(&w, {log_msg("process exited"), "generation=1"}, 20000));
+
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(child_wait_exit(&w, 20000));
+	CHECK(child_code(&w) == 0);
 }

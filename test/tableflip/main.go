@@ -37,6 +37,15 @@
 //	                        (also during the drain).
 //	-upgrade-timeout DUR    default 5s: tableflip.Options.UpgradeTimeout, after
 //	                        which the parent SIGKILLs a child that is not ready.
+//	-sd-notify              after Ready(), tell $NOTIFY_SOCKET READY=1 through
+//	                        go-systemd's daemon.SdNotify (Debian's
+//	                        golang-github-coreos-go-systemd-dev); an upgraded
+//	                        child says MAINPID=<its pid> with it. Records
+//	                        "sd-notify <ok|none|error>".
+//	-no-pid-file            no tableflip.Options.PIDFile: only -sd-notify's
+//	                        MAINPID tells a supervisor of a new generation.
+//	-sd-watchdog DURATION   default 0 (none): WATCHDOG=1 every DURATION once
+//	                        ready.
 //
 // Exit statuses: -exit-code after TERM/INT/QUIT, 0 after a completed drain,
 // 3 for a deliberately failed upgrade, 1 for setup errors or a failed Ready(),
@@ -87,6 +96,7 @@ import (
 	"time"
 
 	"github.com/cloudflare/tableflip"
+	sd "github.com/coreos/go-systemd/daemon"
 )
 
 // signalNames is deliberately our own table: syscall.Signal.String() gives
@@ -235,6 +245,17 @@ func (d *daemon) serve(ln net.Listener) {
 	}
 }
 
+// What daemon.SdNotify said: sent, no socket to send to, or the error.
+func sdResult(sent bool, err error) string {
+	if err != nil {
+		return "error"
+	}
+	if !sent {
+		return "none"
+	}
+	return "ok"
+}
+
 func main() {
 	pidFile := flag.String("pid-file", "", "pid file written by tableflip when ready (required)")
 	listen := flag.String("listen", "127.0.0.1:0", "TCP address to listen on (inherited across upgrades)")
@@ -245,6 +266,9 @@ func main() {
 	failUpgradeFile := flag.String("fail-upgrade-file", "", "an upgraded child exits 3 instead of becoming ready if this file exists")
 	exitCode := flag.Int("exit-code", 0, "exit status after SIGTERM/SIGINT/SIGQUIT")
 	upgradeTimeout := flag.Duration("upgrade-timeout", 5*time.Second, "tableflip.Options.UpgradeTimeout")
+	sdNotify := flag.Bool("sd-notify", false, "READY=1 (and MAINPID= once upgraded) to $NOTIFY_SOCKET after Ready()")
+	noPIDFile := flag.Bool("no-pid-file", false, "tableflip writes no pid file")
+	sdWatchdog := flag.Duration("sd-watchdog", 0, "WATCHDOG=1 to $NOTIFY_SOCKET every DURATION once ready")
 	flag.Parse()
 
 	d := &daemon{pid: os.Getpid(), pidFile: *pidFile}
@@ -255,7 +279,7 @@ func main() {
 	sigC := make(chan os.Signal, 128)
 	signal.Notify(sigC, caughtSignals()...)
 
-	if *pidFile == "" || flag.NArg() != 0 {
+	if (*pidFile == "" && !*noPIDFile) || flag.NArg() != 0 {
 		d.logf("usage: %s -pid-file PATH [flags]", os.Args[0])
 		flag.PrintDefaults()
 		os.Exit(2)
@@ -274,8 +298,12 @@ func main() {
 		d.record = f
 	}
 
+	tfPIDFile := *pidFile
+	if *noPIDFile {
+		tfPIDFile = ""
+	}
 	upg, err := tableflip.New(tableflip.Options{
-		PIDFile:        *pidFile,
+		PIDFile:        tfPIDFile,
 		UpgradeTimeout: *upgradeTimeout,
 	})
 	if err != nil {
@@ -323,6 +351,7 @@ func main() {
 	// may want to observe.
 	upgradeC := make(chan error, 8)
 	var drainC <-chan time.Time
+	var watchdogC <-chan time.Time
 	exitC := upg.Exit()
 
 	for {
@@ -354,6 +383,19 @@ func main() {
 				d.exit(1)
 			}
 			d.event("ready")
+			if *sdNotify {
+				state := sd.SdNotifyReady
+				if upg.HasParent() {
+					state = fmt.Sprintf("%s\nMAINPID=%d", state, os.Getpid())
+				}
+				d.event("sd-notify %s", sdResult(sd.SdNotify(false, state)))
+			}
+			if *sdWatchdog > 0 {
+				watchdogC = time.NewTicker(*sdWatchdog).C
+			}
+
+		case <-watchdogC:
+			sd.SdNotify(false, sd.SdNotifyWatchdog)
 
 		case err := <-upgradeC:
 			if err != nil {

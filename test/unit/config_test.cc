@@ -569,7 +569,7 @@ TEST_CASE("config: settings_describe prints every key the file knows, and no oth
 	    "control_socket metrics_file metrics_labels names "
 	    "match owner env workdir signals_to_all stop_signals signals_ignored "
 	    "signal_rewrite upgrade_recipe upgrade_signal upgrade_timeout stop_timeout "
-	    "descendants ");
+	    "descendants notify notify_socket ready ");
 }
 
 TEST_CASE("config: stop_timeout \"0\" is never, the default; descendants defaults to leave")

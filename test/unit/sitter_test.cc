@@ -40,7 +40,7 @@ apply(struct sitter *st, const struct event *ev)
 		"STOP_BEGIN", "STOP_TIMEOUT",
 	};
 	static const char *const sources[] = {"pidfile", "oldbin", "dot2", "spawned", "child", "parent",
-	    "forked"};
+	    "forked", "mainpid"};
 	static const char *const roles[] = {"current", "draining", "orphan"};
 	std::vector<struct action> acts;
 	std::string out;
@@ -1073,4 +1073,119 @@ TEST_CASE("sitter: the configured policy: rewrite, ignore, every, stop")
 	CHECK(st.stopping);
 	CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_PIDFILE) ==
 	    "FOLLOW g3 pid=200 pidfile current, SIGNAL g3 HUP, DRAIN g1, CURRENT g3, READY g3");
+}
+
+/* ---- readiness: ready = "pidfile" (the default) or "notify" ---- */
+
+TEST_CASE("sitter: ready = pidfile: READY=1 is noted, the pid file makes ready")
+{
+	struct sitter st;
+
+	start(&st);
+	CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_SPAWNED) ==
+	    "FOLLOW g1 pid=100 spawned current, CURRENT g1");
+	CHECK(step(&st, EV_READY, 1) == "");
+	CHECK(sitter_gen(&st, 1)->ready);
+	CHECK(!sitter_ready(&st));
+	CHECK(sitter_phase(&st) == PHASE_STARTING);
+	CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE) == "READY g1");
+	CHECK(sitter_ready(&st));
+	CHECK(sitter_phase(&st) == PHASE_RUNNING);
+}
+
+TEST_CASE("sitter: ready = notify: the pid file alone is not ready, READY=1 is")
+{
+	struct settings s;
+	struct sitter st;
+
+	settings_defaults(&s);
+	s.ready = READY_NOTIFY;
+	start(&st, &s);
+	CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_SPAWNED) ==
+	    "FOLLOW g1 pid=100 spawned current, CURRENT g1");
+	/* ACT_READY for the naming (the glue's daemon_named), not ready. */
+	CHECK(step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE) == "READY g1");
+	CHECK(!sitter_ready(&st));
+	CHECK(sitter_phase(&st) == PHASE_STARTING);
+	CHECK(step(&st, EV_READY, 1) == "READY g1");
+	CHECK(sitter_ready(&st));
+	CHECK(sitter_phase(&st) == PHASE_RUNNING);
+	/* Again: nothing new. */
+	CHECK(step(&st, EV_READY, 1) == "");
+	/* An unknown generation's: nothing. */
+	CHECK(step(&st, EV_READY, 7) == "");
+}
+
+TEST_CASE("sitter: ready = notify: READY=1 before any pid file makes the spawned daemon ready")
+{
+	struct settings s;
+	struct sitter st;
+
+	settings_defaults(&s);
+	s.ready = READY_NOTIFY;
+	start(&st, &s);
+	step(&st, EV_FOUND, 100, 1000, FOUND_SPAWNED);
+	CHECK(step(&st, EV_READY, 1) == "READY g1");
+	CHECK(sitter_phase(&st) == PHASE_RUNNING);
+	CHECK(!st.pidfile_seen);
+}
+
+TEST_CASE("sitter: ready = notify: an upgrade is done at the successor's READY=1, not its pid file")
+{
+	struct settings s;
+	struct sitter st;
+
+	settings_defaults(&s);
+	s.ready = READY_NOTIFY;
+	start(&st, &s);
+	step(&st, EV_FOUND, 100, 1000, FOUND_SPAWNED);
+	step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+	CHECK(step(&st, EV_READY, 1) == "READY g1");
+	CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g1 HUP, UPGRADE_BEGIN g1");
+	CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_PIDFILE) ==
+	    "FOLLOW g2 pid=200 pidfile current, DRAIN g1, CURRENT g2, READY g2");
+	CHECK(sitter_phase(&st) == PHASE_UPGRADING);
+	CHECK(!sitter_ready(&st));
+	/* The old one's READY=1 again (a late one): no news. */
+	CHECK(step(&st, EV_READY, 1) == "");
+	CHECK(step(&st, EV_READY, 2) == "READY g2, UPGRADE_DONE g2");
+	CHECK(sitter_phase(&st) == PHASE_RUNNING);
+	CHECK(st.upgrading == 0);
+}
+
+TEST_CASE("sitter: ready = notify: a successor ready before its pid file completes the upgrade when named")
+{
+	struct settings s;
+	struct sitter st;
+
+	settings_defaults(&s);
+	s.ready = READY_NOTIFY;
+	start(&st, &s);
+	step(&st, EV_FOUND, 100, 1000, FOUND_SPAWNED);
+	step(&st, EV_READY, 1);
+	step(&st, EV_SIGNAL, SIGHUP);
+	/* gunicorn's .2: draining until named; its READY=1 only noted. */
+	CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_DOT2) == "FOLLOW g2 pid=200 dot2 draining");
+	CHECK(step(&st, EV_READY, 2) == "");
+	CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_PIDFILE) ==
+	    "DRAIN g1, CURRENT g2, READY g2, UPGRADE_DONE g2");
+	CHECK(sitter_ready(&st));
+}
+
+TEST_CASE("sitter: MAINPID= names a generation as the pid file does")
+{
+	struct sitter st;
+
+	start(&st);
+	step(&st, EV_FOUND, 100, 1000, FOUND_SPAWNED);
+	step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+	CHECK(step(&st, EV_SIGNAL, SIGHUP) == "SIGNAL g1 HUP, UPGRADE_BEGIN g1");
+	CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_MAINPID) ==
+	    "FOLLOW g2 pid=200 mainpid current, DRAIN g1, CURRENT g2, READY g2, UPGRADE_DONE g2");
+	/* An older process named so is refused as from the pid file. */
+	CHECK(step(&st, EV_FOUND, 50, 500, FOUND_MAINPID) == "IGNORE pid=50");
+	/* An orphan's READY=1 counts for nothing. */
+	CHECK(step(&st, EV_FOUND, 300, 3000, FOUND_CHILD) == "FOLLOW g3 pid=300 child orphan");
+	CHECK(step(&st, EV_READY, 3) == "");
+	CHECK(!sitter_gen(&st, 3)->ready);
 }

@@ -36,13 +36,14 @@ $(FUZZ_DIR)/obj/fuzz/%.o: fuzz/%.cc
 
 # Each harness links only the modules it reaches: config.cc needs
 # parse_duration (settings.cc) and the signal table; settings.cc needs
-# config_load and path_basename (proc.cc); ctlproto.cc is control.cc's
+# config_load and path_basename (proc.cc), config.cc the label rules of
+# metrics.cc; ctlproto.cc is control.cc's
 # pure part, and notifymsg.cc notify.cc's.  None needs libuv.
 $(FUZZ_DIR)/pidfile_fuzz: $(FUZZ_DIR)/obj/fuzz/pidfile_fuzz.o $(FUZZ_DIR)/obj/pidfile.o
 $(FUZZ_DIR)/procstat_fuzz: $(FUZZ_DIR)/obj/fuzz/procstat_fuzz.o $(FUZZ_DIR)/obj/proc.o
 $(FUZZ_DIR)/config_fuzz $(FUZZ_DIR)/options_fuzz: $(FUZZ_DIR)/obj/config.o \
 	$(FUZZ_DIR)/obj/options.o $(FUZZ_DIR)/obj/settings.o $(FUZZ_DIR)/obj/signals.o \
-	$(FUZZ_DIR)/obj/proc.o
+	$(FUZZ_DIR)/obj/proc.o $(FUZZ_DIR)/obj/metrics.o
 $(FUZZ_DIR)/control_fuzz: $(FUZZ_DIR)/obj/fuzz/control_fuzz.o $(FUZZ_DIR)/obj/ctlproto.o
 $(FUZZ_DIR)/notify_fuzz: $(FUZZ_DIR)/obj/fuzz/notify_fuzz.o $(FUZZ_DIR)/obj/notifymsg.o
 $(FUZZ_DIR)/config_fuzz: $(FUZZ_DIR)/obj/fuzz/config_fuzz.o

@@ -49,11 +49,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	/* What settings_resolve() adds before -n prints: a file may leave
-	 * both out, and "" or [] would not read back. */
+	 * them out, and "", [] or {} would not read back. */
 	if (s.pid_file.empty())
 		s.pid_file = "/run/fuzz.pid";
 	if (s.names.empty())
 		s.names.push_back("fuzzd");
+	if (s.metrics_labels.empty())
+		s.metrics_labels.push_back({"daemon", "fuzzd"});
 	printed = settings_describe(&s);
 	settings_defaults(&again);
 	r = config_parse(printed.data(), printed.size(), NAME, &again, &err);

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "signals.h"
+
 /* At most this many signals are replayed to a generation that appears
  * after the stop began (TERM then CONT is the usual pair). */
 #define REPLAY_MAX 8
@@ -229,6 +231,9 @@ on_signal(struct sitter *st, int sig, std::vector<struct action> *out)
 	const struct generation *old;
 	int target;
 
+	bool every = (st->sig.every | SIGNAL_ALWAYS_STOP) & SIG_BIT(sig);
+	bool stop = (st->sig.stop | SIGNAL_ALWAYS_STOP) & SIG_BIT(sig);
+
 	if (st->sig.ignore & SIG_BIT(sig)) {
 		drop(out, sig, "ignored by the configuration");
 		return;
@@ -252,8 +257,8 @@ on_signal(struct sitter *st, int sig, std::vector<struct action> *out)
 	}
 
 	target = st->sig.rewrite[sig] != 0 ? st->sig.rewrite[sig] : sig;
-	if (st->sig.every & SIG_BIT(sig)) {
-		if (st->sig.stop & SIG_BIT(sig))
+	if (every) {
+		if (stop)
 			st->stopping = true;
 		/* Once stopping, a generation that appears later (an upgrade
 		 * that was under way) must get what the others got. */

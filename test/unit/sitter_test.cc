@@ -187,6 +187,8 @@ TEST_CASE("sitter: where each signal goes")
 		{SIGINT, "SIGNAL g1 INT, SIGNAL g2 INT"},
 		{SIGQUIT, "SIGNAL g1 QUIT, SIGNAL g2 QUIT"},
 		{SIGCONT, "SIGNAL g1 CONT, SIGNAL g2 CONT"},
+		/* systemd's watchdog signal (signals.h, SIGNAL_ALWAYS_STOP). */
+		{SIGABRT, "SIGNAL g1 ABRT, SIGNAL g2 ABRT"},
 	};
 	for (const auto &c : cases) {
 		struct sitter st;
@@ -199,7 +201,8 @@ TEST_CASE("sitter: where each signal goes")
 		    "FOLLOW g2 pid=50 oldbin draining");
 		CAPTURE(std::string(signal_name(c.sig, name, sizeof name)));
 		CHECK(step(&st, EV_SIGNAL, c.sig) == c.acts);
-		CHECK(st.stopping == (c.sig == SIGTERM || c.sig == SIGINT || c.sig == SIGQUIT));
+		CHECK(st.stopping == (c.sig == SIGTERM || c.sig == SIGINT || c.sig == SIGQUIT ||
+		    c.sig == SIGABRT));
 	}
 }
 
@@ -1071,6 +1074,19 @@ TEST_CASE("sitter: the configured policy: rewrite, ignore, every, stop")
 	CHECK(st.stopping);
 	CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_PIDFILE) ==
 	    "FOLLOW g3 pid=200 pidfile current, SIGNAL g3 HUP, DRAIN g1, CURRENT g3, READY g3");
+
+	/* No configuration keeps ABRT from every generation nor from
+	 * stopping: sets without it (config.cc refuses to name it). */
+	settings_defaults(&s);
+	s.sig.every = SIG_BIT(SIGTERM);
+	s.sig.stop = SIG_BIT(SIGTERM);
+	start(&st, &s);
+	step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+	step(&st, EV_FOUND, 50, 500, FOUND_OLDBIN);
+	CHECK(step(&st, EV_SIGNAL, SIGABRT) == "SIGNAL g1 ABRT, SIGNAL g2 ABRT");
+	CHECK(st.stopping);
+	CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_PIDFILE) ==
+	    "FOLLOW g3 pid=200 pidfile current, SIGNAL g3 ABRT, DRAIN g1, CURRENT g3, READY g3");
 }
 
 /* ---- readiness: ready = "pidfile" (the default) or "notify" ---- */

@@ -818,3 +818,54 @@ TEST_CASE("systemd 252 as PID 1 (notifications): WatchdogSec= is fed by the daem
 	stop_unit(sd);
 	sd.stop_checked();
 }
+
+TEST_CASE("systemd 252 as PID 1 (notifications): with ready = \"notify\", systemctl reload returns only after the successor's own READY=1, not at its pid file")
+{
+	/* Each generation writes its pid file, then waits before READY=1
+	 * (recording "sd-notify-sending" just before it sends). */
+	const char *ready = "notify";
+	std::string delay = "1s";
+	SUBCASE("ready = \"notify\": the reload waits for READY=1") {}
+	SUBCASE("ready = \"pidfile\": the reload returns at the pid file")
+	{
+		/* READY=1 never comes while the test runs. */
+		ready = "pidfile";
+		delay = "1h";
+	}
+	sd_scene sc(TABLEFLIP, "-sd-notify -sd-ready-delay " + delay);
+	std::string conf = sc.var + "/pidsitter.toml";
+	write_file(conf, std::string("ready = \"") + ready + "\"\n");
+	sc.install(final_unit());
+	sc.drop_in("config.conf", "[Service]\nEnvironment=PIDSITTER_CONFIG=" + conf + "\n");
+	sd_boot sd(sc.dir.path);
+	started s = start_unit(sd, sc);
+	INFO(sd.console());
+	INFO(sd.journal("gitaly.service"));
+	/* The start, too, waited for READY=1 under "notify". */
+	CHECK(record_count(sc.record, s.daemon_ns, "sd-notify-sending") ==
+	    (strcmp(ready, "notify") == 0 ? 1 : 0));
+
+	cmd_result r = sd.ctl({"reload", "gitaly.service"}, 60000);
+	REQUIRE_MESSAGE(r.code == 0, r.err);
+	/* Read at once: what the successor had done when reload returned. */
+	pid_t d2 = read_pid(sc.pidfile);
+	std::string rec = read_file(sc.record);
+	INFO("record when reload returned:\n" << rec);
+	REQUIRE(d2 > 0);
+	CHECK(d2 != s.daemon_ns);
+	CHECK(record_count(sc.record, d2, "ready") == 1);
+	std::string sending = std::to_string(d2) + " sd-notify-sending\n";
+	if (strcmp(ready, "notify") == 0) {
+		CHECK(rec.find(sending) != std::string::npos);
+		CHECK(sd.journal_wait("gitaly.service", "msg=\"process says it is ready\" "
+		    "generation=2"));
+	} else {
+		CHECK(rec.find(sending) == std::string::npos);
+	}
+	CHECK(sd.prop("gitaly.service", "MainPID") == std::to_string(s.main_ns));
+	CHECK(sd.prop("gitaly.service", "StatusText").find(
+	    "current pid " + std::to_string(d2) + ", generation 2,") == 0);
+	CHECK(sd.prop("gitaly.service", "ActiveState") == "active");
+	stop_unit(sd);
+	sd.stop_checked();
+}

@@ -1167,6 +1167,49 @@ TEST_CASE("sitter: ready = notify: an upgrade is done at the successor's READY=1
 	CHECK(st.upgrading == 0);
 }
 
+TEST_CASE("sitter: ready = notify: the old one's exit does not end the upgrade before the successor's READY=1")
+{
+	struct settings s;
+	struct sitter st;
+
+	settings_defaults(&s);
+	s.ready = READY_NOTIFY;
+	SUBCASE("READY=1 after the drain ends it")
+	{
+		start(&st, &s);
+		step(&st, EV_FOUND, 100, 1000, FOUND_SPAWNED);
+		step(&st, EV_READY, 1);
+		step(&st, EV_SIGNAL, SIGHUP);
+		step(&st, EV_FOUND, 200, 2000, FOUND_PIDFILE);
+		/* tableflip's drain is over before the successor speaks. */
+		CHECK(step(&st, EV_EXIT, 1, EXITED(0), STATUS_REAP) == "GONE g1");
+		CHECK(sitter_phase(&st) == PHASE_UPGRADING);
+		CHECK(!sitter_ready(&st));
+		CHECK(step(&st, EV_READY, 2) == "READY g2, UPGRADE_DONE g2");
+		CHECK(sitter_phase(&st) == PHASE_RUNNING);
+	}
+	SUBCASE("no READY=1: upgrade_timeout fails it, and says why")
+	{
+		start(&st, &s);
+		step(&st, EV_FOUND, 100, 1000, FOUND_SPAWNED);
+		step(&st, EV_READY, 1);
+		step(&st, EV_SIGNAL, SIGHUP);
+		step(&st, EV_FOUND, 200, 2000, FOUND_PIDFILE);
+		step(&st, EV_EXIT, 1, EXITED(0), STATUS_REAP);
+		struct event ev = {};
+		std::vector<struct action> out;
+		ev.kind = EV_UPGRADE_TIMEOUT;
+		sitter_step(&st, &ev, &out);
+		REQUIRE(out.size() == 1);
+		CHECK(out[0].kind == ACT_UPGRADE_FAILED);
+		CHECK(std::string(out[0].why) ==
+		    "the new process did not say READY=1 within upgrade_timeout");
+		CHECK(st.upgrading == 0);
+		/* g2 stays current; its READY=1 makes the service ready. */
+		CHECK(step(&st, EV_READY, 2) == "READY g2");
+	}
+}
+
 TEST_CASE("sitter: ready = notify: a successor ready before its pid file completes the upgrade when named")
 {
 	struct settings s;

@@ -591,6 +591,17 @@ namespace {
  */
 const char CONTROL_SOCKET[] = "/run/gitaly/pidsitter.sock";
 
+/* After a reload that returned once it was done: generation 2, d2, is
+ * current, MainPID is still the wrapper's, the unit active. */
+void
+check_upgraded(sd_boot &sd, const started &s, pid_t d2)
+{
+	CHECK(sd.prop("gitaly.service", "MainPID") == std::to_string(s.main_ns));
+	CHECK(sd.prop("gitaly.service", "StatusText").find(
+	    "current pid " + std::to_string(d2) + ", generation 2,") == 0);
+	CHECK(sd.prop("gitaly.service", "ActiveState") == "active");
+}
+
 subst_list
 final_unit(void)
 {
@@ -626,10 +637,7 @@ TEST_CASE("systemd 252 as PID 1 (control socket): systemctl reload returns once 
 		pid_t d2 = read_pid(sc.pidfile);
 		CHECK(d2 != s.daemon_ns);
 		CHECK(record_count(sc.record, d2, "ready") == 1);
-		CHECK(sd.prop("gitaly.service", "MainPID") == std::to_string(s.main_ns));
-		CHECK(sd.prop("gitaly.service", "StatusText").find(
-		    "current pid " + std::to_string(d2) + ", generation 2,") == 0);
-		CHECK(sd.prop("gitaly.service", "ActiveState") == "active");
+		check_upgraded(sd, s, d2);
 		stop_unit(sd);
 		sd.stop_checked();
 	}
@@ -862,10 +870,7 @@ TEST_CASE("systemd 252 as PID 1 (notifications): with ready = \"notify\", system
 	} else {
 		CHECK(rec.find(sending) == std::string::npos);
 	}
-	CHECK(sd.prop("gitaly.service", "MainPID") == std::to_string(s.main_ns));
-	CHECK(sd.prop("gitaly.service", "StatusText").find(
-	    "current pid " + std::to_string(d2) + ", generation 2,") == 0);
-	CHECK(sd.prop("gitaly.service", "ActiveState") == "active");
+	check_upgraded(sd, s, d2);
 	stop_unit(sd);
 	sd.stop_checked();
 }

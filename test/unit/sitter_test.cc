@@ -1167,22 +1167,30 @@ TEST_CASE("sitter: ready = notify: an upgrade is done at the successor's READY=1
 	CHECK(st.upgrading == 0);
 }
 
-TEST_CASE("sitter: ready = notify: the old one's exit does not end the upgrade before the successor's READY=1")
+/* ready = notify: g1 spawned, ready by its READY=1, asked to upgrade. */
+static void
+notify_upgrading(struct sitter *st)
 {
 	struct settings s;
-	struct sitter st;
 
 	settings_defaults(&s);
 	s.ready = READY_NOTIFY;
+	start(st, &s);
+	step(st, EV_FOUND, 100, 1000, FOUND_SPAWNED);
+	step(st, EV_READY, 1);
+	step(st, EV_SIGNAL, SIGHUP);
+}
+
+TEST_CASE("sitter: ready = notify: the old one's exit does not end the upgrade before the successor's READY=1")
+{
+	struct sitter st;
+
+	notify_upgrading(&st);
+	step(&st, EV_FOUND, 200, 2000, FOUND_PIDFILE);
+	/* tableflip's drain is over before the successor speaks. */
+	CHECK(step(&st, EV_EXIT, 1, EXITED(0), STATUS_REAP) == "GONE g1");
 	SUBCASE("READY=1 after the drain ends it")
 	{
-		start(&st, &s);
-		step(&st, EV_FOUND, 100, 1000, FOUND_SPAWNED);
-		step(&st, EV_READY, 1);
-		step(&st, EV_SIGNAL, SIGHUP);
-		step(&st, EV_FOUND, 200, 2000, FOUND_PIDFILE);
-		/* tableflip's drain is over before the successor speaks. */
-		CHECK(step(&st, EV_EXIT, 1, EXITED(0), STATUS_REAP) == "GONE g1");
 		CHECK(sitter_phase(&st) == PHASE_UPGRADING);
 		CHECK(!sitter_ready(&st));
 		CHECK(step(&st, EV_READY, 2) == "READY g2, UPGRADE_DONE g2");
@@ -1190,12 +1198,6 @@ TEST_CASE("sitter: ready = notify: the old one's exit does not end the upgrade b
 	}
 	SUBCASE("no READY=1: upgrade_timeout fails it, and says why")
 	{
-		start(&st, &s);
-		step(&st, EV_FOUND, 100, 1000, FOUND_SPAWNED);
-		step(&st, EV_READY, 1);
-		step(&st, EV_SIGNAL, SIGHUP);
-		step(&st, EV_FOUND, 200, 2000, FOUND_PIDFILE);
-		step(&st, EV_EXIT, 1, EXITED(0), STATUS_REAP);
 		struct event ev = {};
 		std::vector<struct action> out;
 		ev.kind = EV_UPGRADE_TIMEOUT;
@@ -1212,15 +1214,9 @@ TEST_CASE("sitter: ready = notify: the old one's exit does not end the upgrade b
 
 TEST_CASE("sitter: ready = notify: a successor ready before its pid file completes the upgrade when named")
 {
-	struct settings s;
 	struct sitter st;
 
-	settings_defaults(&s);
-	s.ready = READY_NOTIFY;
-	start(&st, &s);
-	step(&st, EV_FOUND, 100, 1000, FOUND_SPAWNED);
-	step(&st, EV_READY, 1);
-	step(&st, EV_SIGNAL, SIGHUP);
+	notify_upgrading(&st);
 	/* gunicorn's .2: draining until named; its READY=1 only noted. */
 	CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_DOT2) == "FOLLOW g2 pid=200 dot2 draining");
 	CHECK(step(&st, EV_READY, 2) == "");

@@ -469,6 +469,40 @@ key_upgrade_timeout(struct cfg *c, const toml::node &n)
 	return get_duration(c, n, "upgrade_timeout", &c->t.upgrade_timeout_ms);
 }
 
+/* A duration, or zero ("0", "0s", "0ms"...: no digit but 0): never.
+ * "0.1ms" is not zero, and as short as any other duration is an error. */
+static int
+key_stop_timeout(struct cfg *c, const toml::node &n)
+{
+	const toml::value<std::string> *v = n.as_string();
+	uint64_t ms;
+
+	if (v != NULL && v->get().find('\0') == std::string::npos &&
+	    strpbrk(v->get().c_str(), "123456789") == NULL &&
+	    parse_duration(v->get().c_str(), &ms) == 0 && ms == 0) {
+		c->t.stop_timeout_ms = 0;
+		return 0;
+	}
+	return get_duration(c, n, "stop_timeout", &c->t.stop_timeout_ms);
+}
+
+static int
+key_descendants(struct cfg *c, const toml::node &n)
+{
+	std::string s;
+
+	if (get_string(c, n, "descendants", true, &s) != 0)
+		return -EINVAL;
+	if (s == "leave")
+		c->t.descendants = DESCENDANTS_LEAVE;
+	else if (s == "stop")
+		c->t.descendants = DESCENDANTS_STOP;
+	else
+		return fail(c, n.source(), "unknown descendants '%s' (\"leave\" or \"stop\")",
+		    shown(s).c_str());
+	return 0;
+}
+
 static int
 key_log_format(struct cfg *c, const toml::node &n)
 {
@@ -912,6 +946,8 @@ static const struct {
 	{"upgrade_recipe", key_upgrade_recipe},
 	{"upgrade_signal", key_upgrade_signal},
 	{"upgrade_timeout", key_upgrade_timeout},
+	{"stop_timeout", key_stop_timeout},
+	{"descendants", key_descendants},
 	{"notify", key_notify},
 	{"notify_socket", key_notify_socket},
 	{"ready", key_ready},

@@ -17,6 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <utility>
+
 #include "settings.h"
 
 #ifndef SYS_pidfd_open
@@ -363,12 +365,33 @@ pidfd_born_before(int a, int b)
 	return sa.st_ino < sb.st_ino;
 }
 
+/* Every process in /proc with its stat (those that vanish while read are
+ * left out). */
+static std::vector<std::pair<pid_t, struct proc_stat>>
+scan_proc(void)
+{
+	std::vector<std::pair<pid_t, struct proc_stat>> out;
+	struct dirent *e;
+	DIR *d = opendir("/proc");
+
+	if (d == NULL)
+		return out;
+	while ((e = readdir(d)) != NULL) {
+		struct proc_stat st;
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+
+		if (*end == '\0' && pid > 0 && proc_read_stat((pid_t)pid, &st) == 0)
+			out.push_back({(pid_t)pid, st});
+	}
+	closedir(d);
+	return out;
+}
+
 std::vector<pid_t>
 proc_children(pid_t ppid, bool zombies)
 {
 	std::vector<pid_t> out;
-	struct dirent *e;
-	DIR *d;
 
 	/* Our own children: with none at all (the common case, and every
 	 * time the spawned daemon simply exits), waitid says ECHILD and the
@@ -379,24 +402,119 @@ proc_children(pid_t ppid, bool zombies)
 		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 && errno == ECHILD)
 			return out;
 	}
-	d = opendir("/proc");
-	if (d == NULL)
-		return out;
-	while ((e = readdir(d)) != NULL) {
-		struct proc_stat st;
-		char *end;
-		long pid = strtol(e->d_name, &end, 10);
+	for (const auto &p : scan_proc()) {
+		bool dead = p.second.state == 'Z' || p.second.state == 'X';
+		if (p.second.ppid == ppid && dead == zombies)
+			out.push_back(p.first);
+	}
+	return out;
+}
 
-		if (*end != '\0' || pid <= 0)
+/* Append the pids a /proc/.../children file lists ("12 34 "). */
+static int
+read_children_file(const char *path, std::vector<pid_t> *out)
+{
+	char buf[4096];
+	long v = 0;
+	bool in = false;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof buf);
+		if (n < 0 && errno == EINTR)
 			continue;
-		if (proc_read_stat((pid_t)pid, &st) < 0 || st.ppid != ppid)
+		if (n <= 0)
+			break;
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] >= '0' && buf[i] <= '9') {
+				v = v * 10 + (buf[i] - '0');
+				in = true;
+			} else if (in) {
+				out->push_back((pid_t)v);
+				v = 0;
+				in = false;
+			}
+		}
+	}
+	if (in)
+		out->push_back((pid_t)v);
+	close(fd);
+	return 0;
+}
+
+/* The children of pid, from each of its threads' children file
+ * (Documentation/filesystems/proc.rst): a child belongs to the thread
+ * that forked it.  -ENOENT: the kernel has no such files. */
+static int
+children_by_task(pid_t pid, std::vector<pid_t> *out)
+{
+	char path[96];
+	struct dirent *e;
+	DIR *d;
+	bool any = false;
+
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	if ((d = opendir(path)) == NULL)
+		return -errno;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
 			continue;
-		bool dead = st.state == 'Z' || st.state == 'X';
-		if (dead == zombies)
-			out.push_back((pid_t)pid);
+		snprintf(path, sizeof path, "/proc/%d/task/%.16s/children", (int)pid, e->d_name);
+		if (read_children_file(path, out) == 0)
+			any = true;
 	}
 	closedir(d);
+	/* None could be read: gone meanwhile, or no CONFIG_PROC_CHILDREN. */
+	return any ? 0 : -ENOENT;
+}
+
+std::vector<pid_t>
+proc_descendants_scan(pid_t root)
+{
+	std::vector<std::pair<pid_t, struct proc_stat>> all = scan_proc();
+	std::vector<pid_t> out, parents = {root};
+
+	/* Bounded: a torn scan could hold a loop. */
+	for (size_t i = 0; i < parents.size() && parents.size() < 65536; i++)
+		for (const auto &pp : all)
+			if (pp.second.ppid == parents[i]) {
+				out.push_back(pp.first);
+				parents.push_back(pp.first);
+			}
 	return out;
+}
+
+std::vector<pid_t>
+proc_descendants(pid_t root)
+{
+	static int have_children = -1;
+	std::vector<pid_t> out;
+
+	/* No child at all (the usual exit): nothing to read. */
+	if (root == getpid()) {
+		siginfo_t si;
+		memset(&si, 0, sizeof si);
+		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 && errno == ECHILD)
+			return out;
+	}
+	if (have_children < 0)
+		have_children = access("/proc/thread-self/children", R_OK) == 0;
+	if (have_children) {
+		/* Breadth first; out grows as it is walked. */
+		std::vector<pid_t> kids;
+		if (children_by_task(root, &kids) < 0)
+			return out;
+		out = kids;
+		for (size_t i = 0; i < out.size() && out.size() < 65536; i++) {
+			kids.clear();
+			if (children_by_task(out[i], &kids) == 0)
+				out.insert(out.end(), kids.begin(), kids.end());
+		}
+		return out;
+	}
+	return proc_descendants_scan(root);
 }
 
 bool

@@ -135,6 +135,14 @@ int proc_identify(pid_t pid, const struct match_rules *rules,
  * the zombies only, or the live ones only. */
 std::vector<pid_t> proc_children(pid_t ppid, bool zombies);
 
+/* Every descendant of root (its children, theirs, and so on; zombies
+ * included), from /proc/PID/task/TID/children, or a scan of /proc where
+ * the kernel lacks those files.  A snapshot: the caller pins each with a
+ * pidfd and checks it again (descendants.cc). */
+std::vector<pid_t> proc_descendants(pid_t root);
+/* The same from one scan of every /proc/PID/stat: the fallback. */
+std::vector<pid_t> proc_descendants_scan(pid_t root);
+
 /* Is pid one of our ancestors (or ourselves, or 1)? */
 bool proc_is_ancestor(pid_t pid);
 

@@ -303,6 +303,11 @@ settings_describe(const struct settings *s)
 	    s->recipe == RECIPE_GUNICORN ? "gunicorn" : "tableflip");
 	describe_string(&out, "upgrade_signal", signal_short_name(s->upgrade_signal, buf, sizeof buf));
 	describe_ms(&out, "upgrade_timeout", s->upgrade_timeout_ms);
+	if (s->stop_timeout_ms == 0)
+		describe_string(&out, "stop_timeout", "0");
+	else
+		describe_ms(&out, "stop_timeout", s->stop_timeout_ms);
+	describe_string(&out, "descendants", s->descendants == DESCENDANTS_STOP ? "stop" : "leave");
 	describe_string(&out, "notify", s->notify == NOTIFY_OFF ? "off" : "relay");
 	describe_string(&out, "notify_socket", s->notify_socket);
 	describe_string(&out, "ready", s->ready == READY_NOTIFY ? "notify" : "pidfile");

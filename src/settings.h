@@ -57,6 +57,13 @@ enum upgrade_recipe {
 	                   * new one, TERM to the old one */
 };
 
+/* What happens to the processes the daemon leaves behind, re-parented to
+ * the wrapper (a child subreaper), once its last generation is gone. */
+enum descendants_policy {
+	DESCENDANTS_LEAVE,  /* logged, left running */
+	DESCENDANTS_STOP,   /* TERM and CONT, then KILL; reaped before the exit */
+};
+
 /* Where the signals we receive go (signals.cc has the defaults). */
 struct sigpolicy {
 	uint64_t every;           /* reach every live generation */
@@ -90,6 +97,10 @@ struct settings {
 	int recipe = RECIPE_TABLEFLIP;
 	int upgrade_signal = SIGHUP;      /* what starts a recipe upgrade */
 	uint64_t upgrade_timeout_ms = 60000;
+
+	/* Stopping. */
+	uint64_t stop_timeout_ms = 0;     /* then SIGKILL; 0: never */
+	int descendants = DESCENDANTS_LEAVE;
 
 	/* Reporting. */
 	std::string status_file;          /* empty: none */

@@ -24,6 +24,7 @@ sitter_init(struct sitter *st, const struct settings *s)
 	st->ready_notify = s->ready == READY_NOTIFY;
 	st->state = SITTER_RUNNING;
 	st->next_number = 1;
+	st->stop_notice = s->stop_timeout_ms != 0 || s->descendants == DESCENDANTS_STOP;
 }
 
 const struct generation *
@@ -139,6 +140,50 @@ drop(std::vector<struct action> *out, int sig, const char *why)
 	a.orig = sig;
 	a.why = why;
 	out->push_back(a);
+}
+
+/* A stop goes out.  The first one says so, once: the glue arms
+ * stop_timeout from here, whatever started the stop (a signal received,
+ * the orphans left), and a later stop does not arm it again. */
+static void
+begin_stop(struct sitter *st, std::vector<struct action> *out)
+{
+	st->stopping = true;
+	if (st->stop_notice && !st->stop_begun) {
+		st->stop_begun = true;
+		out->push_back(act(ACT_STOP_BEGIN, 0));
+	}
+}
+
+/* What a generation found during a stop gets: what the others got, and
+ * SIGKILL once stop_timeout has passed. */
+static void
+replay_to(const struct sitter *st, unsigned number, std::vector<struct action> *out)
+{
+	for (int sig : st->replay)
+		send(out, number, sig, sig);
+	if (st->stop_expired)
+		send(out, number, SIGKILL, 0);
+}
+
+/* stop_timeout passed: every live one, generation or orphan, is killed.
+ * The exit status stays the current generation's (137 when it is the one
+ * killed here, section "Exit status rules" of doc/DESIGN.md). */
+static void
+stop_timeout(struct sitter *st, std::vector<struct action> *out)
+{
+	struct action a;
+
+	if (!st->stopping || st->stop_expired)
+		return;
+	st->stop_expired = true;
+	if (st->gens.empty())
+		return;
+	a = act(ACT_STOP_TIMEOUT, 0);
+	a.why = "stop_timeout passed";
+	out->push_back(a);
+	for (const struct generation &g : st->gens)
+		send(out, g.number, SIGKILL, 0);
 }
 
 /* Make number the current generation; the old current one drains. */
@@ -259,7 +304,7 @@ on_signal(struct sitter *st, int sig, std::vector<struct action> *out)
 	target = st->sig.rewrite[sig] != 0 ? st->sig.rewrite[sig] : sig;
 	if (every) {
 		if (stop)
-			st->stopping = true;
+			begin_stop(st, out);
 		/* Once stopping, a generation that appears later (an upgrade
 		 * that was under way) must get what the others got. */
 		if (st->stopping && st->replay.size() < REPLAY_MAX)
@@ -444,8 +489,7 @@ on_found(struct sitter *st, const struct event *ev, std::vector<struct action> *
 		a.source = ev->source;
 		a.role = orphan ? ROLE_ORPHAN : role;
 		out->push_back(a);
-		for (int sig : st->replay)
-			send(out, g.number, sig, sig);
+		replay_to(st, g.number, out);
 		if (orphan)
 			return;
 	}
@@ -476,12 +520,12 @@ leave(struct sitter *st, int code, const char *why, std::vector<struct action> *
 	st->state = SITTER_LEAVING;
 	st->leave_code = code;
 	st->leave_why = why;
-	st->stopping = true;
 	st->status_final = true;
 	a = act(ACT_LEAVE, 0);
 	a.code = code;
 	a.why = why;
 	out->push_back(a);
+	begin_stop(st, out);
 	for (int sig : stop) {
 		int target = st->sig.rewrite[sig] != 0 ? st->sig.rewrite[sig] : sig;
 		if (st->replay.size() < REPLAY_MAX)
@@ -550,8 +594,7 @@ take_forked(struct sitter *st, const struct event *ev, std::vector<struct action
 		a.source = FOUND_FORKED;
 		a.role = ROLE_CURRENT;
 		out->push_back(a);
-		for (int sig : st->replay)
-			send(out, number, sig, sig);
+		replay_to(st, number, out);
 	}
 	/* It may fork again (a double fork): until a pid file names the
 	 * daemon, its own exit 0 is read the same way. */
@@ -708,6 +751,9 @@ sitter_step(struct sitter *st, const struct event *ev, std::vector<struct action
 		st->upgrading = 0;
 		out->push_back(a);
 		check_end(st, out);  /* the old one died meanwhile */
+		break;
+	case EV_STOP_TIMEOUT:
+		stop_timeout(st, out);
 		break;
 	}
 }

@@ -112,6 +112,11 @@ struct sitter {
 	bool status_final;         /* stopping: last_status is the one to exit with */
 	int leave_code;            /* SITTER_LEAVING: the exit code, and why */
 	const char *leave_why;
+	bool stop_notice;          /* say when a stop begins (ACT_STOP_BEGIN): a
+	                            * stop_timeout to arm, or descendants to pin */
+	bool stop_begun;           /* ACT_STOP_BEGIN went out: never again */
+	bool stop_expired;         /* stop_timeout passed: whatever is followed
+	                            * now or later gets SIGKILL */
 };
 
 enum event_kind {
@@ -120,6 +125,7 @@ enum event_kind {
 	EV_EXIT,            /* number died: wstatus, status_source */
 	EV_START_TIMEOUT,   /* no pid file in start_timeout */
 	EV_UPGRADE_TIMEOUT, /* no new generation in upgrade_timeout */
+	EV_STOP_TIMEOUT,    /* stop_timeout passed since ACT_STOP_BEGIN */
 	EV_READY,           /* number (or a descendant) sent READY=1 */
 };
 
@@ -174,6 +180,10 @@ enum action_kind {
 	ACT_EXIT,           /* exit the wrapper with code (why) */
 	ACT_LEAVE,          /* the daemon is gone: stopping the orphans, then
 	                     * exit with code (why) */
+	ACT_STOP_BEGIN,     /* the first stop went out: arm the stop timer,
+	                     * pin the generations' descendants (once only) */
+	ACT_STOP_TIMEOUT,   /* stop_timeout passed (why): an ACT_SIGNAL of
+	                     * SIGKILL (orig 0) to each live one follows */
 };
 
 struct action {
@@ -182,7 +192,7 @@ struct action {
 	pid_t pid;
 	int pidfd;         /* ACT_FOLLOW: the event's pidfd, now the glue's */
 	int sig;
-	int orig;
+	int orig;          /* as received; 0: the wrapper's own (SIGKILL) */
 	enum gen_role role;
 	enum found_source source;
 	int wstatus;

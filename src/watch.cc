@@ -299,7 +299,11 @@ signal_gen(struct watch *w, const struct action *a)
 		report_signal(&w->report, a->sig);
 	signal_name(a->sig, name, sizeof name);
 	signal_name(a->orig, orig, sizeof orig);
-	if (r == 0 && a->sig == a->orig)
+	if (r == 0 && a->orig == 0)
+		/* The wrapper's own (stop_timeout): ACT_STOP_TIMEOUT said it. */
+		log_event(LOG_DEBUG | LOG_VOLATILE, "signal sent", {{"signal", name},
+		    {"process", pid}, {"generation", g->number}});
+	else if (r == 0 && a->sig == a->orig)
 		log_event(LOG_WARN | LOG_VOLATILE, "forwarding signal", {{"signal", name},
 		    {"process", pid}, {"generation", g->number}});
 	else if (r == 0)
@@ -318,6 +322,13 @@ static void
 start_timeout_cb(uv_timer_t *t)
 {
 	struct event ev = watch_event(EV_START_TIMEOUT);
+	watch_dispatch((struct watch *)t->data, &ev);
+}
+
+static void
+stop_timeout_cb(uv_timer_t *t)
+{
+	struct event ev = watch_event(EV_STOP_TIMEOUT);
 	watch_dispatch((struct watch *)t->data, &ev);
 }
 
@@ -413,6 +424,57 @@ current_pid(const struct watch *w)
 	const struct generation *cur = sitter_gen(&w->st, w->st.current);
 
 	return cur != NULL ? (long)cur->pid : 0;
+}
+
+/* The one way out of the wrapper, its exit status decided at ACT_EXIT
+ * (w->exit_code) and what the daemon left dealt with. */
+static void
+finish(struct watch *w)
+{
+	uv_timer_stop(&w->stop_timer);
+	log_event(LOG_ERROR, "wrapper for process shutting down",
+	    {{"exit_code", w->exit_code}, {"reason", w->exit_why}});
+	report_exit(&w->report, &w->st, w->exit_code);
+	/* Not watch_close(): closing some forty signal handles costs more
+	 * than all the rest of the exit, and death-to-exit is what a
+	 * supervisor waits for.  main() returns at once and the kernel frees
+	 * the rest. */
+	uv_stop(w->loop);
+}
+
+static void
+finish_cb(void *arg)
+{
+	finish((struct watch *)arg);
+}
+
+static int reap_decide(void *arg, pid_t pid);
+static void reap_orphan(void *arg, pid_t pid, int wstatus);
+
+static void
+reap_cb(void *arg)
+{
+	reap_children(reap_decide, reap_orphan, arg);
+}
+
+/* The last generation is gone: what it left behind, re-parented to us,
+ * is stopped (descendants = "stop") or named and left, then finish().
+ * Stopped within the stop's time when one runs (the supervisor counts
+ * its own timeout from the stop too); at once once it passed. */
+static void
+leave_descendants(struct watch *w)
+{
+	uint64_t kill_ms;
+
+	if (uv_is_active((uv_handle_t *)&w->stop_timer))
+		kill_ms = uv_timer_get_due_in(&w->stop_timer);
+	else if (w->st.stop_expired)
+		kill_ms = 0;
+	else
+		kill_ms = w->s->stop_timeout_ms != 0 ? w->s->stop_timeout_ms : 10000;
+	uv_timer_stop(&w->stop_timer);
+	descendants_end(&w->desc, w->s->descendants == DESCENDANTS_STOP, kill_ms, reap_cb,
+	    finish_cb, w);
 }
 
 static void
@@ -544,17 +606,30 @@ run_action(struct watch *w, const struct action *a)
 		    {{"reason", a->why}, {"processes", (unsigned long long)w->gens.size()},
 		    {"exit_code", a->code}});
 		break;
+	case ACT_STOP_BEGIN:
+		if (w->s->stop_timeout_ms != 0)
+			uv_timer_start(&w->stop_timer, stop_timeout_cb, w->s->stop_timeout_ms, 0);
+		/* An adopted daemon's children are not ours: they go to init
+		 * when it dies.  Pinned now, they can be stopped at the end
+		 * (descendants_pin skips the generations that are ours). */
+		if (w->s->descendants == DESCENDANTS_STOP)
+			for (const struct generation &o : w->st.gens)
+				descendants_pin(&w->desc, o.pid);
+		break;
+	case ACT_STOP_TIMEOUT: {
+		std::vector<pid_t> pids;
+		for (const struct generation &o : w->st.gens)
+			pids.push_back(o.pid);
+		log_event(LOG_WARN, "stop timeout: killing the processes left",
+		    {{"reason", a->why}, {"timeout_ms", (unsigned long long)w->s->stop_timeout_ms},
+		    {"processes", pid_list(pids, pids.size())}});
+		break;
+	}
 	case ACT_EXIT:
 		w->done = true;
 		w->exit_code = a->code;
-		log_event(LOG_ERROR, "wrapper for process shutting down",
-		    {{"exit_code", a->code}, {"reason", a->why}});
-		report_exit(&w->report, &w->st, a->code);
-		/* Not watch_close(): closing some forty signal handles costs
-		 * more than all the rest of the exit, and death-to-exit is
-		 * what a supervisor waits for.  main() returns at once and
-		 * the kernel frees the rest. */
-		uv_stop(w->loop);
+		w->exit_why = a->why;
+		leave_descendants(w);
 		break;
 	}
 }
@@ -651,6 +726,11 @@ sigchld_cb(uv_signal_t *h, int signum)
 	struct watch *w = (struct watch *)h->data;
 
 	(void)signum;
+	/* Stopping what the daemon left: reap, and look for new ones. */
+	if (w->desc.stopping) {
+		descendants_rescan(&w->desc);
+		return;
+	}
 	/* Once the exit is decided, main's reap_leftovers() does it. */
 	if (w->done)
 		return;
@@ -702,6 +782,7 @@ watch_init(struct watch *w, uv_loop_t *loop, const struct settings *s)
 	w->names_warned = false;
 	w->done = false;
 	w->exit_code = 0;
+	w->exit_why = "";
 	w->ctl.listening = false;
 	w->ctl.dirfd = -1;
 
@@ -743,6 +824,9 @@ watch_init(struct watch *w, uv_loop_t *loop, const struct settings *s)
 	w->upgrade_timer.data = w;
 	uv_timer_init(loop, &w->reread_timer);
 	w->reread_timer.data = w;
+	uv_timer_init(loop, &w->stop_timer);
+	w->stop_timer.data = w;
+	descendants_init(&w->desc, loop);
 	return 0;
 }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "control.h"
+#include "descendants.h"
 #include "notify.h"
 #include "proc.h"
 #include "report.h"
@@ -63,6 +64,8 @@ struct watch {
 	uv_timer_t start_timer;
 	uv_timer_t upgrade_timer;
 	uv_timer_t reread_timer;   /* reads the pid files while one is awaited */
+	uv_timer_t stop_timer;     /* stop_timeout, from the first stop */
+	struct descendants desc;   /* what the daemon leaves behind */
 	bool rereading;            /* in its callback: a repeated warning is debug */
 	std::string last_warning;  /* the last warning about a pid file */
 	uv_process_t child;
@@ -77,7 +80,8 @@ struct watch {
 	unsigned last_followed;    /* the newest generation, while dispatching */
 	bool names_warned;         /* names do not match the daemon: said once */
 	bool done;
-	int exit_code;
+	int exit_code;             /* decided at ACT_EXIT */
+	const char *exit_why;
 };
 
 /* Install the signal handlers and SIGCHLD reaping (before anything is

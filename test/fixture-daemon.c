@@ -42,6 +42,12 @@
  *                       exists; every generation
  *   --stop-file PATH    on TERM, INT or QUIT, record "stopping" and exit
  *                       only once PATH exists (a daemon slow to stop)
+ *   --helper            before it is ready, fork a helper child that
+ *                       ignores TERM and waits for ever (a worker, a git
+ *                       child): it records "<pid> helper"
+ *   --detached-helper   the same through setsid() and a double fork (the
+ *                       middle process exits at once): "<pid> detached-helper"
+ * Helpers are started by the first generation only; they outlive it.
  *
  * Signals are taken through a signalfd, so real-time signals queue and
  * nothing is lost to a handler race.
@@ -54,6 +60,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -65,7 +72,7 @@ static const char *ready_file, *stop_file;
 static int exit_code, drain_ms = 100, ready_delay_ms, upgrade_timeout_ms = 5000;
 static int upgrade_ready_delay_ms, orphan_on_term;
 static int torn, no_pid_file, daemonize, exit_after_ms = -1, ignore_sig, zombie;
-static int close_stdout;
+static int close_stdout, helper, detached_helper;
 static char **self_argv;
 
 static long long
@@ -173,6 +180,8 @@ parse_args(int argc, char **argv)
 		else if (strcmp(a, "--zombie") == 0) zombie = 1;
 		else if (strcmp(a, "--orphan-on-term") == 0) orphan_on_term = 1;
 		else if (strcmp(a, "--close-stdout") == 0) close_stdout = 1;
+		else if (strcmp(a, "--helper") == 0) helper = 1;
+		else if (strcmp(a, "--detached-helper") == 0) detached_helper = 1;
 		else if (v == NULL) return -1;
 		else if (strcmp(a, "--pid-file") == 0) pid_file = v, i++;
 		else if (strcmp(a, "--record") == 0) record_file = v, i++;
@@ -192,6 +201,52 @@ parse_args(int argc, char **argv)
 		else return -1;
 	}
 	return pid_file != NULL ? 0 : -1;
+}
+
+/* A helper: deaf to TERM (and, its mask inherited, to everything but
+ * KILL), it says it runs and waits for ever.  Named after what it is, as a
+ * worker or a git child is, so that the wrapper does not take it for the
+ * daemon (an orphan, pidsitter(8)); its command line is the daemon's. */
+static void
+become_helper(int sfd, const int p[2], const char *what)
+{
+	close(sfd);
+	close(p[0]);
+	prctl(PR_SET_NAME, what, 0, 0, 0);
+	signal(SIGTERM, SIG_IGN);
+	record("%s", what);
+	close(p[1]);
+	for (;;)
+		pause();
+}
+
+/* Start the helpers asked for; return once each has recorded itself (the
+ * pipe's write end, which each holds, is closed by then). */
+static void
+start_helpers(int sfd)
+{
+	int p[2];
+	char c;
+
+	if ((!helper && !detached_helper) || pipe2(p, O_CLOEXEC) < 0)
+		return;
+	if (helper && fork() == 0)
+		become_helper(sfd, p, "helper");
+	if (detached_helper) {
+		pid_t mid = fork();
+		if (mid == 0) {
+			setsid();
+			if (fork() == 0)
+				become_helper(sfd, p, "detached-helper");
+			_exit(0);
+		}
+		if (mid > 0)
+			waitpid(mid, NULL, 0);
+	}
+	close(p[1]);
+	while (read(p[0], &c, 1) > 0)
+		;
+	close(p[0]);
 }
 
 static void
@@ -301,6 +356,8 @@ main(int argc, char **argv)
 	if (ready_file != NULL)
 		while (access(ready_file, F_OK) != 0)
 			sleep_ms(5);
+	if (parent_fd < 0)
+		start_helpers(sfd);
 	write_pid_file(getpid());
 	record("ready");
 	if (parent_fd >= 0) {

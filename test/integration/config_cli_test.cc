@@ -200,6 +200,8 @@ TEST_CASE("-n: every key of the file reaches the effective settings")
 	    "upgrade_recipe = \"nginx\"\n"
 	    "upgrade_signal = \"USR2\"\n"
 	    "upgrade_timeout = \"45s\"\n"
+	    "stop_timeout = \"20s\"\n"
+	    "descendants = \"stop\"\n"
 	    "notify = \"relay\"\n"
 	    "notify_socket = \"/run/all.notify\"\n"
 	    "ready = \"notify\"\n");
@@ -228,6 +230,8 @@ TEST_CASE("-n: every key of the file reaches the effective settings")
 	    "upgrade_recipe = \"nginx\"\n"
 	    "upgrade_signal = \"USR2\"\n"
 	    "upgrade_timeout = \"45000ms\"\n"
+	    "stop_timeout = \"20000ms\"\n"
+	    "descendants = \"stop\"\n"
 	    "notify = \"relay\"\n"
 	    "notify_socket = \"/run/all.notify\"\n"
 	    "ready = \"notify\"\n");

@@ -592,6 +592,33 @@ record_wait(const std::string &record, pid_t pid, const std::string &what, int t
 	return wait_until([&] { return record_count(record, pid, what) > 0; }, timeout_ms);
 }
 
+void
+pin_helpers(const std::string &record, pinned *h, pinned *dh)
+{
+	REQUIRE(record_wait(record, 0, "helper", 10000));
+	REQUIRE(record_wait(record, 0, "detached-helper", 10000));
+	*h = pin(record_pid(record, "helper"));
+	*dh = pin(record_pid(record, "detached-helper"));
+	REQUIRE(pinned_alive(*h));
+	REQUIRE(pinned_alive(*dh));
+}
+
+pid_t
+record_pid(const std::string &record, const std::string &what)
+{
+	std::string text = read_file(record);
+	size_t from = 0, nl;
+
+	while ((nl = text.find('\n', from)) != std::string::npos) {
+		std::string line = text.substr(from, nl - from);
+		size_t sp = line.find(' ');
+		from = nl + 1;
+		if (sp != std::string::npos && line.substr(sp + 1) == what)
+			return (pid_t)atoi(line.c_str());
+	}
+	return 0;
+}
+
 std::vector<pid_t>
 all_pids(void)
 {

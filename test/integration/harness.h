@@ -139,6 +139,11 @@ int record_count(const std::string &record, pid_t pid, const std::string &what);
 /* Wait until the record file has a line "<pid> <what>" (pid 0: any). */
 bool record_wait(const std::string &record, pid_t pid, const std::string &what,
     int timeout_ms);
+/* The pid of the first record line that is "<pid> <what>" exactly, or 0. */
+pid_t record_pid(const std::string &record, const std::string &what);
+/* The fixture's helpers (--helper, --detached-helper), pinned once both
+ * recorded themselves (a failed REQUIRE after 10 s). */
+void pin_helpers(const std::string &record, pinned *h, pinned *dh);
 /* Every process in /proc but the test itself. */
 std::vector<pid_t> all_pids(void);
 /* /proc/PID/cmdline, its NULs made spaces ("" once it is gone). */

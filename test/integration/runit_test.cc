@@ -398,3 +398,36 @@ TEST_CASE("runit: examples/runit/gitaly-upgrade returns once the new process ser
 	CHECK(r.code == 3);
 	sv.stop();
 }
+
+TEST_CASE("runit: sv force-stop of a daemon that ignores TERM, with helpers: stop_timeout shorter than sv's 7 s leaves nothing running")
+{
+	/* The daemon and both its helpers ignore TERM. */
+	runit_service sv({"--ignore", "15", "--helper", "--detached-helper"});
+	std::string conf = sv.svdir + "/pidsitter.toml";
+	write_file(conf, read_file(conf) + "stop_timeout = \"2s\"\ndescendants = \"stop\"\n");
+
+	REQUIRE(sv.sv({"-v", "-w", "60", "up"}).code == 0);
+	pid_t w = sv.wait_up(0, 20000).pid;
+	pinned d = pin(sv.gitaly.wait_ready(0, 20000));
+	pinned h, dh;
+	pin_helpers(sv.gitaly.record, &h, &dh);
+
+	/* TERM and CONT; KILL to the wrapper after 7 s if it is still up. */
+	cmd_result stop = sv.sv({"force-stop"});
+	CAPTURE(stop.out);
+	sv.wait_down(30000);
+	/* The wrapper exited by itself, with the killed daemon's status,
+	 * and took everything with it: no process of the service's daemon
+	 * (its command line names the service's directory) is left. */
+	CHECK(sv.wait_log({"msg=\"wrapper for process shutting down\"", "exit_code=137",
+	    "wrapper=" + std::to_string(w)}, 1, 10000));
+	CHECK(sv.log_lines({"msg=\"stop timeout: killing the processes left\"",
+	    "processes=" + std::to_string(d.pid)}).size() == 1);
+	CHECK(sv.log_lines({"msg=\"killing the processes the daemon left\"", "count=2"}).size() == 1);
+	CHECK(stop.out.compare(0, 4, "ok: ") == 0);
+	CHECK_FALSE(pinned_alive(d));
+	CHECK_FALSE(pinned_alive(h));
+	CHECK_FALSE(pinned_alive(dh));
+	CHECK(live_mentioning(sv.gitaly.var).empty());
+	sv.stop();
+}

@@ -274,3 +274,37 @@ TEST_CASE("s6: -k kills the wrapper: s6-supervise restarts it, it adopts the run
 	CHECK(wait_until([&] { return sv.gitaly.daemons().empty(); }, 10000));
 	sv.stop();
 }
+
+TEST_CASE("s6: -d with timeout-kill, a daemon that ignores TERM, with helpers: stop_timeout shorter than s6's leaves nothing running")
+{
+	s6_service sv({"--ignore", "15", "--helper", "--detached-helper"});
+	std::string conf = sv.svdir + "/pidsitter.toml";
+	write_file(conf, "stop_timeout = \"2s\"\ndescendants = \"stop\"\n");
+	std::string run = read_file(sv.svdir + "/run");
+	write_file(sv.svdir + "/run", substitute(run, {{"--notify-fd 3", "-c " + conf +
+	    " --notify-fd 3"}}), 0755);
+	/* s6-supervise KILLs the wrapper 10 s after -d. */
+	write_file(sv.svdir + "/timeout-kill", "10000\n");
+
+	REQUIRE(sv.svc("-u").code == 0);
+	pid_t w = sv.wait_ready(0, 30000).pid;
+	pinned d = pin(sv.gitaly.wait_ready(0, 20000));
+	pinned h, dh;
+	pin_helpers(sv.gitaly.record, &h, &dh);
+
+	REQUIRE(sv.svc("-d").code == 0);
+	sv.wait_down(30000);
+	/* ./finish: the wrapper exited with the killed daemon's status; s6
+	 * never had to kill it (that would say 256 and signal 9). */
+	CHECK(sv.wait_out("gitaly: pidsitter exited with status 137", 1, 10000));
+	CHECK(child_count_lines(&sv.sup, "pidsitter killed by signal") == 0);
+	CHECK(line_field(line_with(&sv.sup, "msg=\"stop timeout: killing the processes left\""),
+	    "processes") == d.pid);
+	CHECK(line_field(line_with(&sv.sup, "msg=\"wrapper for process shutting down\""),
+	    "wrapper") == w);
+	CHECK_FALSE(pinned_alive(d));
+	CHECK_FALSE(pinned_alive(h));
+	CHECK_FALSE(pinned_alive(dh));
+	CHECK(live_mentioning(sv.gitaly.var).empty());
+	sv.stop();
+}

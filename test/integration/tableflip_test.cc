@@ -115,23 +115,6 @@ record_arg(const std::string &record, pid_t pid, const std::string &what)
 	return 0;
 }
 
-/* The pid of the first record line "<pid> <what>" (any pid), or 0. */
-pid_t
-record_who(const std::string &record, const std::string &what)
-{
-	std::string text = read_file(record);
-	size_t from = 0, nl;
-
-	while ((nl = text.find('\n', from)) != std::string::npos) {
-		std::string line = text.substr(from, nl - from);
-		size_t sp = line.find(' ');
-		from = nl + 1;
-		if (sp != std::string::npos && line.substr(sp + 1) == what)
-			return (pid_t)atoi(line.c_str());
-	}
-	return 0;
-}
-
 /* The port the daemon's first generation printed on stderr (pidsitter
  * hands the daemon its own stderr, and the test captures the wrapper's). */
 int
@@ -180,7 +163,7 @@ first_ready(const tf_scene &sc, child *w)
 {
 	REQUIRE(child_wait_line(w, "msg=\"monitoring process\"", DEADLINE_MS));
 	REQUIRE(record_wait(sc.record, 0, "ready", DEADLINE_MS));
-	pid_t pid = record_who(sc.record, "ready");
+	pid_t pid = record_pid(sc.record, "ready");
 	REQUIRE(pid > 0);
 	CHECK(child_count_lines(w, log_msg("monitoring process", log_gen(*w, 1, pid)).c_str()) == 1);
 	CHECK(read_pid(sc.pidfile) == pid);
@@ -392,7 +375,7 @@ TEST_CASE("tableflip: a failed upgrade leaves the old process current; the next 
 		/* The new process gives up before it is ready: it never writes
 		 * the pid file, and tableflip's parent reaps it. */
 		REQUIRE(record_wait(sc.record, 0, "exit 3", DEADLINE_MS));
-		pid_t failed = record_who(sc.record, "exit 3");
+		pid_t failed = record_pid(sc.record, "exit 3");
 		REQUIRE(failed > 0);
 		CHECK(failed != old);
 		REQUIRE(record_wait(sc.record, old, "upgrade-failed", DEADLINE_MS));

@@ -53,6 +53,7 @@ same_settings(const struct settings &a, const struct settings &b)
 	    memcmp(&a.sig, &b.sig, sizeof a.sig) == 0 && a.recipe == b.recipe &&
 	    a.upgrade_signal == b.upgrade_signal &&
 	    a.upgrade_timeout_ms == b.upgrade_timeout_ms &&
+	    a.stop_timeout_ms == b.stop_timeout_ms && a.descendants == b.descendants &&
 	    a.metrics_file == b.metrics_file && a.metrics_labels == b.metrics_labels;
 }
 
@@ -137,9 +138,15 @@ static const struct {
 	{"upgrade_timeout = \".s\"", "t.toml:1:19: upgrade_timeout: invalid duration '.s' (numbers with a unit: ms, s, m or h, such as \"500ms\", \"2s\" or \"1m30s\")"},
 	{"upgrade_timeout = \"99999999999h\"", "t.toml:1:19: upgrade_timeout: invalid duration '99999999999h' (numbers with a unit: ms, s, m or h, such as \"500ms\", \"2s\" or \"1m30s\")"},
 	{"upgrade_timeout = \"\"", "t.toml:1:19: upgrade_timeout must not be empty"},
+	{"stop_timeout = 0", "t.toml:1:16: stop_timeout must be a string holding a duration such as \"2s\", not an integer"},
+	{"stop_timeout = \"0.1ms\"", "t.toml:1:16: stop_timeout must be at least 1ms"},
+	{"stop_timeout = \"-1s\"", "t.toml:1:16: stop_timeout: invalid duration '-1s' (numbers with a unit: ms, s, m or h, such as \"500ms\", \"2s\" or \"1m30s\")"},
+	{"stop_timeout = \"0\\u0000\"", "t.toml:1:16: stop_timeout must not contain a NUL byte"},
 
 	/* Enumerations. */
 	{"log_format = \"xml\"", "t.toml:1:14: unknown log_format 'xml' (\"text\" or \"json\")"},
+	{"descendants = \"kill\"", "t.toml:1:15: unknown descendants 'kill' (\"leave\" or \"stop\")"},
+	{"descendants = true", "t.toml:1:15: descendants must be a string, not a boolean"},
 	{"log_format = \"JSON\"", "t.toml:1:14: unknown log_format 'JSON' (\"text\" or \"json\")"},
 	{"upgrade_recipe = \"usr2\"", "t.toml:1:18: unknown upgrade_recipe 'usr2' (\"tableflip\", \"nginx\", \"unicorn\" or \"gunicorn\")"},
 	{"match = [\"comm\", \"pid\"]", "t.toml:1:18: match[1]: unknown match fact 'pid' (\"comm\", \"exe\" or \"argv0\")"},
@@ -508,7 +515,9 @@ TEST_CASE("config: every key at once, and -n's output reads back the same")
 	    "signal_rewrite = { TERM = \"QUIT\" }\n"
 	    "upgrade_recipe = \"nginx\"\n"
 	    "upgrade_signal = \"USR2\"\n"
-	    "upgrade_timeout = \"45s\"\n", &s, &err) == 0);
+	    "upgrade_timeout = \"45s\"\n"
+	    "stop_timeout = \"1m30s\"\n"
+	    "descendants = \"stop\"\n", &s, &err) == 0);
 	CHECK(s.pid_file == "/run/d.pid");
 	CHECK(s.poll_interval_ms == 250);
 	CHECK(s.start_timeout_ms == 3000);
@@ -529,6 +538,8 @@ TEST_CASE("config: every key at once, and -n's output reads back the same")
 	CHECK(s.recipe == RECIPE_NGINX);
 	CHECK(s.upgrade_signal == SIGUSR2);
 	CHECK(s.upgrade_timeout_ms == 45000);
+	CHECK(s.stop_timeout_ms == 90000);
+	CHECK(s.descendants == DESCENDANTS_STOP);
 
 	/* settings_describe() prints TOML with the same key names: it must
 	 * load back into the same settings. */
@@ -561,7 +572,28 @@ TEST_CASE("config: settings_describe prints every key the file knows, and no oth
 	CHECK(keys == "pid_file log_format poll_interval start_timeout reap_timeout status_file "
 	    "control_socket metrics_file metrics_labels names "
 	    "match owner env workdir signals_to_all stop_signals signals_ignored "
-	    "signal_rewrite upgrade_recipe upgrade_signal upgrade_timeout notify notify_socket ready ");
+	    "signal_rewrite upgrade_recipe upgrade_signal upgrade_timeout stop_timeout "
+	    "descendants notify notify_socket ready ");
+}
+
+TEST_CASE("config: stop_timeout \"0\" is never, the default; descendants defaults to leave")
+{
+	struct settings s;
+	std::string err;
+
+	settings_defaults(&s);
+	CHECK(s.stop_timeout_ms == 0);
+	CHECK(s.descendants == DESCENDANTS_LEAVE);
+	CHECK(settings_describe(&s).find("stop_timeout = \"0\"\ndescendants = \"leave\"\n") !=
+	    std::string::npos);
+	for (const char *zero : {"\"0\"", "\"0s\"", "\"0ms\""}) {
+		CAPTURE(zero);
+		REQUIRE(parse(std::string("stop_timeout = ") + zero, &s, &err) == 0);
+		CHECK(s.stop_timeout_ms == 0);
+	}
+	REQUIRE(parse("stop_timeout = \"1500ms\"\ndescendants = \"leave\"", &s, &err) == 0);
+	CHECK(s.stop_timeout_ms == 1500);
+	CHECK(s.descendants == DESCENDANTS_LEAVE);
 }
 
 TEST_CASE("config: any bytes are an answer, never a crash")

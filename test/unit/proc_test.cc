@@ -787,3 +787,37 @@ TEST_CASE("proc: pidfd_exit_status while another thread reaps: not yet, being re
 	} while (rounds < 2000 && now.tv_sec - t0.tv_sec < 2);
 	MESSAGE(rounds << " rounds, " << seen_esrch << " caught while being reaped");
 }
+
+TEST_CASE("proc: proc_descendants finds children and their children, and nothing else")
+{
+	static const char *const argv[] = {"sh", "-c", "sleep 30 & exec sleep 31", NULL};
+	pid_t pid = start("/bin/sh", argv, (uid_t)-1);
+	std::vector<pid_t> found;
+	pid_t grandchild = 0;
+
+	REQUIRE(pid > 0);
+	/* sh forks the first sleep, then becomes the second. */
+	for (int i = 0; i < 5000 && grandchild == 0; i++) {
+		found = proc_descendants(getpid());
+		for (pid_t p : found) {
+			struct proc_stat st;
+			if (p != pid && proc_read_stat(p, &st) == 0 && st.ppid == pid)
+				grandchild = p;
+		}
+		if (grandchild == 0)
+			usleep(2000);
+	}
+	REQUIRE(grandchild != 0);
+	CHECK(found.size() == 2);
+	CHECK(found[0] == pid);
+	CHECK(proc_descendants(pid) == std::vector<pid_t>{grandchild});
+	CHECK(proc_descendants(grandchild).empty());
+	/* The fallback, for kernels without children files, agrees. */
+	CHECK(proc_descendants_scan(getpid()) == found);
+	CHECK(proc_descendants_scan(pid) == std::vector<pid_t>{grandchild});
+	int fd = pidfd_open_pid(grandchild);
+	REQUIRE(fd >= 0);
+	CHECK(pidfd_signal(fd, SIGKILL) == 0);
+	close(fd);
+	CHECK(WTERMSIG(finish(pid)) == SIGKILL);
+}

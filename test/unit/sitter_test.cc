@@ -37,6 +37,7 @@ apply(struct sitter *st, const struct event *ev)
 		"SIGNAL", "DROP", "FOLLOW", "IGNORE", "CURRENT", "DRAIN", "GONE", "READY",
 		"WAIT_PIDFILE", "PIDFILE_CAME", "UPGRADE_BEGIN", "UPGRADE_DONE",
 		"UPGRADE_FAILED", "UPGRADE_REFUSED", "SUCCESSOR_DIED", "EXIT", "LEAVE",
+		"STOP_BEGIN", "STOP_TIMEOUT",
 	};
 	static const char *const sources[] = {"pidfile", "oldbin", "dot2", "spawned", "child", "parent",
 	    "forked", "mainpid"};
@@ -81,7 +82,8 @@ apply(struct sitter *st, const struct event *ev)
 		/* What is not done says why, for the log. */
 		if (x.kind == ACT_DROP || x.kind == ACT_IGNORE || x.kind == ACT_EXIT ||
 		    x.kind == ACT_UPGRADE_FAILED || x.kind == ACT_UPGRADE_REFUSED ||
-		    x.kind == ACT_SUCCESSOR_DIED || x.kind == ACT_LEAVE)
+		    x.kind == ACT_SUCCESSOR_DIED || x.kind == ACT_LEAVE ||
+		    x.kind == ACT_STOP_TIMEOUT)
 			CHECK(x.why != NULL);
 		out += out.empty() ? "" : ", ";
 		out += buf;

@@ -51,6 +51,10 @@
 //	                        pinging for good (a hung daemon, as systemd's
 //	                        WatchdogSec= sees it) and record
 //	                        "watchdog-stopped". Every generation checks it.
+//	-catch-abrt             SIGABRT is caught and recorded like the others
+//	                        (by default the Go runtime dies of it with a
+//	                        goroutine dump): a daemon that outlives
+//	                        systemd's watchdog signal.
 //	-sd-ready-delay DURATION
 //	                        default 0: wait this long after Ready() (the pid
 //	                        file is written) before READY=1 (every
@@ -282,6 +286,7 @@ func main() {
 	sdWatchdog := flag.Duration("sd-watchdog", 0, "WATCHDOG=1 to $NOTIFY_SOCKET every DURATION once ready")
 	sdWatchdogStopFile := flag.String("sd-watchdog-stop-file", "", "stop pinging once this file exists")
 	sdReadyDelay := flag.Duration("sd-ready-delay", 0, "wait this long after Ready() before READY=1")
+	catchAbrt := flag.Bool("catch-abrt", false, "catch and record SIGABRT instead of dying of it")
 	flag.Parse()
 
 	d := &daemon{pid: os.Getpid(), pidFile: *pidFile}
@@ -291,6 +296,9 @@ func main() {
 	// (or pidsitter) may well signal a freshly spawned process.
 	sigC := make(chan os.Signal, 128)
 	signal.Notify(sigC, caughtSignals()...)
+	if *catchAbrt {
+		signal.Notify(sigC, syscall.SIGABRT)
+	}
 
 	if (*pidFile == "" && !*noPIDFile) || flag.NArg() != 0 {
 		d.logf("usage: %s -pid-file PATH [flags]", os.Args[0])

@@ -69,9 +69,12 @@ run_once(runner *r, const wrapper *w, int mode, run_state *st, results *res, cha
 		kill_children();
 		return -1;
 	}
+	r->t_notify_ready = 0;
 	rc = watch_ready(r, &wt, mode, adopted, err, errlen);
 	if (rc == 0)
 		rc = start_measure(r, &wt, mode, adopted, res, err, errlen);
+	if (rc == 0 && mode == M_SPAWN && w == &wrappers[W_PIDSITTER])
+		rc = notify_measure(r, &wt, res, err, errlen);
 	if (rc == 0 && mode == M_UPGRADE) {
 		rc = follow_measure(r, &wt, st, res, err, errlen);
 		if (rc == 0 && w == &wrappers[W_PIDSITTER] && !st->skip_follow)

@@ -76,6 +76,7 @@ const figure figs[NFIG] = {
 	{ "start-daemon", "Start to daemon running (its main())" },
 	{ "control-status", "pidsitter -s status, command to exit" },
 	{ "control-upgrade", "pidsitter -s upgrade, pid file to exit" },
+	{ "notify-ready", "READY=1 relayed, daemon's sendto to supervisor's recv" },
 };
 
 options opt = { 30, 10, "build/bench", "build/bench/fixture", "", 0, false };
@@ -507,7 +508,11 @@ runner_init(runner *r, int log_fd)
 	r->log_fd = log_fd;
 	r->evlen = 0;
 	r->fifo_fd = -1;
+	r->notify_fd = -1;
+	r->t_notify_ready = 0;
 	if (mkdir(r->dir, 0700) < 0 || mkfifo(r->fifo, 0600) < 0)
+		return -errno;
+	if (notify_setup(r) < 0)
 		return -errno;
 	/* O_RDWR: we are a writer too, so we never see EOF and a fixture's
 	 * O_WRONLY | O_NONBLOCK open never fails with ENXIO. */
@@ -523,6 +528,9 @@ runner_fini(runner *r)
 	if (r->fifo_fd >= 0)
 		close(r->fifo_fd);
 	r->fifo_fd = -1;
+	if (r->notify_fd >= 0)
+		close(r->notify_fd);
+	r->notify_fd = -1;
 	rm_tree(r->dir);
 }
 
@@ -619,12 +627,17 @@ reap(watch *wt, int64_t t)
 int
 runner_pump(runner *r, int timeout_ms)
 {
-	struct pollfd pfd[1 + 2 * NWRAP];
-	watch *owner[1 + 2 * NWRAP];
-	bool is_exit[1 + 2 * NWRAP];
+	struct pollfd pfd[2 + 2 * NWRAP];
+	watch *owner[2 + 2 * NWRAP];
+	bool is_exit[2 + 2 * NWRAP];
 	int n = 0, rc;
 
 	pfd[n].fd = r->fifo_fd;
+	pfd[n].events = POLLIN;
+	owner[n] = NULL;
+	is_exit[n++] = false;
+	/* Its recv() takes its own time (notify_read). */
+	pfd[n].fd = r->notify_fd;
 	pfd[n].events = POLLIN;
 	owner[n] = NULL;
 	is_exit[n++] = false;
@@ -649,7 +662,9 @@ runner_pump(runner *r, int timeout_ms)
 	for (int i = 0; rc > 0 && i < n; i++) {
 		if (pfd[i].revents == 0)
 			continue;
-		if (owner[i] == NULL)
+		if (owner[i] == NULL && pfd[i].fd == r->notify_fd)
+			notify_read(r);
+		else if (owner[i] == NULL)
 			read_events(r);
 		else if (!is_exit[i])
 			read_output(r, owner[i], t);
@@ -712,6 +727,10 @@ wrapper_command(const wrapper *w, int mode, const runner *r, const char *pidfile
 		 * runs as ever and start-up is measured without it. */
 		if (w - wrappers == W_PIDSITTER && mode == M_UPGRADE)
 			argv->insert(argv->end(), { "-S", control_socket_path(r) });
+		/* The notification figure (notify.cc): spawned runs of
+		 * pidsitter only, with ready = "notify". */
+		if (w - wrappers == W_PIDSITTER && mode == M_SPAWN && r->notify_fd >= 0)
+			argv->insert(argv->end(), { "-c", r->notify_conf });
 		argv->insert(argv->end(), { "-p", pidfile, "--" });
 		break;
 	case W_GWMODEL:
@@ -731,10 +750,13 @@ wrapper_command(const wrapper *w, int mode, const runner *r, const char *pidfile
 
 	env->clear();
 	for (char **e = environ; *e != NULL; e++)
-		if (strncmp(*e, "GITALY_", 7) != 0 && strncmp(*e, "WRAPPER_JSON_LOGGING=", 21) != 0)
+		if (strncmp(*e, "GITALY_", 7) != 0 && strncmp(*e, "WRAPPER_JSON_LOGGING=", 21) != 0 &&
+		    strncmp(*e, "NOTIFY_SOCKET=", 14) != 0)
 			env->push_back(*e);
 	if (w - wrappers == W_GWMODEL)
 		env->push_back(std::string("GITALY_PID_FILE=") + pidfile);
+	if (w - wrappers == W_PIDSITTER && mode == M_SPAWN && r->notify_fd >= 0)
+		env->push_back(std::string("NOTIFY_SOCKET=") + r->notify_path);
 }
 
 static std::string
@@ -839,7 +861,8 @@ detached_start(runner *r, const char *pidfile, pid_t *daemon, char *err, size_t 
 	int st, rc, fd;
 
 	for (char **e = environ; *e != NULL; e++)
-		env.push_back(*e);
+		if (strncmp(*e, "NOTIFY_SOCKET=", 14) != 0)
+			env.push_back(*e);
 	rc = spawn(argv, env, -1, &pid, &t);
 	if (rc < 0)
 		return fail(err, errlen, "cannot run %s: %s", opt.fixture, strerror(-rc));

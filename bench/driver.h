@@ -7,7 +7,8 @@
  *
  * Each figure is measured by its own file, on a wrapper the runner has
  * made ready: forward.cc (signal forwarding), death.cc (death detection),
- * follow.cc (upgrade follow), start.cc (start-up), idle.cc (idle cost);
+ * follow.cc (upgrade follow), start.cc (start-up), idle.cc (idle cost),
+ * control.cc (the control socket), notify.cc (the notification relay);
  * report.cc writes the table, the raw samples and the plot's input;
  * bench.cc is main() and the schedule of runs.
  *
@@ -108,7 +109,7 @@ enum {
 	F_SIG_SPAWN, F_SIG_ADOPT, F_DEATH_SPAWN, F_DEATH_ADOPT,
 	F_FOLLOW_PROBE, F_FOLLOW_LINE,
 	F_START_MON_SPAWN, F_START_MON_ADOPT, F_START_DAEMON,
-	F_CTL_STATUS, F_CTL_UPGRADE, NFIG
+	F_CTL_STATUS, F_CTL_UPGRADE, F_NOTIFY_READY, NFIG
 };
 
 struct figure {
@@ -208,6 +209,13 @@ struct runner {
 	unsigned char evbuf[sizeof(fx_event)];
 	size_t evlen;
 	std::vector<watch *> active;
+	/* notify.cc: the datagram socket that stands for systemd's
+	 * NOTIFY_SOCKET in pidsitter's spawned runs, and the time the last
+	 * recv() of a READY=1 returned (0: none yet). */
+	char notify_path[640];
+	char notify_conf[640];
+	int notify_fd;
+	int64_t t_notify_ready;
 };
 
 int runner_init(runner *r, int log_fd);
@@ -280,6 +288,11 @@ int follow_measure(runner *r, watch *wt, run_state *st, results *res, char *err,
  * control_socket_path() in upgrade runs). */
 int control_measure(runner *r, watch *wt, results *res, char *err, size_t errlen);
 std::string control_socket_path(const runner *r);
+/* notify.cc: pidsitter's spawned runs (NOTIFY_SOCKET and ready = "notify"
+ * from notify_setup()): the relay of the fixture's READY=1. */
+int notify_setup(runner *r);
+void notify_read(runner *r);
+int notify_measure(runner *r, watch *wt, results *res, char *err, size_t errlen);
 /* posix_spawn argv (stdout and stderr to out, -1: /dev/null); *t_start:
  * the time just before. */
 int spawn(const std::vector<std::string> &argv, const std::vector<std::string> &env, int out,

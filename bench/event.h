@@ -17,7 +17,8 @@
 enum {
 	FX_START = -1,	/* first thing in main(): the daemon is running */
 	FX_READY = -2,	/* handlers installed and pid file written */
-	FX_RENAME = -3	/* upgrade: time taken just before rename() of the pid file */
+	FX_RENAME = -3,	/* upgrade: time taken just before rename() of the pid file */
+	FX_NOTIFY = -4	/* just before sendto() of READY=1 to $NOTIFY_SOCKET */
 };
 
 struct fx_event {

@@ -11,6 +11,9 @@
  *	FX_READY	handlers installed and the pid file written
  *	signal N	inside the handler of signal N
  *	FX_RENAME	just before rename() puts a new pid file in place
+ *	FX_NOTIFY	just before sendto() of READY=1 to $NOTIFY_SOCKET,
+ *			once ready (only when NOTIFY_SOCKET is set: the
+ *			driver gives it to pidsitter, which relays)
  *
  * The driver takes its own CLOCK_MONOTONIC time just before kill(), so
  * "handler time - kill time" is the forwarding latency on one clock.
@@ -40,10 +43,13 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -236,6 +242,34 @@ detach(int *ready_fd)
 	*ready_fd = p[1];
 }
 
+/* READY=1 to $NOTIFY_SOCKET (sd_notify(3)), a path or "@" for the
+ * abstract namespace, as a daemon linked against libsystemd sends it. */
+static void
+notify_ready(void)
+{
+	const char *addr = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa;
+	size_t len;
+	int fd;
+
+	if (addr == NULL || (addr[0] != '/' && addr[0] != '@') ||
+	    (len = strlen(addr)) >= sizeof sa.sun_path)
+		return;
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, addr, len);
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = '\0';
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	record(FX_NOTIFY);
+	if (sendto(fd, "READY=1", 7, MSG_NOSIGNAL,
+	    (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+		fprintf(stderr, "fixture: warning: READY=1 to %s: %s\n", addr, strerror(errno));
+	close(fd);
+}
+
 static void
 usage(void)
 {
@@ -294,6 +328,7 @@ main(int argc, char *argv[])
 		(void)!write(ready_fd, "r", 1);
 		close(ready_fd);
 	}
+	notify_ready();
 
 	for (;;) {
 		sigsuspend(&none);

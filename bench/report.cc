@@ -220,6 +220,8 @@ missing_reason(int wi, int f)
 	}
 	if ((f == F_CTL_STATUS || f == F_CTL_UPGRADE) && wi != W_PIDSITTER)
 		return "n/a (no control socket)";
+	if (f == F_NOTIFY_READY && wi != W_PIDSITTER)
+		return wi == W_BASE ? "n/a (not measured)" : "n/a (no notification relay)";
 	if ((f == F_START_MON_SPAWN || f == F_START_MON_ADOPT || f == F_FOLLOW_LINE) && !w->logs_monitor)
 		return "n/a (no such log)";
 	if (f == F_DEATH_SPAWN && res->death_timeouts[0] > 0)
@@ -316,7 +318,7 @@ table(void)
 
 	static const int order[] = { F_SIG_SPAWN, F_SIG_ADOPT, F_DEATH_SPAWN, F_DEATH_ADOPT,
 	    F_FOLLOW_PROBE, F_FOLLOW_LINE, F_START_MON_SPAWN, F_START_MON_ADOPT, F_START_DAEMON,
-	    F_CTL_STATUS, F_CTL_UPGRADE };
+	    F_CTL_STATUS, F_CTL_UPGRADE, F_NOTIFY_READY };
 	for (int f : order) {
 		snprintf(title, sizeof title, "%s (%s)", figs[f].label, runs_label(f));
 		table_row(title, "median", f, 0);
@@ -422,6 +424,14 @@ table(void)
 	    " process included; and what `pidsitter -s upgrade` adds to the daemon's own"
 	    " upgrade: from the successor's `rename()` of PIDFILE to the client's exit"
 	    " (the generation left draining by the follow figure is stopped first).\n");
+	md("- Notification relay (pidsitter only, on its spawned runs, started with `-c CONF`"
+	    " holding `ready = \"notify\"` and `NOTIFY_SOCKET` naming the benchmark's own"
+	    " datagram socket, which stands for systemd's): the fixture, given pidsitter's relay"
+	    " socket as `NOTIFY_SOCKET`, sends READY=1 once it has written PIDFILE; from just"
+	    " before its `sendto()` to the return of the benchmark's `recv()` of the wrapper's"
+	    " READY=1. It includes the wrapper's check of the sender (SCM_CREDENTIALS, a pidfd,"
+	    " its /proc parent chain) and its own message upward; the start figures of these"
+	    " runs include that work too.\n");
 	md("- Start: from `posix_spawn()` of the wrapper to its \"monitoring process\" line,"
 	    " and to the fixture's `main()` (the fixture is static; this includes its exec).\n");
 	md("- Idle: all wrappers at once, each with its own spawned daemon; context switches of"

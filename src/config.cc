@@ -178,9 +178,11 @@ signal_refusal(int sig)
 	case SIGURG:
 		return "is never forwarded: Go runtimes send it to themselves "
 		    "to preempt goroutines";
+	case SIGABRT:
+		return "always reaches every generation and starts the stop "
+		    "(systemd's watchdog signal): it is not configurable";
 	case SIGILL:
 	case SIGTRAP:
-	case SIGABRT:
 	case SIGBUS:
 	case SIGFPE:
 	case SIGSEGV:
@@ -361,7 +363,7 @@ signal_from_name(struct cfg *c, const std::string &s, const toml::source_region 
 		return fail(c, where, "%s: %s is not a request to pass on to a "
 		    "daemon; a rewrite sends a signal pidsitter forwards, or KILL "
 		    "or STOP", what, signal_short_name(v, buf, sizeof buf));
-	if (!as_target && !signal_is_forwardable(v))
+	if (!as_target && (!signal_is_forwardable(v) || (SIGNAL_ALWAYS_STOP & SIG_BIT(v))))
 		return fail(c, where, "%s: %s %s", what,
 		    signal_short_name(v, buf, sizeof buf), signal_refusal(v));
 	*sig = v;

@@ -27,7 +27,7 @@ static const struct {
 /* The standard signals we forward; real-time ones are added in order. */
 static const int forwarded_std[] = {
 	SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGTERM, SIGALRM, SIGCONT,
-	SIGTSTP, SIGTTIN, SIGTTOU, SIGWINCH, SIGPWR,
+	SIGTSTP, SIGTTIN, SIGTTOU, SIGWINCH, SIGPWR, SIGABRT,
 };
 
 const char *

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "signals.h"
+
 /* At most this many signals are replayed to a generation that appears
  * after the stop began (TERM then CONT is the usual pair). */
 #define REPLAY_MAX 8
@@ -274,6 +276,9 @@ on_signal(struct sitter *st, int sig, std::vector<struct action> *out)
 	const struct generation *old;
 	int target;
 
+	bool every = (st->sig.every | SIGNAL_ALWAYS_STOP) & SIG_BIT(sig);
+	bool stop = (st->sig.stop | SIGNAL_ALWAYS_STOP) & SIG_BIT(sig);
+
 	if (st->sig.ignore & SIG_BIT(sig)) {
 		drop(out, sig, "ignored by the configuration");
 		return;
@@ -297,8 +302,8 @@ on_signal(struct sitter *st, int sig, std::vector<struct action> *out)
 	}
 
 	target = st->sig.rewrite[sig] != 0 ? st->sig.rewrite[sig] : sig;
-	if (st->sig.every & SIG_BIT(sig)) {
-		if (st->sig.stop & SIG_BIT(sig))
+	if (every) {
+		if (stop)
 			begin_stop(st, out);
 		/* Once stopping, a generation that appears later (an upgrade
 		 * that was under way) must get what the others got. */
@@ -682,10 +687,16 @@ on_exit(struct sitter *st, const struct event *ev, std::vector<struct action> *o
 		 * one runs, carries on: a draining one made current above, or
 		 * an orphan (its parent died before it was ready), which is
 		 * the daemon only once it writes the pid file: that is waited
-		 * for until upgrade_timeout. */
-		if (st->current != 0) {
+		 * for until upgrade_timeout.  With ready = "notify" the
+		 * upgrade is done at the successor's READY=1 (on_ready), which
+		 * tableflip's drain may well outlast: until then, or
+		 * upgrade_timeout, it stays under way. */
+		const struct generation *cur = sitter_gen(st, st->current);
+		if (cur != NULL && (!st->ready_notify || cur->ready)) {
 			st->upgrading = 0;
 			out->push_back(act(ACT_UPGRADE_DONE, st->current));
+		} else if (cur != NULL) {
+			/* on_ready ends it. */
 		} else if (st->stopping || daemon_left(st) || st->gens.empty()) {
 			st->upgrading = 0;
 		}
@@ -731,7 +742,9 @@ sitter_step(struct sitter *st, const struct event *ev, std::vector<struct action
 		if (st->upgrading == 0)
 			break;
 		a = act(ACT_UPGRADE_FAILED, st->upgrading);
-		a.why = "no new process wrote the pid file within upgrade_timeout";
+		a.why = st->ready_notify && st->current != st->upgrading ?
+		    "the new process did not say READY=1 within upgrade_timeout" :
+		    "no new process wrote the pid file within upgrade_timeout";
 		/* tableflip's upgrade signal (HUP) may well be a mere reload:
 		 * no new process is then no failure. */
 		a.maybe_reload = st->recipe == RECIPE_TABLEFLIP;

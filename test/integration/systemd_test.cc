@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -590,6 +591,17 @@ namespace {
  */
 const char CONTROL_SOCKET[] = "/run/gitaly/pidsitter.sock";
 
+/* After a reload that returned once it was done: generation 2, d2, is
+ * current, MainPID is still the wrapper's, the unit active. */
+void
+check_upgraded(sd_boot &sd, const started &s, pid_t d2)
+{
+	CHECK(sd.prop("gitaly.service", "MainPID") == std::to_string(s.main_ns));
+	CHECK(sd.prop("gitaly.service", "StatusText").find(
+	    "current pid " + std::to_string(d2) + ", generation 2,") == 0);
+	CHECK(sd.prop("gitaly.service", "ActiveState") == "active");
+}
+
 subst_list
 final_unit(void)
 {
@@ -625,10 +637,7 @@ TEST_CASE("systemd 252 as PID 1 (control socket): systemctl reload returns once 
 		pid_t d2 = read_pid(sc.pidfile);
 		CHECK(d2 != s.daemon_ns);
 		CHECK(record_count(sc.record, d2, "ready") == 1);
-		CHECK(sd.prop("gitaly.service", "MainPID") == std::to_string(s.main_ns));
-		CHECK(sd.prop("gitaly.service", "StatusText").find(
-		    "current pid " + std::to_string(d2) + ", generation 2,") == 0);
-		CHECK(sd.prop("gitaly.service", "ActiveState") == "active");
+		check_upgraded(sd, s, d2);
 		stop_unit(sd);
 		sd.stop_checked();
 	}
@@ -690,5 +699,196 @@ TEST_CASE("systemd 252 as PID 1 (stop_timeout): a daemon that ignores TERM is ki
 	CHECK(sd.unit_procs("gitaly.service").empty());
 	CHECK(sd.others().empty());
 	CHECK(record_count(sc.record, s.daemon_ns, "exit") == 0);  /* killed */
+	sd.stop_checked();
+}
+
+namespace {
+
+/* systemctl show -p K1 -p K2 ...: the values, in the order of keys
+ * (systemctl prints them in its own). */
+std::vector<std::string>
+props(sd_boot &sd, const char *unit, const std::vector<const char *> &keys)
+{
+	std::vector<std::string> a = {"show"};
+	for (const char *k : keys) {
+		a.push_back("-p");
+		a.push_back(k);
+	}
+	a.push_back(unit);
+	cmd_result r = sd.ctl(a);
+	REQUIRE_MESSAGE(r.code == 0, r.err);
+	std::vector<std::string> out;
+	for (const char *k : keys) {
+		std::string line = std::string("\n") + k + "=";
+		std::string text = "\n" + r.out;
+		size_t at = text.find(line);
+		REQUIRE_MESSAGE(at != std::string::npos, k << " not in " << r.out);
+		at += line.size();
+		out.push_back(text.substr(at, text.find('\n', at) - at));
+	}
+	return out;
+}
+
+/* An environment variable of a process ("" if absent). */
+std::string
+environ_of(pid_t pid, const std::string &key)
+{
+	std::string env = read_file("/proc/" + std::to_string(pid) + "/environ");
+	std::string k = key + "=";
+	for (size_t at = 0; at < env.size(); at = env.find('\0', at) + 1) {
+		if (env.compare(at, k.size(), k) == 0)
+			return env.substr(at + k.size(), env.find('\0', at) - at - k.size());
+		if (env.find('\0', at) == std::string::npos)
+			break;
+	}
+	return "";
+}
+
+}  // namespace
+
+TEST_CASE("systemd 252 as PID 1 (notifications): WatchdogSec= is fed by the daemon's pings through pidsitter; when they stop, the watchdog's SIGABRT ends the daemon too, and the restart runs exactly one new daemon")
+{
+	/* A daemon that catches ABRT outlives it; stop_timeout, which bounds
+	 * the stop ABRT began, kills it (pidsitter(8), NOTIFICATIONS). */
+	bool catches = false;
+	SUBCASE("a daemon that dies of ABRT (Go's default)") {}
+	SUBCASE("a daemon that catches ABRT, and stop_timeout") { catches = true; }
+	sd_scene sc(TABLEFLIP, std::string("-sd-notify -sd-watchdog 500ms "
+	    "-sd-watchdog-stop-file @VAR@/hang") + (catches ? " -catch-abrt" : ""));
+	std::string hang = sc.var + "/hang";
+	sc.install();
+	sc.drop_in("watchdog.conf", "[Service]\nWatchdogSec=2s\n");
+	if (catches) {
+		std::string conf = sc.var + "/pidsitter.toml";
+		write_file(conf, "stop_timeout = \"1s\"\n");
+		sc.drop_in("config.conf", "[Service]\nEnvironment=PIDSITTER_CONFIG=" + conf + "\n");
+	}
+	sd_boot sd(sc.dir.path);
+	started s = start_unit(sd, sc);
+	pinned daemon = pin(s.daemon_host);
+	pinned wrapper = pin(s.main_host);
+	INFO(sd.console());
+	INFO(sd.journal("gitaly.service"));
+	CHECK(sd.prop("gitaly.service", "WatchdogUSec") == "2s");
+	/* The daemon sends to pidsitter's socket, never to systemd's (which
+	 * hears the main process only: NotifyAccess=main); it is told the
+	 * watchdog's period, not whose it is. */
+	CHECK(environ_of(s.daemon_host, "NOTIFY_SOCKET").compare(0, 11, "@pidsitter/") == 0);
+	CHECK(environ_of(s.daemon_host, "WATCHDOG_USEC") == "2000000");
+	CHECK(environ_of(s.daemon_host, "WATCHDOG_PID") == "");
+
+	/* Over twice WatchdogSec: active all along, never restarted, and
+	 * systemd saw pings (WatchdogTimestamp moves on).  Once is enough. */
+	std::vector<std::string> stamps;
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		if (catches)
+			break;
+		std::vector<std::string> v = props(sd, "gitaly.service",
+		    {"ActiveState", "NRestarts", "WatchdogTimestampMonotonic"});
+		CHECK(v[0] == "active");
+		CHECK(v[1] == "0");
+		if (stamps.empty() || stamps.back() != v[2])
+			stamps.push_back(v[2]);
+		usleep(100000);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while (t.tv_sec - t0.tv_sec < 5);
+	CHECK((catches || stamps.size() >= 3));
+	CHECK(pinned_alive(daemon));
+	CHECK(pinned_alive(wrapper));
+
+	/* The daemon hangs, as the watchdog sees it: systemd's timeout
+	 * fires, and the unit is restarted. */
+	write_file(hang, "");
+	REQUIRE(record_wait(sc.record, s.daemon_ns, "watchdog-stopped", DEADLINE_MS));
+	/* The next daemon pings again. */
+	REQUIRE(unlink(hang.c_str()) == 0);
+	REQUIRE(wait_until([&] {
+		std::vector<std::string> v = props(sd, "gitaly.service",
+		    {"ActiveState", "NRestarts"});
+		return v[0] == "active" && v[1] == "1";
+	}, DEADLINE_MS));
+	/* systemd's WatchdogSignal= (SIGABRT) went to pidsitter alone
+	 * (KillMode=process), which sent it on; the Go runtime's answer to
+	 * it is a goroutine dump and exit 2 (os/signal's package doc). */
+	std::string con = sd.console();
+	CHECK(con.find("gitaly.service: Watchdog timeout (limit 2s)!") != std::string::npos);
+	CHECK(con.find("gitaly.service: Killing process " + std::to_string(s.main_ns) +
+	    " (pidsitter) with signal SIGABRT.") != std::string::npos);
+	CHECK(con.find("Killing process " + std::to_string(s.daemon_ns) + " ") == std::string::npos);
+	CHECK(sd.journal_wait("gitaly.service", "process=" + std::to_string(s.daemon_ns) +
+	    " signal=SIGABRT"));
+	if (catches) {
+		CHECK(record_wait(sc.record, s.daemon_ns, "signal SIGABRT", DEADLINE_MS));
+		CHECK(sd.journal_wait("gitaly.service", "msg=\"stop timeout: killing the processes left\""));
+	} else {
+		CHECK(sd.journal_wait("gitaly.service", "SIGABRT: abort"));
+	}
+	/* Nothing of the old daemon is left: it and its wrapper are gone,
+	 * and the unit runs a new wrapper and one new daemon. */
+	CHECK(wait_until([&] { return !pinned_alive(daemon); }, DEADLINE_MS));
+	CHECK(!pinned_alive(wrapper));
+	pid_t main2 = (pid_t)atol(sd.prop("gitaly.service", "MainPID").c_str());
+	CHECK(main2 != s.main_ns);
+	pid_t d2 = sc.ready(s.daemon_ns);
+	pid_t main2_host = sd.host_pid(main2), d2_host = sd.host_pid(d2);
+	CHECK(sc.daemons() == std::vector<pid_t>{d2_host});
+	std::vector<pid_t> procs = sd.unit_procs("gitaly.service");
+	std::sort(procs.begin(), procs.end());
+	std::vector<pid_t> want = {d2_host, main2_host};
+	std::sort(want.begin(), want.end());
+	CHECK(procs == want);
+	CHECK(sd.prop("gitaly.service", "NRestarts") == "1");
+
+	stop_unit(sd);
+	sd.stop_checked();
+}
+
+TEST_CASE("systemd 252 as PID 1 (notifications): with ready = \"notify\", systemctl reload returns only after the successor's own READY=1, not at its pid file")
+{
+	/* Each generation writes its pid file, then waits before READY=1
+	 * (recording "sd-notify-sending" just before it sends). */
+	const char *ready = "notify";
+	std::string delay = "1s";
+	SUBCASE("ready = \"notify\": the reload waits for READY=1") {}
+	SUBCASE("ready = \"pidfile\": the reload returns at the pid file")
+	{
+		/* READY=1 never comes while the test runs. */
+		ready = "pidfile";
+		delay = "1h";
+	}
+	sd_scene sc(TABLEFLIP, "-sd-notify -sd-ready-delay " + delay);
+	std::string conf = sc.var + "/pidsitter.toml";
+	write_file(conf, std::string("ready = \"") + ready + "\"\n");
+	sc.install(final_unit());
+	sc.drop_in("config.conf", "[Service]\nEnvironment=PIDSITTER_CONFIG=" + conf + "\n");
+	sd_boot sd(sc.dir.path);
+	started s = start_unit(sd, sc);
+	INFO(sd.console());
+	INFO(sd.journal("gitaly.service"));
+	/* The start, too, waited for READY=1 under "notify". */
+	CHECK(record_count(sc.record, s.daemon_ns, "sd-notify-sending") ==
+	    (strcmp(ready, "notify") == 0 ? 1 : 0));
+
+	cmd_result r = sd.ctl({"reload", "gitaly.service"}, 60000);
+	REQUIRE_MESSAGE(r.code == 0, r.err);
+	/* Read at once: what the successor had done when reload returned. */
+	pid_t d2 = read_pid(sc.pidfile);
+	std::string rec = read_file(sc.record);
+	INFO("record when reload returned:\n" << rec);
+	REQUIRE(d2 > 0);
+	CHECK(d2 != s.daemon_ns);
+	CHECK(record_count(sc.record, d2, "ready") == 1);
+	std::string sending = std::to_string(d2) + " sd-notify-sending\n";
+	if (strcmp(ready, "notify") == 0) {
+		CHECK(rec.find(sending) != std::string::npos);
+		CHECK(sd.journal_wait("gitaly.service", "msg=\"process says it is ready\" "
+		    "generation=2"));
+	} else {
+		CHECK(rec.find(sending) == std::string::npos);
+	}
+	check_upgraded(sd, s, d2);
+	stop_unit(sd);
 	sd.stop_checked();
 }

@@ -46,6 +46,21 @@
 //	                        MAINPID tells a supervisor of a new generation.
 //	-sd-watchdog DURATION   default 0 (none): WATCHDOG=1 every DURATION once
 //	                        ready.
+//	-sd-watchdog-stop-file PATH
+//	                        at each watchdog tick, if PATH exists, stop
+//	                        pinging for good (a hung daemon, as systemd's
+//	                        WatchdogSec= sees it) and record
+//	                        "watchdog-stopped". Every generation checks it.
+//	-catch-abrt             SIGABRT is caught and recorded like the others
+//	                        (by default the Go runtime dies of it with a
+//	                        goroutine dump): a daemon that outlives
+//	                        systemd's watchdog signal.
+//	-sd-ready-delay DURATION
+//	                        default 0: wait this long after Ready() (the pid
+//	                        file is written) before READY=1 (every
+//	                        generation); the daemon serves and takes signals
+//	                        meanwhile. Records "sd-notify-sending" just
+//	                        before the datagram goes out.
 //
 // Exit statuses: -exit-code after TERM/INT/QUIT, 0 after a completed drain,
 // 3 for a deliberately failed upgrade, 1 for setup errors or a failed Ready(),
@@ -269,6 +284,9 @@ func main() {
 	sdNotify := flag.Bool("sd-notify", false, "READY=1 (and MAINPID= once upgraded) to $NOTIFY_SOCKET after Ready()")
 	noPIDFile := flag.Bool("no-pid-file", false, "tableflip writes no pid file")
 	sdWatchdog := flag.Duration("sd-watchdog", 0, "WATCHDOG=1 to $NOTIFY_SOCKET every DURATION once ready")
+	sdWatchdogStopFile := flag.String("sd-watchdog-stop-file", "", "stop pinging once this file exists")
+	sdReadyDelay := flag.Duration("sd-ready-delay", 0, "wait this long after Ready() before READY=1")
+	catchAbrt := flag.Bool("catch-abrt", false, "catch and record SIGABRT instead of dying of it")
 	flag.Parse()
 
 	d := &daemon{pid: os.Getpid(), pidFile: *pidFile}
@@ -278,6 +296,9 @@ func main() {
 	// (or pidsitter) may well signal a freshly spawned process.
 	sigC := make(chan os.Signal, 128)
 	signal.Notify(sigC, caughtSignals()...)
+	if *catchAbrt {
+		signal.Notify(sigC, syscall.SIGABRT)
+	}
 
 	if (*pidFile == "" && !*noPIDFile) || flag.NArg() != 0 {
 		d.logf("usage: %s -pid-file PATH [flags]", os.Args[0])
@@ -352,6 +373,25 @@ func main() {
 	upgradeC := make(chan error, 8)
 	var drainC <-chan time.Time
 	var watchdogC <-chan time.Time
+	var watchdogT *time.Ticker
+	var notifyC <-chan time.Time
+	// READY=1 (with MAINPID= when upgraded), then the watchdog's pings.
+	notifyReady := func() {
+		if *sdNotify {
+			state := sd.SdNotifyReady
+			if upg.HasParent() {
+				state = fmt.Sprintf("%s\nMAINPID=%d", state, os.Getpid())
+			}
+			if *sdReadyDelay > 0 {
+				d.event("sd-notify-sending")
+			}
+			d.event("sd-notify %s", sdResult(sd.SdNotify(false, state)))
+		}
+		if *sdWatchdog > 0 {
+			watchdogT = time.NewTicker(*sdWatchdog)
+			watchdogC = watchdogT.C
+		}
+	}
 	exitC := upg.Exit()
 
 	for {
@@ -383,18 +423,25 @@ func main() {
 				d.exit(1)
 			}
 			d.event("ready")
-			if *sdNotify {
-				state := sd.SdNotifyReady
-				if upg.HasParent() {
-					state = fmt.Sprintf("%s\nMAINPID=%d", state, os.Getpid())
-				}
-				d.event("sd-notify %s", sdResult(sd.SdNotify(false, state)))
-			}
-			if *sdWatchdog > 0 {
-				watchdogC = time.NewTicker(*sdWatchdog).C
+			if *sdReadyDelay > 0 {
+				notifyC = time.After(*sdReadyDelay)
+			} else {
+				notifyReady()
 			}
 
+		case <-notifyC:
+			notifyC = nil
+			notifyReady()
+
 		case <-watchdogC:
+			if *sdWatchdogStopFile != "" {
+				if _, err := os.Stat(*sdWatchdogStopFile); err == nil {
+					watchdogT.Stop()
+					watchdogC = nil
+					d.event("watchdog-stopped")
+					continue
+				}
+			}
 			sd.SdNotify(false, sd.SdNotifyWatchdog)
 
 		case err := <-upgradeC:

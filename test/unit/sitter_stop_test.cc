@@ -183,6 +183,15 @@ TEST_CASE("sitter: stop_timeout is armed by the first stop only, and kills every
 	CHECK(feed(&st, EV_EXIT, 2, SIGKILL, STATUS_REAP) == 137);
 }
 
+TEST_CASE("sitter: the watchdog's ABRT arms stop_timeout too: a daemon that survives it is killed")
+{
+	struct sitter st;
+
+	two_generations(&st, 1000);
+	CHECK(acts(&st, EV_SIGNAL, SIGABRT) == "STOP_BEGIN, SIG g1, SIG g2");
+	CHECK(acts(&st, EV_STOP_TIMEOUT) == "STOP_TIMEOUT, KILL! g1, KILL! g2");
+}
+
 TEST_CASE("sitter: after stop_timeout, a generation found later is killed at once, after what the others got")
 {
 	struct sitter st;

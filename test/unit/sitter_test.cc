@@ -189,6 +189,8 @@ TEST_CASE("sitter: where each signal goes")
 		{SIGINT, "SIGNAL g1 INT, SIGNAL g2 INT"},
 		{SIGQUIT, "SIGNAL g1 QUIT, SIGNAL g2 QUIT"},
 		{SIGCONT, "SIGNAL g1 CONT, SIGNAL g2 CONT"},
+		/* systemd's watchdog signal (signals.h, SIGNAL_ALWAYS_STOP). */
+		{SIGABRT, "SIGNAL g1 ABRT, SIGNAL g2 ABRT"},
 	};
 	for (const auto &c : cases) {
 		struct sitter st;
@@ -201,7 +203,8 @@ TEST_CASE("sitter: where each signal goes")
 		    "FOLLOW g2 pid=50 oldbin draining");
 		CAPTURE(std::string(signal_name(c.sig, name, sizeof name)));
 		CHECK(step(&st, EV_SIGNAL, c.sig) == c.acts);
-		CHECK(st.stopping == (c.sig == SIGTERM || c.sig == SIGINT || c.sig == SIGQUIT));
+		CHECK(st.stopping == (c.sig == SIGTERM || c.sig == SIGINT || c.sig == SIGQUIT ||
+		    c.sig == SIGABRT));
 	}
 }
 
@@ -1073,6 +1076,19 @@ TEST_CASE("sitter: the configured policy: rewrite, ignore, every, stop")
 	CHECK(st.stopping);
 	CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_PIDFILE) ==
 	    "FOLLOW g3 pid=200 pidfile current, SIGNAL g3 HUP, DRAIN g1, CURRENT g3, READY g3");
+
+	/* No configuration keeps ABRT from every generation nor from
+	 * stopping: sets without it (config.cc refuses to name it). */
+	settings_defaults(&s);
+	s.sig.every = SIG_BIT(SIGTERM);
+	s.sig.stop = SIG_BIT(SIGTERM);
+	start(&st, &s);
+	step(&st, EV_FOUND, 100, 1000, FOUND_PIDFILE);
+	step(&st, EV_FOUND, 50, 500, FOUND_OLDBIN);
+	CHECK(step(&st, EV_SIGNAL, SIGABRT) == "SIGNAL g1 ABRT, SIGNAL g2 ABRT");
+	CHECK(st.stopping);
+	CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_PIDFILE) ==
+	    "FOLLOW g3 pid=200 pidfile current, SIGNAL g3 ABRT, DRAIN g1, CURRENT g3, READY g3");
 }
 
 /* ---- readiness: ready = "pidfile" (the default) or "notify" ---- */
@@ -1153,17 +1169,56 @@ TEST_CASE("sitter: ready = notify: an upgrade is done at the successor's READY=1
 	CHECK(st.upgrading == 0);
 }
 
-TEST_CASE("sitter: ready = notify: a successor ready before its pid file completes the upgrade when named")
+/* ready = notify: g1 spawned, ready by its READY=1, asked to upgrade. */
+static void
+notify_upgrading(struct sitter *st)
 {
 	struct settings s;
-	struct sitter st;
 
 	settings_defaults(&s);
 	s.ready = READY_NOTIFY;
-	start(&st, &s);
-	step(&st, EV_FOUND, 100, 1000, FOUND_SPAWNED);
-	step(&st, EV_READY, 1);
-	step(&st, EV_SIGNAL, SIGHUP);
+	start(st, &s);
+	step(st, EV_FOUND, 100, 1000, FOUND_SPAWNED);
+	step(st, EV_READY, 1);
+	step(st, EV_SIGNAL, SIGHUP);
+}
+
+TEST_CASE("sitter: ready = notify: the old one's exit does not end the upgrade before the successor's READY=1")
+{
+	struct sitter st;
+
+	notify_upgrading(&st);
+	step(&st, EV_FOUND, 200, 2000, FOUND_PIDFILE);
+	/* tableflip's drain is over before the successor speaks. */
+	CHECK(step(&st, EV_EXIT, 1, EXITED(0), STATUS_REAP) == "GONE g1");
+	SUBCASE("READY=1 after the drain ends it")
+	{
+		CHECK(sitter_phase(&st) == PHASE_UPGRADING);
+		CHECK(!sitter_ready(&st));
+		CHECK(step(&st, EV_READY, 2) == "READY g2, UPGRADE_DONE g2");
+		CHECK(sitter_phase(&st) == PHASE_RUNNING);
+	}
+	SUBCASE("no READY=1: upgrade_timeout fails it, and says why")
+	{
+		struct event ev = {};
+		std::vector<struct action> out;
+		ev.kind = EV_UPGRADE_TIMEOUT;
+		sitter_step(&st, &ev, &out);
+		REQUIRE(out.size() == 1);
+		CHECK(out[0].kind == ACT_UPGRADE_FAILED);
+		CHECK(std::string(out[0].why) ==
+		    "the new process did not say READY=1 within upgrade_timeout");
+		CHECK(st.upgrading == 0);
+		/* g2 stays current; its READY=1 makes the service ready. */
+		CHECK(step(&st, EV_READY, 2) == "READY g2");
+	}
+}
+
+TEST_CASE("sitter: ready = notify: a successor ready before its pid file completes the upgrade when named")
+{
+	struct sitter st;
+
+	notify_upgrading(&st);
 	/* gunicorn's .2: draining until named; its READY=1 only noted. */
 	CHECK(step(&st, EV_FOUND, 200, 2000, FOUND_DOT2) == "FOLLOW g2 pid=200 dot2 draining");
 	CHECK(step(&st, EV_READY, 2) == "");

@@ -73,10 +73,11 @@ run_once(runner *r, const wrapper *w, int mode, run_state *st, results *res, cha
 	rc = watch_ready(r, &wt, mode, adopted, err, errlen);
 	if (rc == 0)
 		rc = start_measure(r, &wt, mode, adopted, res, err, errlen);
-	if (rc == 0 && mode == M_SPAWN && w == &wrappers[W_PIDSITTER])
-		rc = notify_measure(r, &wt, res, err, errlen);
 	if (rc == 0 && mode == M_UPGRADE) {
-		rc = follow_measure(r, &wt, st, res, err, errlen);
+		if (w == &wrappers[W_PIDSITTER])
+			rc = notify_measure(r, &wt, res, err, errlen);
+		if (rc == 0)
+			rc = follow_measure(r, &wt, st, res, err, errlen);
 		if (rc == 0 && w == &wrappers[W_PIDSITTER] && !st->skip_follow)
 			rc = control_measure(r, &wt, res, err, errlen);
 	} else if (rc == 0) {

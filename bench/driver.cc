@@ -727,9 +727,10 @@ wrapper_command(const wrapper *w, int mode, const runner *r, const char *pidfile
 		 * runs as ever and start-up is measured without it. */
 		if (w - wrappers == W_PIDSITTER && mode == M_UPGRADE)
 			argv->insert(argv->end(), { "-S", control_socket_path(r) });
-		/* The notification figure (notify.cc): spawned runs of
-		 * pidsitter only, with ready = "notify". */
-		if (w - wrappers == W_PIDSITTER && mode == M_SPAWN && r->notify_fd >= 0)
+		/* The notification figure (notify.cc): upgrade runs of
+		 * pidsitter only, with ready = "notify", so that the start
+		 * figures (spawned runs) read no configuration file. */
+		if (w - wrappers == W_PIDSITTER && mode == M_UPGRADE && r->notify_fd >= 0)
 			argv->insert(argv->end(), { "-c", r->notify_conf });
 		argv->insert(argv->end(), { "-p", pidfile, "--" });
 		break;
@@ -755,7 +756,7 @@ wrapper_command(const wrapper *w, int mode, const runner *r, const char *pidfile
 			env->push_back(*e);
 	if (w - wrappers == W_GWMODEL)
 		env->push_back(std::string("GITALY_PID_FILE=") + pidfile);
-	if (w - wrappers == W_PIDSITTER && mode == M_SPAWN && r->notify_fd >= 0)
+	if (w - wrappers == W_PIDSITTER && mode == M_UPGRADE && r->notify_fd >= 0)
 		env->push_back(std::string("NOTIFY_SOCKET=") + r->notify_path);
 }
 

@@ -179,6 +179,8 @@ publish(int upgrade)
 		record_at(FX_RENAME, &ts);
 }
 
+static void notify_ready(void);
+
 /* The old process keeps running; the child becomes the new daemon. */
 static void
 upgrade(void)
@@ -193,6 +195,8 @@ upgrade(void)
 		return;
 	publish(1);
 	record(FX_READY);
+	/* A successor says it too (ready = "notify" waits for it). */
+	notify_ready();
 }
 
 /*

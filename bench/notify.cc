@@ -1,7 +1,8 @@
 /*
- * notify.cc: the notification relay's figure, on pidsitter's spawned runs
+ * notify.cc: the notification relay's figure, on pidsitter's upgrade runs
  * (wrapper_command gives it NOTIFY_SOCKET naming our socket and a
- * configuration with ready = "notify"; the peers relay nothing).
+ * configuration with ready = "notify"; the peers relay nothing), measured
+ * at the first generation's READY=1, before the upgrade.
  *
  * The fixture, given pidsitter's relay socket as NOTIFY_SOCKET, sends
  * READY=1 once it has written its pid file (its FX_NOTIFY time, just

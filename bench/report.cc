@@ -424,14 +424,14 @@ table(void)
 	    " process included; and what `pidsitter -s upgrade` adds to the daemon's own"
 	    " upgrade: from the successor's `rename()` of PIDFILE to the client's exit"
 	    " (the generation left draining by the follow figure is stopped first).\n");
-	md("- Notification relay (pidsitter only, on its spawned runs, started with `-c CONF`"
+	md("- Notification relay (pidsitter only, on its upgrade runs, started with `-c CONF`"
 	    " holding `ready = \"notify\"` and `NOTIFY_SOCKET` naming the benchmark's own"
 	    " datagram socket, which stands for systemd's): the fixture, given pidsitter's relay"
 	    " socket as `NOTIFY_SOCKET`, sends READY=1 once it has written PIDFILE; from just"
 	    " before its `sendto()` to the return of the benchmark's `recv()` of the wrapper's"
 	    " READY=1. It includes the wrapper's check of the sender (SCM_CREDENTIALS, a pidfd,"
-	    " its /proc parent chain) and its own message upward; the start figures of these"
-	    " runs include that work too.\n");
+	    " its /proc parent chain) and its own message upward. The upgrade runs give no start"
+	    " figure, so those read no configuration file.\n");
 	md("- Start: from `posix_spawn()` of the wrapper to its \"monitoring process\" line,"
 	    " and to the fixture's `main()` (the fixture is static; this includes its exec).\n");
 	md("- Idle: all wrappers at once, each with its own spawned daemon; context switches of"

@@ -112,7 +112,7 @@ demo: deps-build
 # pidfd_send_signal system calls (it fails them with ENOSYS) and shows its
 # own name in /proc/self/comm: the tests that need either (the FIFO one
 # waits on a pidfd) are left to make check and make check SAN=1.
-VALGRIND_SKIP = -tce='proc: reading this process,proc: reading a child*,proc: pidfds*,proc: pidfd_exit_status*,proc: proc_identify' \
+VALGRIND_SKIP = -tce='proc: reading this process,proc: reading a child*,proc: pidfds*,proc: pidfd_exit_status*,proc: proc_identify,proc: proc_descendants*' \
 	-sce='a FIFO is refused*'
 valgrind: deps-san
 	@$(MAKE) --no-print-directory $(BUILD)/unit-tests

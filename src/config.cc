@@ -37,11 +37,11 @@
  * found by fuzzing config_parse():
  *
  * - It asserts a precondition that malformed table headers such as "[="
- *   or "[[[" break (marzer/tomlplusplus#301), and the code after the
- *   assertion already reports them as a parse error.  So its assertions
- *   are compiled out, as in its release builds; NDEBUG must be off
- *   meanwhile, or toml++ turns the same assertions into optimizer
- *   assumptions (__builtin_assume), which a false one makes undefined.
+ *   or "[[[" break, and the code after the assertion already reports
+ *   them as a parse error.  So its assertions are compiled out, as in
+ *   its release builds; NDEBUG must be off meanwhile, or toml++ turns
+ *   the same assertions into optimizer assumptions (__builtin_assume),
+ *   which a false one makes undefined.
  *
  * - is_non_ascii_horizontal_whitespace() reaches TOML_UNREACHABLE
  *   (__builtin_unreachable) for most code points in U+00A1..U+0499,

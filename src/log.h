@@ -60,8 +60,8 @@ void log_init(int format, int verbose, long wrapper_pid, int fd);
 
 /* Let the loop write the queued lines as soon as the log takes them (a
  * uv_poll_t, made when a line is first queued, active only while lines
- * are queued, and unreferenced: it never keeps the loop running).  Without it, queued lines go out at the
- * next log_event or log_flush. */
+ * are queued, and unreferenced: it never keeps the loop running).
+ * Without it, queued lines go out at the next log_event or log_flush. */
 void log_attach_loop(struct uv_loop_s *loop);
 
 /* Write one line.  It never waits: what the log does not take at once is

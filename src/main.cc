@@ -392,7 +392,7 @@ failed:
 	pidwatch_leave(&w);
 	/* The last generation is gone (the loop only stops then).  Reap any
 	 * orphan that exited meanwhile, so none is left a zombie, and leave:
-	 * the handles die with the process (see ACT_EXIT in watch.cc). */
+	 * the handles die with the process (see finish() in watch.cc). */
 	reap_leftovers();
 	/* Whoever asked for the stop learns how it ended; the socket goes. */
 	control_exit(&w.ctl, w.exit_code);

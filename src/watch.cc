@@ -437,7 +437,7 @@ finish(struct watch *w)
 	report_exit(&w->report, &w->st, w->exit_code);
 	/* Not watch_close(): closing some forty signal handles costs more
 	 * than all the rest of the exit, and death-to-exit is what a
-	 * supervisor waits for.  main() returns at once and the kernel frees
+	 * supervisor waits for.  main() exits at once and the kernel frees
 	 * the rest. */
 	uv_stop(w->loop);
 }

@@ -126,8 +126,11 @@ pin(struct descendants *d, pid_t pid, const std::vector<pid_t> &parents)
 
 	if (known(d, pid) != NULL)
 		return NULL;
-	/* ENOSYS: a kernel without pidfds; by pid and start time then. */
-	if ((fd = pidfd_open_pid(pid)) < 0 && fd != -ENOSYS)
+	/* Gone: nothing to pin.  Without a pidfd (a kernel without them,
+	 * or no descriptor left: EMFILE with hundreds of leftovers), by pid
+	 * and start time, as generations are then; a leftover not pinned
+	 * would never be signalled, only waited for. */
+	if ((fd = pidfd_open_pid(pid)) == -ESRCH)
 		return NULL;
 	if (proc_read_stat(pid, &st) < 0 ||
 	    std::find(parents.begin(), parents.end(), st.ppid) == parents.end() ||

@@ -394,7 +394,12 @@ failed:
 	 * orphan that exited meanwhile, so none is left a zombie, and leave:
 	 * the handles die with the process (see finish() in watch.cc). */
 	reap_leftovers();
-	/* Whoever asked for the stop learns how it ended; the socket goes. */
+	/* Whoever asked for the stop learns how it ended; the socket goes.
+	 * The notification socket's name goes first: a client that starts
+	 * a new wrapper as soon as its stop returns must find it free (the
+	 * exit would free it a moment later, after the reply). */
+	if (control_waiting(&w.ctl, CTL_STOP))
+		notify_close(&w);
 	control_exit(&w.ctl, w.exit_code);
 	/* The log's last lines (the daemon's fate among them), if its
 	 * reader was behind: waited for a little, never for long. */

@@ -200,8 +200,14 @@ gen_poll_cb(uv_poll_t *p, int status, int events)
 {
 	struct gen_watch *g = (struct gen_watch *)p->data;
 
-	if (g->exited)
+	/* Its death is handled (libuv's exit callback came first): the
+	 * pidfd of a reaped process stays readable, and a poll left on it
+	 * would wake the loop at every turn while the wrapper still runs
+	 * (stopping what the daemon left, descendants.cc). */
+	if (g->exited) {
+		uv_poll_stop(p);
 		return;
+	}
 	if (gen_of(g)->spawned) {
 		/* Our own child exited: libuv reaps it when its SIGCHLD
 		 * handler runs, then calls child_exit_cb.  But libuv drops

@@ -582,3 +582,33 @@ TEST_CASE("control: the client's usage errors are exit 2")
 	r = send_command({"-S", "/nonexistent/sock", "-s", "status"});
 	CHECK(r.code == 3);
 }
+
+TEST_CASE("control: a wrapper started as soon as -s stop returns finds the sockets free")
+{
+	/* ready = "notify": a new wrapper that cannot have the daemon's
+	 * notification socket gives up at start.  The old one frees it (and
+	 * the control socket) before its reply, not at its exit a moment
+	 * later. */
+	ctl_scene t({}, "ready = \"notify\"\n");
+	for (int round = 0; round < 5; round++) {
+		CAPTURE(round);
+		reply r = ctl(t.sock, "stop");
+		REQUIRE(r.code == 0);
+		child next;
+		child_start(&next, t.sc.configured());
+		REQUIRE_MESSAGE(child_wait_line(&next, "monitoring process", 10000), child_dump(&next));
+		CHECK(child_count_lines(&next, "cannot open the notification socket") == 0);
+		CHECK(child_count_lines(&next, "cannot listen on the control socket") == 0);
+		REQUIRE(child_wait_exit(&t.w, 10000));
+		/* The next round stops this one. */
+		std::swap(t.w.pid, next.pid);
+		std::swap(t.w.pidfd, next.pidfd);
+		std::swap(t.w.out_fd, next.out_fd);
+		std::swap(t.w.err_fd, next.err_fd);
+		std::swap(t.w.out, next.out);
+		std::swap(t.w.err, next.err);
+		std::swap(t.w.exited, next.exited);
+		std::swap(t.w.wstatus, next.wstatus);
+		REQUIRE(child_wait_line(&t.w, "control socket ready", 5000));
+	}
+}

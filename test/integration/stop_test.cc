@@ -9,6 +9,7 @@
  * runit_test.cc and s6_test.cc.
  */
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -26,6 +27,20 @@ wait_exit(child *w)
 	bool exited = child_wait_exit(w, 60000);
 	INFO(child_dump(w));
 	REQUIRE(exited);
+}
+
+/* utime + stime of pid, in clock ticks (proc(5): fields 14 and 15). */
+long
+cpu_ticks(pid_t pid)
+{
+	std::string st = read_file("/proc/" + std::to_string(pid) + "/stat");
+	size_t paren = st.rfind(')');
+	long utime = 0, stime = 0;
+
+	REQUIRE(paren != std::string::npos);
+	REQUIRE(sscanf(st.c_str() + paren + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld",
+	    &utime, &stime) == 2);
+	return utime + stime;
 }
 
 }  // namespace
@@ -129,6 +144,13 @@ TEST_CASE("descendants = stop without stop_timeout: KILL comes after 10 s, and a
 	REQUIRE(wait_log(&w, {log_msg("stopping the processes the daemon left"),
 	    "kill_after_ms=10000"}, 10000));
 	REQUIRE(pinned_alive(h));
+	/* Waiting is sleeping: the daemon's pidfd, readable for good once
+	 * it was reaped, must not keep waking the loop (it did: a whole CPU
+	 * for the 10 s).  A second of waiting costs a few ticks at most. */
+	long before = cpu_ticks(w.pid);
+	pump_for(&w, 1000);
+	long spent = cpu_ticks(w.pid) - before;
+	CHECK(spent < sysconf(_SC_CLK_TCK) / 4);
 	kill(h.pid, SIGKILL);
 	wait_exit(&w);
 	INFO(child_dump(&w));

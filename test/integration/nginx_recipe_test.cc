@@ -40,6 +40,12 @@ start(nginx_prefix &sc, const std::string &config)
 	CHECK(child_count_lines(sc.w.get(), log_msg("following new process",
 	    log_gen(*sc.w, 2, master)).c_str()) == 1);
 	REQUIRE(wait_until([&] { return children_of({master}).size() == 1; }, DEADLINE_MS));
+	/* nginx ignores USR2 while the process that started it still runs
+	 * ("the changing binary signal is ignored": its parent is still the
+	 * one it had at start, src/os/unix/ngx_process.c): a HUP before the
+	 * start process is gone would upgrade nothing. */
+	REQUIRE(sc.line("process exited", "exit_code=0 generation=1 pid=" +
+	    std::to_string(sc.w->pid)));
 	return master;
 }
 

@@ -325,7 +325,7 @@ file_type(mode_t m)
 
 int
 pidfile_read(const char *path, long pid_max, uid_t daemon_owner, pid_t *pid,
-    std::string *why)
+    std::string *why, struct stat *seen)
 {
 	char buf[PIDFILE_MAX + 1], msg[256];
 	char proc_path[64];
@@ -420,6 +420,8 @@ pidfile_read(const char *path, long pid_max, uid_t daemon_owner, pid_t *pid,
 		r = -EINVAL;
 		goto out;
 	}
+	if (seen != NULL)
+		*seen = st;
 	r = pidfile_parse(buf, (size_t)n, pid_max, pid, &reason);
 	if (r < 0)
 		*why = reason;

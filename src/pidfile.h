@@ -5,6 +5,7 @@
 #define PIDSITTER_PIDFILE_H
 
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <string>
@@ -36,9 +37,11 @@ int pidfile_parse(const char *buf, size_t len, long pid_max, pid_t *pid,
  *   -EINVAL  the text is not a pid (*why says how)
  *   -EPERM   the file is not to be trusted (*why says which rule, and the fix)
  *   -errno   it could not be read (EACCES, EISDIR, ELOOP...; *why says so)
+ * When seen is given and the text was read (0 or -EINVAL), *seen is the
+ * fstat() of the very descriptor it was read from.
  */
 int pidfile_read(const char *path, long pid_max, uid_t daemon_owner, pid_t *pid,
-    std::string *why);
+    std::string *why, struct stat *seen = nullptr);
 
 /*
  * Open the directory dir (O_PATH, into *fd) by the same walk as

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -49,10 +50,11 @@ remember_refusal(struct watch *w, pid_t pid)
 
 /* The pid file's number, by the trust rules (pidfile.h). */
 static int
-read_pidfile(struct watch *w, const std::string &path, pid_t *pid, std::string *why)
+read_pidfile(struct watch *w, const std::string &path, pid_t *pid, std::string *why,
+    struct stat *seen = nullptr)
 {
 	return pidfile_read(path.c_str(), w->pid_max, w->s->owner_any ? (uid_t)-1 : w->s->owner,
-	    pid, why);
+	    pid, why, seen);
 }
 
 int
@@ -102,17 +104,23 @@ pidwatch_rules(struct watch *w)
 }
 
 /* Read the pid file at path and tell the sitter what it names.  Returns
- * what pidfile_read() returned. */
+ * what pidfile_read() returned.  For the pid file itself, what was read
+ * is remembered for pidwatch_recheck(). */
 static int
 check_one(struct watch *w, const std::string &path, enum found_source source)
 {
 	const struct generation *gen, *cur;
 	struct identity id;
 	std::string why;
+	struct stat seen;
 	pid_t pid;
 	int r;
 
-	r = read_pidfile(w, path, &pid, &why);
+	r = read_pidfile(w, path, &pid, &why, &seen);
+	if (source == FOUND_PIDFILE) {
+		w->pidfile_seen = r == 0 ? SEEN_READ : r == -ENOENT ? SEEN_ABSENT : SEEN_NOTHING;
+		w->pidfile_stat = seen;
+	}
 	if (r == -ENOENT)
 		return r;
 	if (r < 0) {
@@ -142,7 +150,10 @@ check_one(struct watch *w, const std::string &path, enum found_source source)
 	struct match_rules rules = current_rules(w);
 	r = proc_identify(pid, &rules, &id, &why);
 	if (r == ID_ERROR) {
-		/* Not refused for good: the next change tries again. */
+		/* Not refused for good: the next change tries again, and so
+		 * does a death (pidwatch_recheck). */
+		if (source == FOUND_PIDFILE)
+			w->pidfile_seen = SEEN_NOTHING;
 		log_event(LOG_WARN, "cannot check the process the pid file names",
 		    {{"pid_file", path}, {"process", (long)pid}, {"error", why}});
 		return 0;
@@ -212,6 +223,53 @@ pidwatch_refresh(struct watch *w)
 	check_sibling(w, r, w->s->pid_file + ".2", FOUND_DOT2);
 }
 
+/*
+ * At a generation's death the pid file must be read again when a
+ * successor may have written it a moment before (doc/DESIGN.md, "The data
+ * path").  But the directory watch tells of every change: when inotify
+ * has nothing queued (FIONREAD on the instance libuv reads, inotify(7)),
+ * every change so far has been read already, by dir_event_cb's refresh in
+ * the same turn of the loop.  The pid file is then still what the last
+ * read found, which one lstat() confirms (the same inode, size, mode,
+ * owner and times; an overflowed queue, whose loss libuv does not pass on,
+ * is caught by that too, as long as the file was replaced or its times
+ * moved).  Saves the walk of every directory on the way (some twenty
+ * system calls) on the path from the death to the wrapper's exit.  While a
+ * pid file is awaited, while the directory is not watched, or when the
+ * last read found neither a pid nor the file gone, everything is read.
+ */
+static bool
+same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	    a->st_mode == b->st_mode && a->st_uid == b->st_uid &&
+	    a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	    a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+static bool
+unchanged_since_read(struct watch *w)
+{
+	struct stat st;
+	int queued = -1;
+
+	if (w->pidfile_seen == SEEN_NOTHING || !w->dir_watching || w->loop->inotify_fd < 0 ||
+	    uv_is_active((uv_handle_t *)&w->reread_timer))
+		return false;
+	if (ioctl(w->loop->inotify_fd, FIONREAD, &queued) < 0 || queued != 0)
+		return false;
+	if (lstat(w->s->pid_file.c_str(), &st) < 0)
+		return errno == ENOENT && w->pidfile_seen == SEEN_ABSENT;
+	return w->pidfile_seen == SEEN_READ && same_file(&st, &w->pidfile_stat);
+}
+
+void
+pidwatch_recheck(struct watch *w)
+{
+	if (!unchanged_since_read(w))
+		pidwatch_refresh(w);
+}
+
 /* inotify drops what comes after its queue overflows (a wrapper stopped
  * or starved while thousands of files are made in the directory), and
  * libuv does not even pass the overflow on: an event whose watch
@@ -257,14 +315,20 @@ pidwatch_sync(struct watch *w)
 int
 pidwatch_orphans(struct watch *w, struct identity *only)
 {
-	struct match_rules any = current_rules(w);
+	std::vector<pid_t> children = proc_children(getpid(), false);
+	struct match_rules any;
 	int n = 0;
 
-	any.any_program = true;
 	only->pid = 0;
 	only->pidfd = -1;
 	only->start_time = 0;
-	for (pid_t pid : proc_children(getpid(), false)) {
+	/* None, the common case: the current program is not read (at a
+	 * death it is the dead process's, from /proc, for nothing). */
+	if (children.empty())
+		return 0;
+	any = current_rules(w);
+	any.any_program = true;
+	for (pid_t pid : children) {
 		const struct generation *known = sitter_gen_by_pid(&w->st, pid);
 		struct identity id;
 		std::string why;
@@ -365,11 +429,75 @@ dir_event_cb(uv_fs_event_t *h, const char *filename, int events, int status)
 	}
 }
 
+/*
+ * The last close of an inotify instance with a watch waits for a kernel
+ * SRCU grace period (fsnotify_destroy_group waits for the mark reaper,
+ * fs/notify/group.c and fs/notify/mark.c): 4 to 25 ms on Linux 6.18.  At
+ * exit the kernel closes our descriptors before it tells the parent
+ * (do_exit: exit_files, then exit_notify, kernel/exit.c), so a supervisor
+ * would wait that long for the daemon's fate.  So ours must not be the
+ * last reference: as soon as libuv has made the instance, a second one is
+ * put in flight on a socket pair of our own, in a datagram that also
+ * carries the receiving socket.  The sending end is closed at once; the
+ * receiving one stays open (its descriptor is what keeps the cycle
+ * reachable while we run).  At exit the kernel closes both our references
+ * and only the unreachable cycle holds the instance, which the unix socket
+ * garbage collector frees in a kernel worker (net/unix/garbage.c,
+ * asynchronous since Linux 6.10; on older kernels the collection runs in
+ * our exit and costs what the close did).  Done here, at the start, the
+ * exit pays nothing for it but closing one more socket.  The price: the
+ * instance outlives the wrapper by that grace period, and counts against
+ * fs.inotify.max_user_instances meanwhile.  Nothing is lost on failure:
+ * the instance is then closed at exit, slowly.
+ */
+static void
+park_inotify(struct watch *w)
+{
+	union {
+		char buf[CMSG_SPACE(2 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr m;
+	struct cmsghdr *c;
+	struct iovec iov;
+	char byte = 0;
+	int sv[2], fds[2];
+
+	if (w->inotify_parked || w->loop->inotify_fd < 0)
+		return;
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return;
+	memset(&m, 0, sizeof m);
+	memset(&u, 0, sizeof u);
+	iov.iov_base = &byte;
+	iov.iov_len = 1;
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	m.msg_control = u.buf;
+	m.msg_controllen = sizeof u.buf;
+	c = CMSG_FIRSTHDR(&m);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof fds);
+	fds[0] = w->loop->inotify_fd;
+	fds[1] = sv[1];
+	memcpy(CMSG_DATA(c), fds, sizeof fds);
+	if (sendmsg(sv[0], &m, MSG_NOSIGNAL) == 1) {
+		w->inotify_parked = true;
+		close(sv[0]);
+	} else {
+		close(sv[0]);
+		close(sv[1]);
+	}
+}
+
 static int
 dir_watch_start(struct watch *w)
 {
 	int r = uv_fs_event_start(&w->dir_event, dir_event_cb, w->dir.c_str(), 0);
 	w->dir_watching = r == 0;
+	if (r == 0)
+		park_inotify(w);
 	return r;
 }
 
@@ -407,54 +535,3 @@ watch_pidfile(struct watch *w)
 	pidwatch_refresh(w);
 }
 
-
-/*
- * The last close of an inotify instance with a watch waits for a kernel
- * SRCU grace period (fsnotify_destroy_group waits for the mark reaper,
- * fs/notify/group.c and fs/notify/mark.c): 4 to 25 ms on Linux 6.18.  At
- * exit the kernel closes our descriptors before it tells the parent
- * (do_exit: exit_files, then exit_notify, kernel/exit.c), so a supervisor
- * would wait that long for the daemon's fate.  Instead the instance is
- * put in flight on a socket pair of our own, in a datagram that also
- * carries the receiving socket: at exit only that unreachable cycle holds
- * it, and the unix socket garbage collector, which runs in a kernel worker
- * (net/unix/garbage.c, since Linux 6.10), frees it there.  On older
- * kernels the collection runs in our exit and costs what the close did.
- * Nothing is lost on failure: the instance is then closed at exit.
- */
-void
-pidwatch_leave(struct watch *w)
-{
-	union {
-		char buf[CMSG_SPACE(2 * sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr m;
-	struct cmsghdr *c;
-	struct iovec iov;
-	char byte = 0;
-	int sv[2], fds[2];
-
-	if (w->loop->inotify_fd < 0)
-		return;
-	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return;
-	memset(&m, 0, sizeof m);
-	memset(&u, 0, sizeof u);
-	iov.iov_base = &byte;
-	iov.iov_len = 1;
-	m.msg_iov = &iov;
-	m.msg_iovlen = 1;
-	m.msg_control = u.buf;
-	m.msg_controllen = sizeof u.buf;
-	c = CMSG_FIRSTHDR(&m);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof fds);
-	fds[0] = w->loop->inotify_fd;
-	fds[1] = sv[1];
-	memcpy(CMSG_DATA(c), fds, sizeof fds);
-	/* Both ends stay open until exit: the closing of sv[0] is what
-	 * starts the collection. */
-	(void)sendmsg(sv[0], &m, MSG_NOSIGNAL);
-}

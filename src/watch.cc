@@ -109,7 +109,7 @@ gen_finish(struct gen_watch *g, int wstatus, enum status_source source)
 	ev.number = g->number;
 	ev.wstatus = wstatus;
 	ev.status_source = source;
-	pidwatch_refresh(w);
+	pidwatch_recheck(w);
 	/* What it left behind, re-parented to us: a forking start's daemon,
 	 * a successor, or workers (the sitter tells which). */
 	ev.children = pidwatch_orphans(w, &only);
@@ -781,7 +781,9 @@ watch_init(struct watch *w, uv_loop_t *loop, const struct settings *s)
 	w->rules.owner = s->owner;
 	w->pid_max = pidfile_pid_max();
 	w->dir_watching = false;
+	w->inotify_parked = false;
 	w->rereading = false;
+	w->pidfile_seen = SEEN_NOTHING;
 	w->child_running = false;
 	w->child_pid = 0;
 	w->last_followed = 0;

@@ -7,6 +7,7 @@
 #ifndef PIDSITTER_WATCH_H
 #define PIDSITTER_WATCH_H
 
+#include <sys/stat.h>
 #include <uv.h>
 
 #include <string>
@@ -41,6 +42,9 @@ struct gen_watch {
 	int open_handles;
 };
 
+/* What the last read of the pid file found (pidwatch_recheck()). */
+enum pidfile_seen { SEEN_NOTHING, SEEN_READ, SEEN_ABSENT };
+
 struct watch {
 	uv_loop_t *loop;
 	const struct settings *s;
@@ -60,6 +64,7 @@ struct watch {
 	uv_signal_t sigchld;
 	uv_fs_event_t dir_event;
 	bool dir_watching;
+	bool inotify_parked;       /* its instance also in flight (pidwatch.cc) */
 	uv_timer_t dir_retry;      /* the directory is gone: look again */
 	uv_timer_t start_timer;
 	uv_timer_t upgrade_timer;
@@ -67,6 +72,9 @@ struct watch {
 	uv_timer_t stop_timer;     /* stop_timeout, from the first stop */
 	struct descendants desc;   /* what the daemon leaves behind */
 	bool rereading;            /* in its callback: a repeated warning is debug */
+	/* What the last read of the pid file found, for pidwatch_recheck(). */
+	enum pidfile_seen pidfile_seen;
+	struct stat pidfile_stat;  /* SEEN_READ: the file that was read */
 	std::string last_warning;  /* the last warning about a pid file */
 	uv_process_t child;
 	bool child_running;
@@ -109,10 +117,6 @@ void watch_pidfile(struct watch *w);
  * there).  0, or -errno with *why (control_open()). */
 int watch_control(struct watch *w, std::string *why);
 
-/* Right before exit: have the kernel free the pid file directory's
- * inotify instance after our exit rather than during it (pidwatch.cc). */
-void pidwatch_leave(struct watch *w);
-
 /* Close every handle (the loop then runs out).  Used on exit and when
  * starting failed. */
 void watch_close(struct watch *w);
@@ -136,6 +140,9 @@ void watch_dispatch_identity(struct watch *w, struct identity *id, enum found_so
 /* pidwatch.cc: read the pid file and its upgrade siblings and tell the
  * sitter what they name. */
 void pidwatch_refresh(struct watch *w);
+/* The same, unless nothing can have changed since the last read (at a
+ * generation's death: the exit waits for it). */
+void pidwatch_recheck(struct watch *w);
 /* The rules a new process is checked against (the current program as it
  * runs now). */
 struct match_rules pidwatch_rules(struct watch *w);

@@ -23,6 +23,7 @@
  */
 #include <signal.h>
 #include <stdio.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -77,6 +78,7 @@ struct appserver {
 	/* The daemon's own log says that master pid is stopping. */
 	bool stopped(pid_t pid) const;
 	std::vector<pid_t> live() const;
+	int workers_waiting(pid_t master) const;
 	std::string dump() const;
 };
 
@@ -259,6 +261,24 @@ std::vector<pid_t>
 appserver::live() const
 {
 	return live_of(seen, dir.path, w != nullptr ? w->pid : 0);
+}
+
+/* How many of master's children sleep in pselect6(), poll() or select():
+ * a gunicorn sync worker's accept loop, reached after its own signal
+ * handlers are set (/proc/PID/syscall: the number first, proc(5)). */
+int
+appserver::workers_waiting(pid_t master) const
+{
+	int n = 0;
+
+	for (pid_t pid : proc_children(master, false)) {
+		long nr = -1;
+		std::string s = read_file("/proc/" + std::to_string(pid) + "/syscall");
+		if (sscanf(s.c_str(), "%ld", &nr) == 1 &&
+		    (nr == SYS_pselect6 || nr == SYS_poll || nr == SYS_select || nr == SYS_ppoll))
+			n++;
+	}
+	return n;
 }
 
 std::string
@@ -543,6 +563,12 @@ stopped_mid_upgrade(enum family f)
 	CHECK(pid_alive(master));
 	CHECK(sc.serves());
 
+	/* A gunicorn worker runs its master's signal handlers until its
+	 * init_process() sets its own, and a TERM in between is swallowed:
+	 * its master then waits graceful_timeout (30 s) for it.  Stop once
+	 * both of the new master's workers wait for connections. */
+	if (f == GUNICORN)
+		REQUIRE(wait_until([&] { return sc.workers_waiting(fresh) == 2; }, DEADLINE_MS));
 	send_signal(w.pid, SIGTERM);
 	std::string sent = f == GUNICORN ? " signal=SIGTERM" : " received=SIGTERM signal=SIGQUIT";
 	REQUIRE(sc.line("forwarding signal", log_gen(w, 2, fresh) + sent));

@@ -18,6 +18,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "pidfile.h"
 
@@ -543,10 +544,10 @@ conn_unsent(const struct control_conn *conn)
 }
 
 /* Send what each is owed, as far as its socket takes it, until every
- * one has all or the deadline (uv_hrtime()) passes.  All are polled
+ * one has all or the deadline (clock_now_ms()) passes.  All are polled
  * together: a client that does not read holds up no other's reply. */
 static void
-exit_send(std::vector<struct exit_out> *outs, uint64_t deadline)
+exit_send(std::vector<struct exit_out> *outs, long long deadline)
 {
 	for (;;) {
 		std::vector<struct pollfd> slow;
@@ -567,11 +568,10 @@ exit_send(std::vector<struct exit_out> *outs, uint64_t deadline)
 				break;
 			}
 		}
-		uint64_t now = uv_hrtime();
-		if (slow.empty() || now >= deadline)
+		long long left = deadline - clock_now_ms();
+		if (slow.empty() || left <= 0)
 			return;
-		int ms = (int)((deadline - now + 999999) / 1000000);
-		if (poll(slow.data(), slow.size(), ms) < 0 && errno != EINTR)
+		if (poll(slow.data(), slow.size(), (int)left) < 0 && errno != EINTR)
 			return;
 	}
 }
@@ -601,7 +601,7 @@ control_exit(struct control *c, int code)
 	 * only ever spent on one that does not, while the supervisor waits
 	 * for this exit.
 	 */
-	uint64_t deadline = uv_hrtime() + (uint64_t)CONTROL_EXIT_MS * 1000000;
+	long long deadline = clock_now_ms() + CONTROL_EXIT_MS;
 	for (struct control_conn *conn : c->conns) {
 		struct exit_out o = {-1, conn_unsent(conn), 0};
 		if (conn->waiting)

@@ -16,17 +16,10 @@
 
 #include <string>
 
+#include "clock.h"
+
 /* A reply line is a few hundred bytes; more is not a wrapper talking. */
 #define CLIENT_LINE_MAX 65536
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Milliseconds left before the deadline (-1: none). */
 static int
@@ -36,7 +29,7 @@ left_ms(long long deadline)
 
 	if (deadline < 0)
 		return -1;
-	left = deadline - now_ms();
+	left = deadline - clock_now_ms();
 	return left < 0 ? 0 : left > 1000000 ? 1000000 : (int)left;
 }
 
@@ -190,7 +183,7 @@ take_line(const std::string &raw, int *code)
 int
 client_run(const char *path, const struct control_request *req, uint64_t timeout_ms)
 {
-	long long deadline = timeout_ms > 0 ? now_ms() + (long long)timeout_ms : -1;
+	long long deadline = timeout_ms > 0 ? clock_now_ms() + (long long)timeout_ms : -1;
 	std::string request = control_cmd_name(req->cmd), pending;
 	std::string where = path;
 	char buf[4096];

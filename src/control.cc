@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -17,6 +18,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "pidfile.h"
 
@@ -26,6 +28,7 @@
 struct control_write {
 	uv_write_t req;
 	struct control_conn *conn;
+	size_t len;
 	char text[1];
 };
 
@@ -61,6 +64,12 @@ write_cb(uv_write_t *req, int status)
 	struct control_write *wr = (struct control_write *)req->data;
 	struct control_conn *conn = wr->conn;
 
+	/* The oldest, as libuv completes a stream's writes in order. */
+	for (auto it = conn->writes.begin(); it != conn->writes.end(); ++it)
+		if (*it == wr) {
+			conn->writes.erase(it);
+			break;
+		}
 	free(wr);
 	/* The client went away, or the last line is out: close.  (A closed
 	 * handle's writes end with UV_ECANCELED, conn is then still live
@@ -96,12 +105,15 @@ conn_write(struct control_conn *conn, const char *kind, const std::string &text)
 	}
 	memcpy(wr->text, line.data(), line.size());
 	wr->conn = conn;
+	wr->len = line.size();
 	wr->req.data = wr;
 	buf = uv_buf_init(wr->text, (unsigned)line.size());
 	if (uv_write(&wr->req, (uv_stream_t *)&conn->pipe, &buf, 1, write_cb) != 0) {
 		free(wr);
 		conn_close(conn);
+		return;
 	}
+	conn->writes.push_back(wr);
 }
 
 void
@@ -504,27 +516,112 @@ remove_socket(struct control *c)
 	c->dirfd = -1;
 }
 
+/* ---- the exit ---- */
+
+/* What is still to go to a connection at the exit. */
+struct exit_out {
+	int fd;
+	std::string text;
+	size_t off;
+};
+
+/* What libuv has not written yet of conn's lines: the last
+ * uv_stream_get_write_queue_size() bytes of its writes in flight (libuv
+ * writes a stream's requests in order and counts there what it has not
+ * handed to the kernel yet: src/unix/stream.c, uv__write_req_update). */
+static std::string
+conn_unsent(const struct control_conn *conn)
+{
+	size_t left = uv_stream_get_write_queue_size((const uv_stream_t *)&conn->pipe);
+	std::string out;
+
+	for (auto it = conn->writes.rbegin(); it != conn->writes.rend() && left > 0; ++it) {
+		size_t take = left < (*it)->len ? left : (*it)->len;
+		out.insert(0, (*it)->text + (*it)->len - take, take);
+		left -= take;
+	}
+	return out;
+}
+
+/* Send what each is owed, as far as its socket takes it, until every
+ * one has all or the deadline (clock_now_ms()) passes.  All are polled
+ * together: a client that does not read holds up no other's reply. */
+static void
+exit_send(std::vector<struct exit_out> *outs, long long deadline)
+{
+	for (;;) {
+		std::vector<struct pollfd> slow;
+		for (struct exit_out &o : *outs) {
+			while (o.off < o.text.size()) {
+				ssize_t n = send(o.fd, o.text.data() + o.off, o.text.size() - o.off,
+				    MSG_DONTWAIT | MSG_NOSIGNAL);
+				if (n > 0) {
+					o.off += (size_t)n;
+					continue;
+				}
+				if (n < 0 && errno == EINTR)
+					continue;
+				if (n < 0 && errno == EAGAIN)
+					slow.push_back({o.fd, POLLOUT, 0});
+				else
+					o.off = o.text.size();  /* gone: nothing more to send */
+				break;
+			}
+		}
+		long long left = deadline - clock_now_ms();
+		if (slow.empty() || left <= 0)
+			return;
+		if (poll(slow.data(), slow.size(), (int)left) < 0 && errno != EINTR)
+			return;
+	}
+}
+
 void
 control_exit(struct control *c, int code)
 {
+	std::vector<struct exit_out> outs;
+	uv_os_fd_t fd;
+
 	if (!c->listening)
 		return;
 	/* The name first: a script that starts the next wrapper as soon as
 	 * its stop returns must not find this one's socket still there, and
 	 * answering (the listening descriptor lives until the exit). */
 	remove_socket(c);
-	/* The loop runs no more: written now or never.  A few bytes on a
-	 * socket whose buffer is empty, but never waited for. */
+	/*
+	 * The loop runs no more, so what libuv still holds for a connection
+	 * (its socket's buffer was full) would never go, and uv_try_write()
+	 * refuses to write past it (UV_EAGAIN while a stream's queue is not
+	 * empty: src/unix/stream.c, uv_try_write2): the verdict would be lost.
+	 * Running the loop again would do more than write (the daemon's
+	 * handles are in it).  So each connection's unsent lines and then its
+	 * verdict are sent here, with poll(2) for room, CONTROL_EXIT_MS at
+	 * most in all: a client that reads takes it at once (a reply is a few
+	 * hundred bytes, the queue at most CONTROL_QUEUE_MAX), and the time is
+	 * only ever spent on one that does not, while the supervisor waits
+	 * for this exit.
+	 */
+	long long deadline = clock_now_ms() + CONTROL_EXIT_MS;
 	for (struct control_conn *conn : c->conns) {
-		if (!conn->waiting)
-			continue;
-		std::string line = conn->cmd == CTL_STOP ?
-		    "ok stopped; the wrapper exits with status " + std::to_string(code) + "\n" :
-		    "fail the wrapper is exiting (status " + std::to_string(code) + ")\n";
-		uv_buf_t buf = uv_buf_init((char *)line.data(), (unsigned)line.size());
-		uv_try_write((uv_stream_t *)&conn->pipe, &buf, 1);
+		struct exit_out o = {-1, conn_unsent(conn), 0};
+		if (conn->waiting)
+			o.text += conn->cmd == CTL_STOP ?
+			    "ok stopped; the wrapper exits with status " + std::to_string(code) + "\n" :
+			    "fail the wrapper is exiting (status " + std::to_string(code) + ")\n";
 		conn->waiting = false;
+		if (!o.text.empty() && uv_fileno((uv_handle_t *)&conn->pipe, &fd) == 0) {
+			o.fd = fd;
+			outs.push_back(o);
+		}
 	}
+	exit_send(&outs, deadline);
+	/* Closed now (uv_close() closes a stream's descriptor at once): its
+	 * client sees the end after the verdict, and libuv's queued copy of
+	 * the lines is cancelled, never written a second time should the
+	 * loop run again (uv__stream_destroy). */
+	std::vector<struct control_conn *> all = c->conns;
+	for (struct control_conn *conn : all)
+		conn_close(conn);
 	c->listening = false;
 }
 

@@ -15,7 +15,8 @@
  * each connection is bounded in bytes and in the time it takes to send its
  * request, their number is bounded, and a reply is a few short lines that
  * the kernel's socket buffer takes whole (a client that never reads is
- * closed once its unread replies pass CONTROL_QUEUE_MAX).
+ * closed once its unread replies pass CONTROL_QUEUE_MAX).  Only the exit
+ * waits for clients, CONTROL_EXIT_MS at most in all (control_exit()).
  */
 #ifndef PIDSITTER_CONTROL_H
 #define PIDSITTER_CONTROL_H
@@ -25,6 +26,7 @@
 
 #include <uv.h>
 
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -35,6 +37,7 @@
 #define CONTROL_CONNS_MAX 128       /* connections at once, at most */
 #define CONTROL_FD_SHARE 4          /* and at most 1/4 of RLIMIT_NOFILE */
 #define CONTROL_LOCK_MS 1000        /* control_open() waits this for the lock */
+#define CONTROL_EXIT_MS 200         /* the exit waits this for slow readers */
 
 enum control_cmd {
 	CTL_STATUS,
@@ -56,6 +59,7 @@ int control_parse(const char *line, size_t len, struct control_request *req,
 const char *control_cmd_name(enum control_cmd cmd);
 
 struct control;
+struct control_write;
 
 /* One client. */
 struct control_conn {
@@ -71,6 +75,9 @@ struct control_conn {
 	enum control_cmd cmd;
 	bool closing;
 	int open_handles;
+	/* Its uv_write()s whose callback has not run, oldest first: what
+	 * libuv has not written yet is the end of them (control_exit()). */
+	std::deque<struct control_write *> writes;
 };
 
 /* A request arrived on conn: answer with control_info()/control_done(),
@@ -119,9 +126,12 @@ void control_verdict(struct control *c, enum control_cmd cmd, bool ok, const std
 /* Is anyone waiting for cmd? */
 bool control_waiting(const struct control *c, enum control_cmd cmd);
 
-/* The wrapper exits with code: "ok" to whoever waits for the stop, "fail"
- * to the others, written at once (the loop runs no more); the socket is
- * removed (only if it is still ours) and every descriptor closed. */
+/* The wrapper exits with code (the loop runs no more): the socket is
+ * removed (only if it is still ours); each connection is written what
+ * libuv still held for it and then, if it waits, its verdict ("ok" to
+ * whoever waits for the stop, "fail" to the others), waiting at most
+ * CONTROL_EXIT_MS in all for clients slow to read; every connection is
+ * then closed. */
 void control_exit(struct control *c, int code);
 
 /* Close the handles (the loop then runs out): a start that failed.  The

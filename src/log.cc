@@ -29,6 +29,7 @@
 
 #include <uv.h>
 
+#include "clock.h"
 #include "settings.h"
 
 static int log_fmt = LOG_FORMAT_TEXT;
@@ -105,14 +106,6 @@ static bool log_polling;
 
 static const char *const level_names[] = {"debug", "info", "warning", "error", "fatal"};
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A non-blocking description of our own of what fd is open on: the fd
  * (close-on-exec, so the daemon never inherits it), or -errno. */
 static int
@@ -179,7 +172,7 @@ setup_out(int fd)
 			 * does.  (An anonymous pipe reopens with no reader;
 			 * its writes then fail with EPIPE.) */
 			log_fifo_retry = true;
-			log_retry_at = now_ms() + 1000;
+			log_retry_at = clock_now_ms() + 1000;
 		} else {
 			log_out = fd;
 			log_how = S_ISFIFO(st.st_mode) ? OUT_NOWAIT : OUT_CHECKED;
@@ -231,10 +224,10 @@ out_write(const char *p, size_t len)
 {
 	ssize_t n;
 
-	if (log_how == OUT_NONE && log_fifo_retry && now_ms() >= log_retry_at) {
+	if (log_how == OUT_NONE && log_fifo_retry && clock_now_ms() >= log_retry_at) {
 		setup_out(log_fd);
 		if (log_how == OUT_NONE)
-			log_retry_at = now_ms() + 1000;
+			log_retry_at = clock_now_ms() + 1000;
 	}
 	for (;;) {
 		switch (log_how) {
@@ -383,13 +376,13 @@ poll_close_cb(uv_handle_t *h)
 void
 log_flush(int timeout_ms)
 {
-	long long end = now_ms() + timeout_ms;
+	long long end = clock_now_ms() + timeout_ms;
 
 	if (!log_ready)
 		return;
 	for (;;) {
 		flush_queue();
-		long long left = end - now_ms();
+		long long left = end - clock_now_ms();
 		if (log_q.empty() || left <= 0)
 			break;
 		/* OUT_CHECKED polls log_out too, but for room only. */

@@ -2,7 +2,8 @@
  * watch.cc: libuv glue around the sitter: the generations' handles,
  * signals and children, and carrying out the sitter's actions.  The pid
  * file side (its directory's watch, reading what the files name, the
- * re-parented children) is pidwatch.cc.
+ * re-parented children) is pidwatch.cc; the control socket's requests,
+ * watch_control.cc.
  *
  * Events come from: uv_signal handles (what to forward), SIGCHLD (reaping
  * subreaped children), a uv_fs_event on the pid file's directory (a new
@@ -878,109 +879,6 @@ watch_spawn(struct watch *w)
 	id.start_time = proc_read_stat(w->child_pid, &st) == 0 ? st.start_time : 0;
 	watch_dispatch_identity(w, &id, FOUND_SPAWNED);
 	return 0;
-}
-
-/* ---- the control socket (control.h) ---- */
-
-static std::string
-gen_text(const struct watch *w, unsigned number)
-{
-	const struct generation *g = sitter_gen(&w->st, number);
-
-	return "generation " + std::to_string(number) + " (pid " +
-	    std::to_string(g != NULL ? g->pid : 0) + ")";
-}
-
-/* An upgrade through the recipe, as the upgrade signal would start it;
- * the verdict comes from run_action(). */
-static void
-control_upgrade(struct watch *w, struct control_conn *conn)
-{
-	enum sitter_phase ph = sitter_phase(&w->st);
-	struct event ev = watch_event(EV_SIGNAL);
-	const struct generation *old;
-
-	if (w->st.upgrading != 0) {
-		control_info(conn, "joining the upgrade in progress of " +
-		    gen_text(w, w->st.upgrading));
-		control_wait(conn, CTL_UPGRADE);
-		return;
-	}
-	if (ph == PHASE_STOPPING || ph == PHASE_EXITED) {
-		control_done(conn, false, "upgrade not started: the wrapper is stopping");
-		return;
-	}
-	if (w->st.current == 0 || ph == PHASE_STARTING) {
-		control_done(conn, false, "upgrade not started: no pid file names the daemon yet");
-		return;
-	}
-	/* Refused before anything is sent: the upgrade signal would go to
-	 * the daemon all the same (sitter_step forwards it), and one that
-	 * did not refuse would upgrade behind a "not started". */
-	if ((old = sitter_draining(&w->st)) != NULL) {
-		control_done(conn, false, "upgrade not started: the daemon will refuse it: " +
-		    gen_text(w, old->number) + " is still draining");
-		return;
-	}
-	w->upgrade_note = "upgrade not started";
-	ev.sig = w->s->upgrade_signal;
-	watch_dispatch(w, &ev);
-	if (w->st.upgrading == 0) {
-		control_done(conn, false, w->upgrade_note);
-		return;
-	}
-	control_info(conn, "upgrade started: " + gen_text(w, w->st.upgrading) +
-	    " was asked to upgrade");
-	control_wait(conn, CTL_UPGRADE);
-}
-
-static void
-control_request_cb(struct control_conn *conn, const struct control_request *req, void *data)
-{
-	struct watch *w = (struct watch *)data;
-	enum sitter_phase ph = sitter_phase(&w->st);
-	struct event ev = watch_event(EV_SIGNAL);
-
-	/* status is what monitoring polls: not worth a line each time. */
-	log_event(req->cmd == CTL_STATUS ? LOG_DEBUG : LOG_INFO, "control request",
-	    {{"command", control_cmd_name(req->cmd)}, {"peer", (long)conn->peer_pid}});
-	switch (req->cmd) {
-	case CTL_STATUS:
-		if (req->json) {
-			std::string json = report_status(&w->report, &w->st);
-			json.pop_back();  /* its newline */
-			control_info(conn, json);
-		} else {
-			for (const std::string &line : report_status_text(&w->report, &w->st))
-				control_info(conn, line);
-		}
-		control_done(conn, true, "");
-		break;
-	case CTL_UPGRADE:
-		control_upgrade(w, conn);
-		break;
-	case CTL_STOP:
-		/* As TERM would: every generation, replayed to later ones;
-		 * the reply comes at the exit (control_exit()). */
-		control_wait(conn, CTL_STOP);
-		if (ph == PHASE_STOPPING) {
-			control_info(conn, "joining the stop in progress");
-			break;
-		}
-		control_info(conn, "stopping: TERM to every generation");
-		ev.sig = SIGTERM;
-		watch_dispatch(w, &ev);
-		break;
-	}
-}
-
-int
-watch_control(struct watch *w, std::string *why)
-{
-	if (w->s->control_socket.empty())
-		return 0;
-	return control_open(&w->ctl, w->loop, w->s->control_socket.c_str(),
-	    w->s->owner_any ? (uid_t)-1 : w->s->owner, control_request_cb, w, why);
 }
 
 static void

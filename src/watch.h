@@ -1,8 +1,9 @@
 /*
- * watch.h: the libuv side of the sitter (watch.cc, pidwatch.cc).  It owns
- * the handles (signals, SIGCHLD, the pid file's directory, pidfd polls,
- * timers, the spawned child), turns what happens into sitter events and
- * carries out the actions the sitter returns.
+ * watch.h: the libuv side of the sitter (watch.cc, pidwatch.cc,
+ * watch_control.cc).  It owns the handles (signals, SIGCHLD, the pid
+ * file's directory, pidfd polls, timers, the spawned child), turns what
+ * happens into sitter events and carries out the actions the sitter
+ * returns.
  */
 #ifndef PIDSITTER_WATCH_H
 #define PIDSITTER_WATCH_H
@@ -122,7 +123,8 @@ int watch_control(struct watch *w, std::string *why);
 void watch_close(struct watch *w);
 
 /*
- * Shared by the glue's two halves (watch.cc, pidwatch.cc); not for main.
+ * Shared by the glue's parts (watch.cc, pidwatch.cc, watch_control.cc);
+ * not for main.
  */
 
 /* The handles of generation number, or NULL. */

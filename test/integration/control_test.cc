@@ -279,6 +279,31 @@ TEST_CASE("control: stop returns when every generation is gone, with the exit st
 	CHECK(r.err.find("no pidsitter answers at " + t.sock) != std::string::npos);
 }
 
+TEST_CASE("control: a stop's verdict waits for a client that reads only after the exit")
+{
+	ctl_scene t({"--exit-code", "3", "--stop-file", "@/stop"});
+
+	/* One asks, and reads nothing until the wrapper is gone: its lines
+	 * wait in the socket for it, the verdict last, then the end.  The
+	 * other joins the stop, reading as it goes. */
+	int late = raw_connect(t.sock);
+	REQUIRE(write(late, "stop\n", 5) == 5);
+	REQUIRE(record_wait(t.sc.record, t.daemon, "stopping", 10000));
+	child joining;
+	child_start(&joining, {build_path("pidsitter"), "-S", t.sock, "-s", "stop"}, clean_env);
+	REQUIRE(child_wait_line(&joining, "joining the stop in progress", 10000));
+	write_file(t.sc.dir / "stop", "");
+	REQUIRE(child_wait_exit(&t.w, 10000));
+	CHECK(child_code(&t.w) == 3);
+	REQUIRE_MESSAGE(child_wait_exit(&joining, 10000), child_dump(&joining));
+	INFO(child_dump(&joining));
+	CHECK(child_code(&joining) == 0);
+	CHECK(joining.out.find("stopped; the wrapper exits with status 3") != std::string::npos);
+	CHECK(read_all(late, 5000) == "info stopping: TERM to every generation\n"
+	    "ok stopped; the wrapper exits with status 3\n");
+	close(late);
+}
+
 TEST_CASE("control: one wrapper per socket; a stale socket is replaced; other files are left")
 {
 	scene sc;

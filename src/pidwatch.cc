@@ -263,11 +263,26 @@ unchanged_since_read(struct watch *w)
 	return w->pidfile_seen == SEEN_READ && same_file(&st, &w->pidfile_stat);
 }
 
+/* The siblings are looked at either way: a lost event (an overflowed
+ * queue) may have hidden a <pidfile>.2 that names a successor while the
+ * pid file, unchanged, still names the dead one (gunicorn's new master,
+ * its old one killed).  Absent, as a rule, they cost an lstat() each. */
 void
 pidwatch_recheck(struct watch *w)
 {
-	if (!unchanged_since_read(w))
+	int r;
+
+	if (w->done)
+		return;
+	if (!unchanged_since_read(w)) {
 		pidwatch_refresh(w);
+		return;
+	}
+	r = w->pidfile_seen == SEEN_READ ? 0 : -ENOENT;
+	check_sibling(w, r, w->s->pid_file + ".oldbin", FOUND_OLDBIN);
+	if (w->done)
+		return;
+	check_sibling(w, r, w->s->pid_file + ".2", FOUND_DOT2);
 }
 
 /* inotify drops what comes after its queue overflows (a wrapper stopped

@@ -461,6 +461,65 @@ TEST_CASE("a new generation that dies during the old one's drain: a failed upgra
 	CHECK(live_matching(sc.gitaly).empty());
 }
 
+/* Stop the wrapper w and make more files in dir, its pid file's, than
+ * inotify queues: what changes there next, until w reads its queue
+ * again, is lost (one IN_Q_OVERFLOW, which libuv does not pass on). */
+static void
+overflow_while_stopped(const child &w, const std::string &dir)
+{
+	send_signal(w.pid, SIGSTOP);
+	REQUIRE(wait_until([&] {
+		return read_file("/proc/" + std::to_string(w.pid) + "/stat").find(") T ") !=
+		    std::string::npos;
+	}, 5000));
+	long queued = atol(read_file("/proc/sys/fs/inotify/max_queued_events").c_str());
+	if (queued <= 0)
+		queued = 16384;
+	long made = 0;
+	for (long i = 0; i < queued + 1000; i++) {
+		std::string f = dir + "/flood." + std::to_string(i);
+		int fd = open(f.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			close(fd);
+			made++;
+		}
+	}
+	REQUIRE(made == queued + 1000);
+}
+
+TEST_CASE("a successor that only <pidfile>.2 names, written while inotify's queue overflowed, is followed when the daemon dies")
+{
+	/* gunicorn's new master, upgraded by a USR2 sent to the daemon
+	 * itself: it writes <pidfile>.2 and leaves the pid file alone while
+	 * the old master runs.  The old one is then killed (its pid file,
+	 * naming it, stays).  Neither the timed re-read (no upgrade through
+	 * the wrapper) nor the pid file, unchanged, tells of the .2: only
+	 * reading it at the death does. */
+	scene sc("run");
+	child w;
+	std::string run = sc.dir / "run";
+
+	pid_t old = start_monitored(sc, &w, sc.wrapper(sc.daemon()), 5000);
+	INFO(child_dump(&w));
+	pid_t fresh = start_detached(sc.daemon({"--pid-file", sc.dir / "fresh.pid"}));
+	REQUIRE(record_wait(sc.record, fresh, "ready", 5000));
+
+	overflow_while_stopped(w, run);
+	write_file(sc.pidfile + ".2", std::to_string(fresh) + "\n");
+	send_signal(w.pid, SIGCONT);
+	/* The flood is read (in the turn of the loop that forwards this, or
+	 * before) before the death below is. */
+	send_signal(w.pid, SIGUSR1);
+	REQUIRE(record_wait(sc.record, old, "signal SIGUSR1", 5000));
+	send_signal(old, SIGKILL);
+
+	REQUIRE(wait_log(&w, {"msg=\"process is current\"", log_gen(w, 2, fresh)}, 10000));
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(child_wait_exit(&w, 10000));
+	CHECK(record_count(sc.record, fresh, "signal SIGTERM") == 1);
+	CHECK(live_matching(sc.gitaly).empty());
+}
+
 TEST_CASE("an upgrade whose pid file change inotify lost (its queue overflowed while the wrapper was stopped) is still followed")
 {
 	/* The pid file in a directory of its own, which the test floods. */
@@ -477,28 +536,9 @@ TEST_CASE("an upgrade whose pid file change inotify lost (its queue overflowed w
 	REQUIRE(child_wait_line(&w, "msg=\"upgrade started\"", 5000));
 	REQUIRE(record_wait(sc.record, old, "upgrading", 5000));
 
-	/* Stopped, the wrapper reads nothing; more files than inotify
-	 * queues are made beside the pid file (the rest is dropped, with
-	 * one IN_Q_OVERFLOW that libuv does not pass on), and only then
-	 * the new process writes the pid file: that event is lost. */
-	send_signal(w.pid, SIGSTOP);
-	REQUIRE(wait_until([&] {
-		return read_file("/proc/" + std::to_string(w.pid) + "/stat").find(") T ") !=
-		    std::string::npos;
-	}, 5000));
-	long queued = atol(read_file("/proc/sys/fs/inotify/max_queued_events").c_str());
-	if (queued <= 0)
-		queued = 16384;
-	long made = 0;
-	for (long i = 0; i < queued + 1000; i++) {
-		std::string f = run + "/flood." + std::to_string(i);
-		int fd = open(f.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		if (fd >= 0) {
-			close(fd);
-			made++;
-		}
-	}
-	REQUIRE(made == queued + 1000);
+	/* Only once inotify's queue overflowed does the new process write
+	 * the pid file: that event is lost. */
+	overflow_while_stopped(w, run);
 	write_file(go, "");
 	REQUIRE(record_wait(sc.record, old, "upgraded", 10000));
 	pid_t fresh = read_pid(sc.pidfile);

@@ -168,7 +168,7 @@ struct runit_service {
 	/* sv down and sv exit: runsv exits, and nothing is left running. */
 	void stop()
 	{
-		CHECK(sv({"down"}).code == 0);
+		CHECK(sv({"-w", "60", "down"}).code == 0);
 		CHECK(sv({"exit"}).code == 0);
 		bool gone = child_wait_exit(&runsv, 30000);
 		CHECK_MESSAGE(gone, child_dump(&runsv));
@@ -259,7 +259,7 @@ TEST_CASE("runit: sv up waits for ./check, sv hup is followed under the same run
 
 	/* sv down during the drain: TERM and CONT reach both generations,
 	 * not only the one the old wrapper knew. */
-	REQUIRE(sv.sv({"down"}).code == 0);
+	REQUIRE(sv.sv({"-w", "60", "down"}).code == 0);
 	sv.wait_down(30000);
 	CHECK(record_wait(sv.gitaly.record, d1, "signal SIGTERM", 10000));
 	CHECK(record_wait(sv.gitaly.record, d2, "signal SIGTERM", 10000));
@@ -286,7 +286,7 @@ TEST_CASE("runit: sv term and sv restart: runsv starts a new pidsitter, which st
 		REQUIRE(sv.sv({"term"}).code == 0);
 	}
 	SUBCASE("sv restart") {
-		REQUIRE(sv.sv({"restart"}).code == 0);
+		REQUIRE(sv.sv({"-w", "60", "restart"}).code == 0);
 	}
 	/* runsv restarts ./run (at most once a second). */
 	pid_t w2 = sv.wait_up(w1, 30000).pid;
@@ -305,7 +305,7 @@ TEST_CASE("runit: sv term and sv restart: runsv starts a new pidsitter, which st
 	CHECK(at(st, "wrapper")->n == w2);
 
 	/* Once more, to see the new wrapper forwards as the first did. */
-	REQUIRE(sv.sv({"restart"}).code == 0);
+	REQUIRE(sv.sv({"-w", "60", "restart"}).code == 0);
 	pid_t w3 = sv.wait_up(w2, 30000).pid;
 	pid_t d3 = sv.gitaly.wait_ready(d2, 20000);
 	CHECK(w3 != w1);
@@ -346,7 +346,7 @@ TEST_CASE("runit: sv kill of the wrapper: runsv restarts it, it adopts the runni
 	    "wrapper=" + std::to_string(w2)}, 1, 20000));
 	CHECK(wait_until([&] { return sv.gitaly.daemons() == std::vector<pid_t>{d2}; }, 10000));
 	CHECK(sv.get_status().pid == w2);
-	REQUIRE(sv.sv({"down"}).code == 0);
+	REQUIRE(sv.sv({"-w", "60", "down"}).code == 0);
 	sv.wait_down(30000);
 	CHECK(record_count(sv.gitaly.record, d2, "signal SIGTERM") == 1);
 	CHECK(wait_until([&] { return sv.gitaly.daemons().empty(); }, 10000));
@@ -391,7 +391,7 @@ TEST_CASE("runit: examples/runit/gitaly-upgrade returns once the new process ser
 	CHECK(pid_alive(d2));
 	CHECK(sv.get_status().pid == w);
 
-	REQUIRE(sv.sv({"down"}).code == 0);
+	REQUIRE(sv.sv({"-w", "60", "down"}).code == 0);
 	sv.wait_down(30000);
 	/* The wrapper removed its socket on the way out: nobody answers. */
 	r = run_cmd({script});

@@ -389,6 +389,7 @@ failed:
 
 	watch_pidfile(&w);
 	uv_run(&loop, UV_RUN_DEFAULT);
+	pidwatch_leave(&w);
 	/* The last generation is gone (the loop only stops then).  Reap any
 	 * orphan that exited meanwhile, so none is left a zombie, and leave:
 	 * the handles die with the process (see finish() in watch.cc). */

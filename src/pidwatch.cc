@@ -444,75 +444,11 @@ dir_event_cb(uv_fs_event_t *h, const char *filename, int events, int status)
 	}
 }
 
-/*
- * The last close of an inotify instance with a watch waits for a kernel
- * SRCU grace period (fsnotify_destroy_group waits for the mark reaper,
- * fs/notify/group.c and fs/notify/mark.c): 4 to 25 ms on Linux 6.18.  At
- * exit the kernel closes our descriptors before it tells the parent
- * (do_exit: exit_files, then exit_notify, kernel/exit.c), so a supervisor
- * would wait that long for the daemon's fate.  So ours must not be the
- * last reference: as soon as libuv has made the instance, a second one is
- * put in flight on a socket pair of our own, in a datagram that also
- * carries the receiving socket.  The sending end is closed at once; the
- * receiving one stays open (its descriptor is what keeps the cycle
- * reachable while we run).  At exit the kernel closes both our references
- * and only the unreachable cycle holds the instance, which the unix socket
- * garbage collector frees in a kernel worker (net/unix/garbage.c,
- * asynchronous since Linux 6.10; on older kernels the collection runs in
- * our exit and costs what the close did).  Done here, at the start, the
- * exit pays nothing for it but closing one more socket.  The price: the
- * instance outlives the wrapper by that grace period, and counts against
- * fs.inotify.max_user_instances meanwhile.  Nothing is lost on failure:
- * the instance is then closed at exit, slowly.
- */
-static void
-park_inotify(struct watch *w)
-{
-	union {
-		char buf[CMSG_SPACE(2 * sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr m;
-	struct cmsghdr *c;
-	struct iovec iov;
-	char byte = 0;
-	int sv[2], fds[2];
-
-	if (w->inotify_parked || w->loop->inotify_fd < 0)
-		return;
-	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return;
-	memset(&m, 0, sizeof m);
-	memset(&u, 0, sizeof u);
-	iov.iov_base = &byte;
-	iov.iov_len = 1;
-	m.msg_iov = &iov;
-	m.msg_iovlen = 1;
-	m.msg_control = u.buf;
-	m.msg_controllen = sizeof u.buf;
-	c = CMSG_FIRSTHDR(&m);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof fds);
-	fds[0] = w->loop->inotify_fd;
-	fds[1] = sv[1];
-	memcpy(CMSG_DATA(c), fds, sizeof fds);
-	if (sendmsg(sv[0], &m, MSG_NOSIGNAL) == 1) {
-		w->inotify_parked = true;
-		close(sv[0]);
-	} else {
-		close(sv[0]);
-		close(sv[1]);
-	}
-}
-
 static int
 dir_watch_start(struct watch *w)
 {
 	int r = uv_fs_event_start(&w->dir_event, dir_event_cb, w->dir.c_str(), 0);
 	w->dir_watching = r == 0;
-	if (r == 0)
-		park_inotify(w);
 	return r;
 }
 
@@ -550,3 +486,57 @@ watch_pidfile(struct watch *w)
 	pidwatch_refresh(w);
 }
 
+/*
+ * The last close of an inotify instance with a watch waits for a kernel
+ * SRCU grace period (fsnotify_destroy_group waits for the mark reaper,
+ * fs/notify/group.c and fs/notify/mark.c): 4 to 25 ms on Linux 6.18.  At
+ * exit the kernel closes our descriptors before it tells the parent
+ * (do_exit: exit_files, then exit_notify, kernel/exit.c), so a supervisor
+ * would wait that long for the daemon's fate.  Instead the instance is
+ * put in flight on a socket pair of our own, in a datagram that also
+ * carries the receiving socket: at exit only that unreachable cycle holds
+ * it, and the unix socket garbage collector, which runs in a kernel worker
+ * (net/unix/garbage.c, since Linux 6.10), frees it there.  On older
+ * kernels the collection runs in our exit and costs what the close did.
+ * Nothing is lost on failure: the instance is then closed at exit.  Not
+ * done once at the start, which would take it off the exit path: while a
+ * unix socket is in flight, every unix socket released anywhere on the
+ * machine queues a run of that collector (one per close, counted with the
+ * workqueue_queue_work tracepoint), for as long as the wrapper runs.
+ */
+void
+pidwatch_leave(struct watch *w)
+{
+	union {
+		char buf[CMSG_SPACE(2 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr m;
+	struct cmsghdr *c;
+	struct iovec iov;
+	char byte = 0;
+	int sv[2], fds[2];
+
+	if (w->loop->inotify_fd < 0)
+		return;
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return;
+	memset(&m, 0, sizeof m);
+	memset(&u, 0, sizeof u);
+	iov.iov_base = &byte;
+	iov.iov_len = 1;
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	m.msg_control = u.buf;
+	m.msg_controllen = sizeof u.buf;
+	c = CMSG_FIRSTHDR(&m);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof fds);
+	fds[0] = w->loop->inotify_fd;
+	fds[1] = sv[1];
+	memcpy(CMSG_DATA(c), fds, sizeof fds);
+	/* Both ends stay open until exit: the closing of sv[0] is what
+	 * starts the collection. */
+	(void)sendmsg(sv[0], &m, MSG_NOSIGNAL);
+}

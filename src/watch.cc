@@ -782,7 +782,6 @@ watch_init(struct watch *w, uv_loop_t *loop, const struct settings *s)
 	w->rules.owner = s->owner;
 	w->pid_max = pidfile_pid_max();
 	w->dir_watching = false;
-	w->inotify_parked = false;
 	w->rereading = false;
 	w->pidfile_seen = SEEN_NOTHING;
 	w->child_running = false;

@@ -65,7 +65,6 @@ struct watch {
 	uv_signal_t sigchld;
 	uv_fs_event_t dir_event;
 	bool dir_watching;
-	bool inotify_parked;       /* its instance also in flight (pidwatch.cc) */
 	uv_timer_t dir_retry;      /* the directory is gone: look again */
 	uv_timer_t start_timer;
 	uv_timer_t upgrade_timer;
@@ -117,6 +116,10 @@ void watch_pidfile(struct watch *w);
  * adopted or spawned: a second wrapper for the same daemon is refused
  * there).  0, or -errno with *why (control_open()). */
 int watch_control(struct watch *w, std::string *why);
+
+/* Right before exit: have the kernel free the pid file directory's
+ * inotify instance after our exit rather than during it (pidwatch.cc). */
+void pidwatch_leave(struct watch *w);
 
 /* Close every handle (the loop then runs out).  Used on exit and when
  * starting failed. */

@@ -103,6 +103,21 @@ pidwatch_rules(struct watch *w)
 	return current_rules(w);
 }
 
+/* A pid file names a generation we know: tell the sitter again (on_found
+ * in sitter.cc may make a draining one current again). */
+static void
+found_known(struct watch *w, const struct generation *gen, pid_t pid, enum found_source source)
+{
+	struct event ev = watch_event(EV_FOUND);
+
+	ev.pid = pid;
+	ev.start_time = gen->start_time;
+	ev.source = source;
+	if (source == FOUND_PIDFILE && !gen->named)
+		read_program(w, gen, &ev.program);
+	watch_dispatch(w, &ev);
+}
+
 /* Read the pid file at path and tell the sitter what it names.  Returns
  * what pidfile_read() returned.  For the pid file itself, what was read
  * is remembered for pidwatch_recheck(). */
@@ -120,6 +135,7 @@ check_one(struct watch *w, const std::string &path, enum found_source source)
 	if (source == FOUND_PIDFILE) {
 		w->pidfile_seen = r == 0 ? SEEN_READ : r == -ENOENT ? SEEN_ABSENT : SEEN_NOTHING;
 		w->pidfile_stat = seen;
+		w->pidfile_pid = r == 0 ? pid : 0;
 	}
 	if (r == -ENOENT)
 		return r;
@@ -136,13 +152,7 @@ check_one(struct watch *w, const std::string &path, enum found_source source)
 	}
 	gen = sitter_gen_by_pid(&w->st, pid);
 	if (gen != NULL) {
-		struct event ev = watch_event(EV_FOUND);
-		ev.pid = pid;
-		ev.start_time = gen->start_time;
-		ev.source = source;
-		if (source == FOUND_PIDFILE && !gen->named)
-			read_program(w, gen, &ev.program);
-		watch_dispatch(w, &ev);
+		found_known(w, gen, pid, source);
 		return 0;
 	}
 	if (was_refused(w, pid))
@@ -233,8 +243,11 @@ pidwatch_refresh(struct watch *w)
  * read found, which one lstat() confirms (the same inode, size, mode,
  * owner and times; an overflowed queue, whose loss libuv does not pass on,
  * is caught by that too, as long as the file was replaced or its times
- * moved).  Saves the walk of every directory on the way (some twenty
- * system calls) on the path from the death to the wrapper's exit.  While a
+ * moved).  Saves the walk of every directory on the way (17 system calls
+ * three directories deep) on the path from the death to the wrapper's
+ * exit.  What the read would then tell the sitter is told without it:
+ * the number read last, when it is a generation's; a number of any other
+ * process is read again, the whole way (check_one).  While a
  * pid file is awaited, while the directory is not watched, or when the
  * last read found neither a pid nor the file gone, everything is read.
  */
@@ -277,6 +290,16 @@ pidwatch_recheck(struct watch *w)
 	if (!unchanged_since_read(w)) {
 		pidwatch_refresh(w);
 		return;
+	}
+	if (w->pidfile_seen == SEEN_READ) {
+		const struct generation *gen = sitter_gen_by_pid(&w->st, w->pidfile_pid);
+		if (gen == NULL) {
+			pidwatch_refresh(w);
+			return;
+		}
+		found_known(w, gen, w->pidfile_pid, FOUND_PIDFILE);
+		if (w->done)
+			return;
 	}
 	r = w->pidfile_seen == SEEN_READ ? 0 : -ENOENT;
 	check_sibling(w, r, w->s->pid_file + ".oldbin", FOUND_OLDBIN);

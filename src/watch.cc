@@ -784,6 +784,7 @@ watch_init(struct watch *w, uv_loop_t *loop, const struct settings *s)
 	w->dir_watching = false;
 	w->rereading = false;
 	w->pidfile_seen = SEEN_NOTHING;
+	w->pidfile_pid = 0;
 	w->child_running = false;
 	w->child_pid = 0;
 	w->last_followed = 0;

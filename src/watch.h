@@ -75,6 +75,7 @@ struct watch {
 	/* What the last read of the pid file found, for pidwatch_recheck(). */
 	enum pidfile_seen pidfile_seen;
 	struct stat pidfile_stat;  /* SEEN_READ: the file that was read */
+	pid_t pidfile_pid;         /* SEEN_READ: the number it held */
 	std::string last_warning;  /* the last warning about a pid file */
 	uv_process_t child;
 	bool child_running;

@@ -263,6 +263,22 @@ appserver::live() const
 	return live_of(seen, dir.path, w != nullptr ? w->pid : 0);
 }
 
+/* pselect6(), ppoll(), and where the architecture has them (not arm64),
+ * select() and poll(). */
+static bool
+waits_for_io(long nr)
+{
+#ifdef SYS_select
+	if (nr == SYS_select)
+		return true;
+#endif
+#ifdef SYS_poll
+	if (nr == SYS_poll)
+		return true;
+#endif
+	return nr == SYS_pselect6 || nr == SYS_ppoll;
+}
+
 /* How many of master's children sleep in pselect6(), poll() or select():
  * a gunicorn sync worker's accept loop, reached after its own signal
  * handlers are set (/proc/PID/syscall: the number first, proc(5)). */
@@ -274,8 +290,7 @@ appserver::workers_waiting(pid_t master) const
 	for (pid_t pid : proc_children(master, false)) {
 		long nr = -1;
 		std::string s = read_file("/proc/" + std::to_string(pid) + "/syscall");
-		if (sscanf(s.c_str(), "%ld", &nr) == 1 &&
-		    (nr == SYS_pselect6 || nr == SYS_poll || nr == SYS_select || nr == SYS_ppoll))
+		if (sscanf(s.c_str(), "%ld", &nr) == 1 && waits_for_io(nr))
 			n++;
 	}
 	return n;

@@ -639,6 +639,7 @@ TEST_CASE("systemd 252 as PID 1 (control socket): systemctl reload returns once 
 		/* tableflip's Ready() returns (and the record says so) after
 		 * the pid file that ended the reload was written. */
 		CHECK(record_wait(sc.record, d2, "ready", 5000));
+		CHECK(record_count(sc.record, d2, "ready") == 1);
 		check_upgraded(sd, s, d2);
 		stop_unit(sd);
 		sd.stop_checked();
@@ -885,6 +886,7 @@ TEST_CASE("systemd 252 as PID 1 (notifications): with ready = \"notify\", system
 	 * may be after the reload did (the record read above says what had
 	 * been done by then). */
 	CHECK(record_wait(sc.record, d2, "ready", 5000));
+	CHECK(record_count(sc.record, d2, "ready") == 1);
 	std::string sending = std::to_string(d2) + " sd-notify-sending\n";
 	if (strcmp(ready, "notify") == 0) {
 		CHECK(rec.find(sending) != std::string::npos);

@@ -445,7 +445,11 @@ namespace {
 const char NOTIFY_DAEMON[] = R"(#!/bin/sh
 pidfile=$1 dir=$2
 trap 'echo "$$ exit" >> "$dir/record"; exit 0' TERM
-echo $$ > "$pidfile.$$" && mv "$pidfile.$$" "$pidfile"
+if [ "${3-}" = successor ]; then
+	systemd-notify --pid=$$; echo "$$ mainpid $?" >> "$dir/record"
+else
+	echo $$ > "$pidfile.$$" && mv "$pidfile.$$" "$pidfile"
+fi
 echo "$$ env $NOTIFY_SOCKET" >> "$dir/record"
 echo "$$ started" >> "$dir/record"
 while :; do
@@ -454,6 +458,7 @@ while :; do
 		rm -f "$dir/do.$$"
 		case $what in
 		upgrade) "$0" "$pidfile" "$dir" & ;;
+		successor) "$0" "$pidfile" "$dir" successor & ;;
 		*) systemd-notify $what; echo "$$ sent $?" >> "$dir/record" ;;
 		esac
 	fi
@@ -587,6 +592,45 @@ TEST_CASE("notify: systemd-notify from a shell daemon; ready = \"notify\" waits 
 	REQUIRE(child_wait_exit(&w, 20000));
 	CHECK(record_count(record, d1, "exit") == 1);
 	CHECK(record_count(record, d2, "exit") == 1);
+}
+
+/* A successor named by MAINPID= alone dies before it writes the pid
+ * file, which still names the first process: that one is current again,
+ * as the pid file says, and the wrapper stays.  Whether the file is read
+ * again at the death or found unchanged (pidwatch_recheck), the sitter
+ * hears the same. */
+TEST_CASE("notify: a successor followed through MAINPID= dies before writing the pid file: the process the pid file names is current again")
+{
+	scene sc;
+	std::string record = sc.dir / "record";
+	std::vector<std::string> argv = shell_daemon(sc, "");
+	child w;
+	child_start(&w, argv, clean_env);
+
+	REQUIRE_MESSAGE(record_wait(record, 0, "started", 20000), child_dump(&w));
+	pid_t d1 = read_pid(sc.pidfile);
+	REQUIRE(d1 > 0);
+	REQUIRE(wait_log(&w, {log_msg("monitoring process"), "process=" + std::to_string(d1)},
+	    20000));
+	daemon_do(sc, d1, "successor");
+	REQUIRE_MESSAGE(record_wait(record, 0, "mainpid 0", 20000), child_dump(&w));
+	pid_t d2 = 0;
+	for (const std::string &l : lines_with(read_file(record), {" mainpid 0"}))
+		d2 = (pid_t)atol(l.c_str());
+	REQUIRE(d2 > 0);
+	REQUIRE_MESSAGE(wait_log(&w, {log_msg("following new process"),
+	    "process=" + std::to_string(d2), "source=mainpid"}, 20000), child_dump(&w));
+	CHECK(read_pid(sc.pidfile) == d1);
+
+	kill(d2, SIGKILL);
+	CHECK_MESSAGE(wait_log(&w, {log_msg("process is current"), "process=" +
+	    std::to_string(d1)}, 20000), child_dump(&w));
+	CHECK_FALSE(w.exited);
+	CHECK(pid_alive(d1));
+
+	send_signal(w.pid, SIGTERM);
+	REQUIRE(child_wait_exit(&w, 20000));
+	CHECK(record_count(record, d1, "exit") == 1);
 }
 
 TEST_CASE("notify: notify = \"off\" gives the daemon no socket; notify_socket is a path the daemon gets")

@@ -170,21 +170,25 @@ fill(struct control_conn *conn, std::string *expect)
 }
 
 /* What the peer sends until its last line ("ok", "fail") or its close;
- * gives up after 10 s of silence. */
+ * gives up after 10 s of silence.  Read in large pieces: the verdict can
+ * only be written once most of the full socket buffer is read (a unix
+ * stream socket is writable again below a quarter of its send buffer,
+ * unix_writable in net/unix/af_unix.c), within CONTROL_EXIT_MS, also
+ * under valgrind. */
 std::string
 read_reply(int fd)
 {
 	std::string out;
-	char buf[4096];
+	std::vector<char> buf(256 * 1024);
 
 	for (;;) {
 		struct pollfd p = {fd, POLLIN, 0};
 		if (poll(&p, 1, 10000) <= 0)
 			break;
-		ssize_t n = read(fd, buf, sizeof buf);
+		ssize_t n = read(fd, buf.data(), buf.size());
 		if (n <= 0)
 			break;
-		out.append(buf, (size_t)n);
+		out.append(buf.data(), (size_t)n);
 		size_t start = out.size() > 1 ? out.rfind('\n', out.size() - 2) : std::string::npos;
 		start = start == std::string::npos ? 0 : start + 1;
 		if (out.back() == '\n' && (out.compare(start, 3, "ok ") == 0 ||

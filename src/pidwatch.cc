@@ -134,7 +134,8 @@ check_one(struct watch *w, const std::string &path, enum found_source source)
 	r = read_pidfile(w, path, &pid, &why, &seen);
 	if (source == FOUND_PIDFILE) {
 		w->pidfile_seen = r == 0 ? SEEN_READ : r == -ENOENT ? SEEN_ABSENT : SEEN_NOTHING;
-		w->pidfile_stat = seen;
+		if (r == 0)
+			w->pidfile_stat = seen;
 		w->pidfile_pid = r == 0 ? pid : 0;
 	}
 	if (r == -ENOENT)
@@ -247,9 +248,9 @@ pidwatch_refresh(struct watch *w)
  * three directories deep) on the path from the death to the wrapper's
  * exit.  What the read would then tell the sitter is told without it:
  * the number read last, when it is a generation's; a number of any other
- * process is read again, the whole way (check_one).  While a
- * pid file is awaited, while the directory is not watched, or when the
- * last read found neither a pid nor the file gone, everything is read.
+ * process is read again, the whole way (check_one).  While a pid file is
+ * awaited, while the directory is not watched, or when the last read
+ * found neither a pid nor the file gone, everything is read.
  */
 static bool
 same_file(const struct stat *a, const struct stat *b)

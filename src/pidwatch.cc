@@ -217,6 +217,19 @@ check_sibling(struct watch *w, int main_r, const std::string &path, enum found_s
 	check_one(w, path, source);
 }
 
+/* .oldbin, then .2, after the pid file's own read returned main_r
+ * (check_sibling), unless that read ended the watch. */
+static void
+check_siblings(struct watch *w, int main_r)
+{
+	if (w->done)
+		return;
+	check_sibling(w, main_r, w->s->pid_file + ".oldbin", FOUND_OLDBIN);
+	if (w->done)
+		return;
+	check_sibling(w, main_r, w->s->pid_file + ".2", FOUND_DOT2);
+}
+
 /* Read the pid file and its upgrade siblings; report what they name. */
 void
 pidwatch_refresh(struct watch *w)
@@ -226,12 +239,7 @@ pidwatch_refresh(struct watch *w)
 	if (w->done)
 		return;
 	r = check_one(w, w->s->pid_file, FOUND_PIDFILE);
-	if (w->done)
-		return;
-	check_sibling(w, r, w->s->pid_file + ".oldbin", FOUND_OLDBIN);
-	if (w->done)
-		return;
-	check_sibling(w, r, w->s->pid_file + ".2", FOUND_DOT2);
+	check_siblings(w, r);
 }
 
 /*
@@ -284,29 +292,23 @@ unchanged_since_read(struct watch *w)
 void
 pidwatch_recheck(struct watch *w)
 {
-	int r;
-
 	if (w->done)
 		return;
 	if (!unchanged_since_read(w)) {
 		pidwatch_refresh(w);
 		return;
 	}
-	if (w->pidfile_seen == SEEN_READ) {
-		const struct generation *gen = sitter_gen_by_pid(&w->st, w->pidfile_pid);
-		if (gen == NULL) {
-			pidwatch_refresh(w);
-			return;
-		}
-		found_known(w, gen, w->pidfile_pid, FOUND_PIDFILE);
-		if (w->done)
-			return;
-	}
-	r = w->pidfile_seen == SEEN_READ ? 0 : -ENOENT;
-	check_sibling(w, r, w->s->pid_file + ".oldbin", FOUND_OLDBIN);
-	if (w->done)
+	if (w->pidfile_seen == SEEN_ABSENT) {
+		check_siblings(w, -ENOENT);
 		return;
-	check_sibling(w, r, w->s->pid_file + ".2", FOUND_DOT2);
+	}
+	const struct generation *gen = sitter_gen_by_pid(&w->st, w->pidfile_pid);
+	if (gen == NULL) {
+		pidwatch_refresh(w);
+		return;
+	}
+	found_known(w, gen, w->pidfile_pid, FOUND_PIDFILE);
+	check_siblings(w, 0);
 }
 
 /* inotify drops what comes after its queue overflows (a wrapper stopped

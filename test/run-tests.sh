@@ -10,12 +10,15 @@
 # more than HEAD+TAIL such lines keeps its first HEAD and last TAIL, and a
 # line is cut after WIDE characters.  Of the tests that passed, only the
 # messages that say a test was skipped.  A program without a summary (it
-# crashed) has the end of its log shown, cut the same way.
+# crashed) has the end of its log shown, cut the same way.  A program still
+# running after LIMIT seconds is killed and counted as a failure, with the
+# test case it was in.
 set -u
 BUILD=${BUILD:-build}
 HEAD=${HEAD:-20}
 TAIL=${TAIL:-40}
 WIDE=${WIDE:-2000}
+LIMIT=${LIMIT:-1500}
 passed=0
 failed=0
 
@@ -84,12 +87,26 @@ show_failures() {
 
 for prog in unit-tests integration-tests; do
 	log="$BUILD/$prog.log"
+	now="$BUILD/$prog.now"
 	echo "== $prog (whole output: $log)"
-	"$BUILD/$prog" "$@" >"$log" 2>&1
+	rm -f "$now"
+	start=$(date +%s)
+	# Bounded: a program still running after LIMIT seconds (they take a
+	# few minutes, also under ASan) is killed, with every process of its
+	# group, and counted as a failure that names the test case it was in
+	# (test/progress.h writes it to $now).
+	PIDSITTER_TEST_NOW="$now" timeout -k 30 "$LIMIT" "$BUILD/$prog" "$@" >"$log" 2>&1
 	rc=$?
+	echo "   $prog: $(($(date +%s) - start)) s"
 	# One summary per doctest run (integration-tests runs twice: the
 	# suite, then the final leftovers check): all of them add up.
 	line=$(grep '^\[doctest\] test cases:' "$log")
+	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+		tail -n $((HEAD + TAIL + 200)) "$log" | show_failures 1
+		echo "$prog: still running after $LIMIT s (LIMIT), killed in the test case: $(cat "$now" 2>/dev/null || echo '?'): counted as 1 failure"
+		failed=$((failed + 1))
+		continue
+	fi
 	if [ -z "$line" ]; then
 		# It died before its summary: show how it ended.
 		tail -n $((HEAD + TAIL + 200)) "$log" | show_failures 1

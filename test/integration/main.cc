@@ -15,6 +15,8 @@
 
 #include <doctest/doctest.h>
 
+#include "progress.h"
+
 int
 main(int argc, char **argv)
 {

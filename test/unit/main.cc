@@ -3,3 +3,5 @@
  * in the Makefile). */
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
+
+#include "progress.h"

@@ -159,7 +159,7 @@ deb:
 	@sh third_party/deps.sh build pkg
 	@v=$$(dpkg-parsechangelog -S Version); [ "$$v" = "$(VERSION)" ] || \
 	    { echo "debian/changelog says $$v, src/settings.h $(VERSION)" >&2; exit 1; }
-	dpkg-buildpackage -us -uc -b -tc
+	dpkg-buildpackage -us -uc -b -tc --jobs-try=auto
 	rm -rf build/deb && mkdir -p build/deb
 	mv ../pidsitter_$(VERSION)_* build/deb/
 	for f in ../pidsitter-dbgsym_$(VERSION)_*; do [ ! -e "$$f" ] || mv "$$f" build/deb/; done

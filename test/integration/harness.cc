@@ -471,7 +471,12 @@ child_wait_exit(child *p, int timeout_ms)
 	}
 	REQUIRE(waitpid(p->pid, &p->wstatus, 0) == p->pid);
 	p->exited = true;
-	while (pump(p, 0) && (p->out_fd >= 0 || p->err_fd >= 0)) {
+	/* What it wrote is in the pipes: read until they close or stay
+	 * quiet for 100 ms, for a second at most.  A process it left may
+	 * hold them (a daemon outliving its wrapper): no end of file comes
+	 * then, and one that writes now and then would keep this going. */
+	long long drained = mono_ms() + 1000;
+	while (pump(p, 0) && (p->out_fd >= 0 || p->err_fd >= 0) && mono_ms() < drained) {
 		struct pollfd fds[2] = {{p->out_fd, POLLIN, 0}, {p->err_fd, POLLIN, 0}};
 		if (poll(fds, 2, 100) <= 0)
 			break;

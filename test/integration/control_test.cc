@@ -415,10 +415,12 @@ TEST_CASE("control: only root and the wrapper's user are served")
 	ctl_scene t;
 	int status = 0;
 
-	/* The socket is 0600: nobody cannot even connect. */
+	/* The socket is 0600: nobody cannot even connect.  (The client has
+	 * no --timeout: a wrapper that took the stop and never answered
+	 * would keep it waiting for ever, hence reap_within.) */
 	pid_t c = start_child(build_path("pidsitter"), {"pidsitter", "-S", t.sock, "-s", "stop"},
 	    65534, true);
-	REQUIRE(waitpid(c, &status, 0) == c);
+	status = reap_within(c, "pidsitter -s stop as nobody", 20000);
 	CHECK(WEXITSTATUS(status) == 1);
 	/* Opened up by mistake (the directory too): the peer's uid still
 	 * counts. */
@@ -426,7 +428,7 @@ TEST_CASE("control: only root and the wrapper's user are served")
 	chmod(t.sock.c_str(), 0666);
 	c = start_child(build_path("pidsitter"), {"pidsitter", "-S", t.sock, "-s", "stop"}, 65534,
 	    true);
-	REQUIRE(waitpid(c, &status, 0) == c);
+	status = reap_within(c, "pidsitter -s stop as nobody, the socket 0666", 20000);
 	CHECK(WEXITSTATUS(status) == 1);
 	CHECK(child_wait_line(&t.w, "control connection refused", 5000));
 	CHECK(pid_alive(t.daemon));
@@ -584,8 +586,9 @@ TEST_CASE("control: the client prints no control characters a server sends")
 	}
 	close(srv);
 	reply r = ctl(sock, "status");
-	int status = 0;
-	REQUIRE(waitpid(server, &status, 0) == server);
+	/* The client is gone: had it not connected or sent its request,
+	 * the server would wait in accept() or read() for ever. */
+	reap_within(server, "the fake control server", 10000);
 	CHECK(r.code == 1);
 	CHECK(r.out == "?]0;owned??[2Jstate\tok\n");
 	CHECK(r.err == "pidsitter: ?[31mred?[0m\n");

@@ -706,6 +706,26 @@ send_signal(pid_t pid, int sig)
 	REQUIRE(kill(pid, sig) == 0);
 }
 
+int
+reap_within(pid_t pid, const char *what, int timeout_ms)
+{
+	int status = -1;
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	std::string why = fd < 0 ? strerror(errno) : "";
+	struct pollfd p = {fd, POLLIN, 0};
+	std::string name = what;  /* doctest shows a char * as a pointer */
+
+	REQUIRE_MESSAGE(fd >= 0, name << ": pidfd_open: " << why);
+	/* The pidfd is readable once the process has exited (pidfd_open(2)). */
+	bool ended = poll(&p, 1, timeout_ms) == 1;
+	close(fd);
+	if (!ended)
+		kill(pid, SIGKILL);
+	REQUIRE(waitpid(pid, &status, 0) == pid);
+	REQUIRE_MESSAGE(ended, name << ": still running after " << timeout_ms << " ms (killed)");
+	return status;
+}
+
 void
 reap_in_background(pid_t pid)
 {

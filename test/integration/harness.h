@@ -164,6 +164,11 @@ std::vector<pid_t> zombies_of(pid_t ppid);
 pid_t child_of(pid_t parent, int timeout_ms);
 /* Send sig to pid; a failure fails the test. */
 void send_signal(pid_t pid, int sig);
+/* Reap pid, a child of the test, once it exits: its wait status.  Still
+ * running after timeout_ms, it is killed and reaped, and the test fails
+ * (a failed REQUIRE) naming what it was: a plain waitpid() would wait for
+ * ever for a child that waits for a peer that never answers. */
+int reap_within(pid_t pid, const char *what, int timeout_ms);
 /* Reap pid on a thread of its own (a daemon the test started directly and
  * that pidsitter adopts: its exit status reaches PIDFD_INFO_EXIT only once
  * its parent, the test, has reaped it). */

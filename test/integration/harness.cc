@@ -504,6 +504,50 @@ child_kill(child *p)
 	p->exited = true;
 }
 
+std::string
+output_of(const std::vector<std::string> &argv, int timeout_ms)
+{
+	std::vector<char *> av = c_argv(argv);
+	long long end = mono_ms() + timeout_ms;
+	std::string out;
+	char buf[4096];
+	int fds[2];
+
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return "(cannot run " + argv[0] + ": " + strerror(errno) + ")\n";
+	pid_t pid = fork();
+	if (pid == 0) {
+		unblock_signals();
+		dup2(fds[1], 1);
+		dup2(fds[1], 2);
+		execv(av[0], av.data());
+		_exit(127);
+	}
+	close(fds[1]);
+	if (pid < 0) {
+		close(fds[0]);
+		return "(cannot run " + argv[0] + ": " + strerror(errno) + ")\n";
+	}
+	for (;;) {
+		struct pollfd p = {fds[0], POLLIN, 0};
+		long long left = end - mono_ms();
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
+			out += "(" + argv[0] + " still running after " + std::to_string(timeout_ms) +
+			    " ms: killed)\n";
+			break;
+		}
+		ssize_t n = read(fds[0], buf, sizeof buf);
+		if (n <= 0)
+			break;
+		out.append(buf, (size_t)n);
+	}
+	close(fds[0]);
+	/* Ours and not reaped yet: the PID cannot be anyone else's. */
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return out;
+}
+
 bool
 wait_until_fn(bool (*cond)(void *), void *arg, int timeout_ms)
 {

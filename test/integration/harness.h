@@ -97,6 +97,13 @@ bool wait_log(child *p, const std::vector<std::string> &needles, int timeout_ms)
  * failure message: INFO(child_dump(&w)).  Each stream is cut to its first
  * 20 and last 40 lines (bounded_output). */
 std::string child_dump(child *p);
+/* What argv (an absolute path first) writes on stdout and stderr until it
+ * closes them, for timeout_ms at most (it is killed then, and the text
+ * says so): for a failure message.  It asserts nothing, so that it may run
+ * inside INFO(): doctest evaluates those as it reports a failed assertion,
+ * holding its reporter's lock, and an assertion failing in there (a
+ * run_cmd() at its deadline) would wait for that lock for ever. */
+std::string output_of(const std::vector<std::string> &argv, int timeout_ms);
 /* text, or its first head and last tail lines around a line saying how
  * many were cut: what a failure message shows of a process's output.
  * PIDSITTER_TEST_FULL_OUTPUT=1 in the environment keeps it whole. */

@@ -196,10 +196,13 @@ struct sd_boot {
 		REQUIRE_MESSAGE(r.code == 0, r.err);
 		return r.out.substr(0, r.out.find('\n'));
 	}
-	/* What the journal holds of unit, one message a line. */
+	/* What the journal holds of unit, one message a line.  Safe in
+	 * INFO() (output_of asserts nothing): journalctl may hang with the
+	 * manager when a check fails. */
 	std::string journal(const char *unit)
 	{
-		return run({"journalctl", "--no-pager", "-o", "cat", "-u", unit}).out;
+		return output_of({"/usr/bin/nsenter", "-t", std::to_string(pid1), "-a", "journalctl",
+		    "--no-pager", "-o", "cat", "-u", unit}, DEADLINE_MS);
 	}
 	/* Wait until the journal of unit holds needle. */
 	bool journal_wait(const char *unit, const std::string &needle)

@@ -177,8 +177,11 @@ appserver::start(const std::string &config)
 		master = (pid_t)line_field(child_find_line(w.get(), mon.c_str()), "process");
 		REQUIRE(master > 0);
 		met(master);
-		if (wait_until([&] { return serves() || w->exited; }, DEADLINE_MS) && !w->exited &&
-		    pid_alive(master))
+		/* The wrapper's exit (the master gave up: a port taken) ends
+		 * the wait at once: pid_alive() is false for the zombie it
+		 * is until reaped (w->exited is set only by the reaping). */
+		if (wait_until([&] { return serves() || !pid_alive(w->pid); }, DEADLINE_MS) &&
+		    pid_alive(w->pid) && pid_alive(master))
 			break;
 		/* pump: the wrapper exits once the master gave up */
 		REQUIRE(child_wait_exit(w.get(), DEADLINE_MS));

@@ -132,13 +132,24 @@ server_close(struct server *s)
 	rmdir(s->dir);
 }
 
-/* A client that sent request; the loop runs until the server took it. */
+void
+expired_cb(uv_timer_t *t)
+{
+	*(bool *)t->data = true;
+}
+
+/* A client that sent request; the loop runs until the server took it, 10 s
+ * at most: a server that never does (it refused the connection, say)
+ * would leave UV_RUN_ONCE waiting for ever, with nothing else to wake it
+ * but this timer. */
 int
 client(struct server *s, const char *request)
 {
 	struct sockaddr_un sa;
 	size_t had = s->conns.size();
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	uv_timer_t limit;
+	bool expired = false;
 
 	REQUIRE(fd >= 0);
 	memset(&sa, 0, sizeof sa);
@@ -146,8 +157,17 @@ client(struct server *s, const char *request)
 	memcpy(sa.sun_path, s->path.c_str(), s->path.size());
 	REQUIRE(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
 	REQUIRE(write(fd, request, strlen(request)) == (ssize_t)strlen(request));
-	while (s->conns.size() == had)
+	uv_timer_init(&s->loop, &limit);
+	limit.data = &expired;
+	uv_timer_start(&limit, expired_cb, 10000, 0);
+	while (s->conns.size() == had && !expired)
 		uv_run(&s->loop, UV_RUN_ONCE);
+	/* Closed before it goes out of scope: the close is done by the
+	 * end of the loop's next turn (uv_close(3)). */
+	uv_close((uv_handle_t *)&limit, NULL);
+	uv_run(&s->loop, UV_RUN_NOWAIT);
+	REQUIRE_MESSAGE(s->conns.size() > had, "the server did not take the request \"" <<
+	    std::string(request, strcspn(request, "\n")) << "\" within 10 s");
 	return fd;
 }
 

@@ -152,9 +152,15 @@ cmd_run() {
 	echo "$upid" >"$parent/cgroup.procs" ||
 	    abandon "$upid" "$cg" "cannot move unshare out of $cg"
 	echo "$pid1" >"$dir/boot/pid1"
-	echo go >"$dir/boot/go"
+	# The FIFO opened read-write, which never waits (fifo(7)), and held
+	# until unshare ends: the line waits there for the inner step.  A
+	# write-only open waits for a reader, for ever if the inner step died
+	# before its read (unshare's mounts failed, say).
+	exec 3<>"$dir/boot/go"
+	echo go >&3
 	wait "$upid"
 	rc=$?
+	exec 3>&-
 	remove_cgroup "$cg"
 	exit "$rc"
 }

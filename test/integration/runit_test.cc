@@ -80,7 +80,9 @@ struct runit_service {
 	{
 		args.insert(args.begin(), SV);
 		args.push_back(svdir);
-		return run_cmd(args);
+		/* Longer than the longest -w a test gives sv (60 s): sv's own
+		 * verdict, not run_cmd's deadline, says how the wait ended. */
+		return run_cmd(args, {}, 70000);
 	}
 
 	sv_status get_status()

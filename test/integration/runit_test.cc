@@ -84,6 +84,24 @@ struct runit_service {
 		 * verdict, not run_cmd's deadline, says how the wait ended. */
 		return run_cmd(args, {}, 70000);
 	}
+	/* sv args, which must succeed; a failure shows what sv said (its
+	 * exit code alone does not tell a timeout from a refusal). */
+	void ok(const std::vector<std::string> &args)
+	{
+		std::string line;
+		for (const std::string &a : args)
+			line += " " + a;
+		long long t0 = mono_ms();
+		cmd_result r = sv(args);
+		if (r.code == 0)
+			return;
+		long long took = mono_ms() - t0;
+		/* Read here, not inside the message: doctest builds that
+		 * while it reports, and run_cmd may assert. */
+		std::string now = get_status().raw;
+		FAIL("sv" << line << ": exit " << r.code << " after " << took << " ms\n" << r.out <<
+		    r.err << "now: " << now);
+	}
 
 	sv_status get_status()
 	{
@@ -228,7 +246,7 @@ TEST_CASE("runit: sv up waits for ./check, sv hup is followed under the same run
 	 * so does its uptime. */
 	REQUIRE(wait_until([&] { return sv.get_status().secs >= 1; }, 10000));
 	long secs = sv.get_status().secs;
-	REQUIRE(sv.sv({"hup"}).code == 0);
+	sv.ok({"hup"});
 	pid_t d2 = sv.gitaly.wait_ready(d1, 20000);
 	REQUIRE(sv.wait_log({"msg=\"following new process\"", "process=" + std::to_string(d2)}, 1, 20000));
 	sv_status s1 = sv.get_status();
@@ -261,7 +279,7 @@ TEST_CASE("runit: sv up waits for ./check, sv hup is followed under the same run
 
 	/* sv down during the drain: TERM and CONT reach both generations,
 	 * not only the one the old wrapper knew. */
-	REQUIRE(sv.sv({"-w", "60", "down"}).code == 0);
+	sv.ok({"-w", "60", "down"});
 	sv.wait_down(30000);
 	CHECK(record_wait(sv.gitaly.record, d1, "signal SIGTERM", 10000));
 	CHECK(record_wait(sv.gitaly.record, d2, "signal SIGTERM", 10000));
@@ -280,15 +298,15 @@ TEST_CASE("runit: sv term and sv restart: runsv starts a new pidsitter, which st
 {
 	runit_service sv({});
 
-	REQUIRE(sv.sv({"-v", "-w", "60", "up"}).code == 0);
+	sv.ok({"-v", "-w", "60", "up"});
 	pid_t w1 = sv.wait_up(0, 20000).pid;
 	pid_t d1 = sv.gitaly.wait_ready(0, 20000);
 
 	SUBCASE("sv term") {
-		REQUIRE(sv.sv({"term"}).code == 0);
+		sv.ok({"term"});
 	}
 	SUBCASE("sv restart") {
-		REQUIRE(sv.sv({"-w", "60", "restart"}).code == 0);
+		sv.ok({"-w", "60", "restart"});
 	}
 	/* runsv restarts ./run (at most once a second). */
 	pid_t w2 = sv.wait_up(w1, 30000).pid;
@@ -307,7 +325,7 @@ TEST_CASE("runit: sv term and sv restart: runsv starts a new pidsitter, which st
 	CHECK(at(st, "wrapper")->n == w2);
 
 	/* Once more, to see the new wrapper forwards as the first did. */
-	REQUIRE(sv.sv({"-w", "60", "restart"}).code == 0);
+	sv.ok({"-w", "60", "restart"});
 	pid_t w3 = sv.wait_up(w2, 30000).pid;
 	pid_t d3 = sv.gitaly.wait_ready(d2, 20000);
 	CHECK(w3 != w1);
@@ -321,13 +339,13 @@ TEST_CASE("runit: sv kill of the wrapper: runsv restarts it, it adopts the runni
 {
 	runit_service sv({});
 
-	REQUIRE(sv.sv({"-v", "-w", "60", "up"}).code == 0);
+	sv.ok({"-v", "-w", "60", "up"});
 	pid_t w1 = sv.wait_up(0, 20000).pid;
 	pid_t d1 = sv.gitaly.wait_ready(0, 20000);
 
 	/* KILL cannot be forwarded: the daemon runs on, unsupervised until
 	 * runsv starts the wrapper again, which finds it through the pid file. */
-	REQUIRE(sv.sv({"kill"}).code == 0);
+	sv.ok({"kill"});
 	pid_t w2 = sv.wait_up(w1, 30000).pid;
 	REQUIRE(sv.wait_log({"msg=\"adopting a process\"", "process=" + std::to_string(d1),
 	    "wrapper=" + std::to_string(w2)}, 1, 20000));
@@ -342,13 +360,13 @@ TEST_CASE("runit: sv kill of the wrapper: runsv restarts it, it adopts the runni
 	CHECK(at(*at(st, "current"), "pid")->n == d1);
 
 	/* The adopted daemon upgrades and stops under the new wrapper. */
-	REQUIRE(sv.sv({"hup"}).code == 0);
+	sv.ok({"hup"});
 	pid_t d2 = sv.gitaly.wait_ready(d1, 20000);
 	REQUIRE(sv.wait_log({"msg=\"following new process\"", "process=" + std::to_string(d2),
 	    "wrapper=" + std::to_string(w2)}, 1, 20000));
 	CHECK(wait_until([&] { return sv.gitaly.daemons() == std::vector<pid_t>{d2}; }, 10000));
 	CHECK(sv.get_status().pid == w2);
-	REQUIRE(sv.sv({"-w", "60", "down"}).code == 0);
+	sv.ok({"-w", "60", "down"});
 	sv.wait_down(30000);
 	CHECK(record_count(sv.gitaly.record, d2, "signal SIGTERM") == 1);
 	CHECK(wait_until([&] { return sv.gitaly.daemons().empty(); }, 10000));
@@ -369,7 +387,7 @@ TEST_CASE("runit: examples/runit/gitaly-upgrade returns once the new process ser
 	REQUIRE(symlink(fail.c_str(), (sv.svdir + "/FAIL").c_str()) == 0);
 	write_file(sv.svdir + "/pidsitter.toml", read_file(sv.svdir + "/pidsitter.toml") +
 	    "upgrade_timeout = \"2s\"\n");
-	REQUIRE(sv.sv({"-v", "-w", "60", "up"}).code == 0);
+	sv.ok({"-v", "-w", "60", "up"});
 	pid_t w = sv.wait_up(0, 20000).pid;
 	pid_t d1 = sv.gitaly.wait_ready(0, 20000);
 
@@ -393,7 +411,7 @@ TEST_CASE("runit: examples/runit/gitaly-upgrade returns once the new process ser
 	CHECK(pid_alive(d2));
 	CHECK(sv.get_status().pid == w);
 
-	REQUIRE(sv.sv({"-w", "60", "down"}).code == 0);
+	sv.ok({"-w", "60", "down"});
 	sv.wait_down(30000);
 	/* The wrapper removed its socket on the way out: nobody answers. */
 	r = run_cmd({script});
@@ -408,7 +426,7 @@ TEST_CASE("runit: sv force-stop of a daemon that ignores TERM, with helpers: sto
 	std::string conf = sv.svdir + "/pidsitter.toml";
 	write_file(conf, read_file(conf) + "stop_timeout = \"2s\"\ndescendants = \"stop\"\n");
 
-	REQUIRE(sv.sv({"-v", "-w", "60", "up"}).code == 0);
+	sv.ok({"-v", "-w", "60", "up"});
 	pid_t w = sv.wait_up(0, 20000).pid;
 	pinned d = pin(sv.gitaly.wait_ready(0, 20000));
 	pinned h, dh;

@@ -116,19 +116,17 @@ VALGRIND_TIMEOUT = 600
 VALGRIND_SKIP = -tce='proc: reading this process,proc: reading a child*,proc: pidfds*,proc: pidfd_exit_status*,proc: proc_identify,proc: proc_descendants*' \
 	-sce='a FIFO is refused*'
 # The run is bounded (it takes under a minute): a test that stalls under
-# valgrind fails here, with its name (test/progress.h), long before a CI
-# limit.  valgrind runs one
-# thread at a time, and a thread that makes system calls valgrind does not
-# expect to block (renameat2, say) keeps the others waiting for most of
-# its time slice at each of their own calls: a test's threads must each
-# end by their own clock, not only when another thread tells them to.
+# valgrind fails here, with its name (test/bounded.sh), long before a CI
+# limit.  valgrind runs one thread at a time, and a thread that makes
+# system calls valgrind does not expect to block (renameat2, say) keeps
+# the others waiting for most of its time slice at each of their own
+# calls: a test's threads must each end by their own clock, not only when
+# another thread tells them to.
 valgrind: deps-san
 	@$(MAKE) --no-print-directory $(BUILD)/unit-tests
-	PIDSITTER_TEST_NOW=$(BUILD)/valgrind.now timeout -k 10 $(VALGRIND_TIMEOUT) \
+	sh test/bounded.sh $(VALGRIND_TIMEOUT) $(BUILD)/valgrind.now \
 	    valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,possible \
-	    --quiet $(BUILD)/unit-tests $(VALGRIND_SKIP) || \
-	    { rc=$$?; [ $$rc -ne 124 ] || echo "valgrind: still running after $(VALGRIND_TIMEOUT) s," \
-	    "killed in the test case: $$(cat $(BUILD)/valgrind.now)" >&2; exit $$rc; }
+	    --quiet $(BUILD)/unit-tests $(VALGRIND_SKIP)
 
 VERSION := $(shell sed -n 's/.*PIDSITTER_VERSION "\(.*\)".*/\1/p' src/settings.h)
 

@@ -89,19 +89,20 @@ for prog in unit-tests integration-tests; do
 	log="$BUILD/$prog.log"
 	now="$BUILD/$prog.now"
 	echo "== $prog (whole output: $log)"
-	rm -f "$now"
 	start=$(date +%s)
 	# Bounded: a program still running after LIMIT seconds (they take a
 	# few minutes, also under ASan) is killed, with every process of its
 	# group, and counted as a failure that names the test case it was in
-	# (test/progress.h writes it to $now).
-	PIDSITTER_TEST_NOW="$now" timeout -k 30 "$LIMIT" "$BUILD/$prog" "$@" >"$log" 2>&1
+	# (test/bounded.sh, test/progress.h).
+	sh "$(dirname "$0")/bounded.sh" "$LIMIT" "$now" "$BUILD/$prog" "$@" >"$log" 2>&1
 	rc=$?
+	# ^C: no more programs, and no total.
+	[ "$rc" -ne 130 ] || { echo "$prog: interrupted"; exit 130; }
 	echo "   $prog: $(($(date +%s) - start)) s"
 	# One summary per doctest run (integration-tests runs twice: the
 	# suite, then the final leftovers check): all of them add up.
 	line=$(grep '^\[doctest\] test cases:' "$log")
-	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+	if [ "$rc" -eq 124 ]; then
 		tail -n $((HEAD + TAIL + 200)) "$log" | show_failures 1
 		echo "$prog: still running after $LIMIT s (LIMIT), killed in the test case: $(cat "$now" 2>/dev/null || echo '?'): counted as 1 failure"
 		failed=$((failed + 1))

@@ -70,8 +70,10 @@ while [ "$i" -le "$n" ]; do
 	else
 		runs_failed=$((runs_failed + 1))
 		echo "run $i: FAILED, exit $rc ($last); see $log"
-		# The failed tests' names, from run-tests.sh's report.
-		grep -A 1 '^TEST CASE:' "$log" | grep -v '^--$' | sed 's/^/    /'
+		# The failed tests' names, from run-tests.sh's report, and
+		# the one a program was killed in at its limit.
+		{ grep -A 1 '^TEST CASE:' "$log" | grep -v '^--$'
+		  grep ': still running after .*(LIMIT)' "$log"; } | sed 's/^/    /'
 	fi
 	i=$((i + 1))
 done

@@ -28,16 +28,20 @@ trap 'got=1 interrupted=1' INT TERM HUP
 start=$(date +%s)
 PIDSITTER_TEST_NOW=$now timeout -k 30 "$limit" "$@" </dev/null &
 pid=$!
-while :; do
-	wait "$pid"
-	rc=$?
-	# wait returns early when a trapped signal comes: pass it on once,
-	# then wait on for timeout's end (its group's, then).
-	[ -n "$got" ] || break
+rc=
+while [ -z "$rc" ]; do
+	# A signal came (maybe before the first wait): passed on once, then
+	# wait on for timeout's end (its group's, then).
+	if [ -n "$got" ] && [ -z "$sent" ]; then
+		kill -TERM "$pid" 2>/dev/null
+		sent=1
+	fi
 	got=
-	kill -0 "$pid" 2>/dev/null || break
-	[ -n "$sent" ] || kill -TERM "$pid" 2>/dev/null
-	sent=1
+	wait "$pid"
+	r=$?
+	# wait returns early, above 128, when a trapped signal comes.
+	[ -n "$got" ] && kill -0 "$pid" 2>/dev/null && continue
+	rc=$r
 done
 if [ -n "$interrupted" ]; then
 	echo "$1: interrupted" >&2

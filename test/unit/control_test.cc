@@ -162,8 +162,9 @@ client(struct server *s, const char *request)
 	uv_timer_start(&limit, expired_cb, 10000, 0);
 	while (s->conns.size() == had && !expired)
 		uv_run(&s->loop, UV_RUN_ONCE);
-	/* Closed before it goes out of scope: the close is done by the
-	 * end of the loop's next turn (uv_close(3)). */
+	/* Closed before it goes out of scope: libuv finishes a close at
+	 * the end of the loop's next turn (uv__run_closing_handles,
+	 * src/unix/core.c). */
 	uv_close((uv_handle_t *)&limit, NULL);
 	uv_run(&s->loop, UV_RUN_NOWAIT);
 	REQUIRE_MESSAGE(s->conns.size() > had, "the server did not take the request \"" <<

@@ -549,6 +549,9 @@ TEST_CASE("an upgrade whose pid file change inotify lost (its queue overflowed w
 	/* Found all the same, by the re-reading that runs while an upgrade
 	 * is awaited. */
 	REQUIRE(wait_log(&w, {"msg=\"following new process\"", log_gen(w, 2, fresh)}, 10000));
+	/* Logged after it, maybe read from the pipe later: waited for,
+	 * then counted. */
+	CHECK(wait_log(&w, {"msg=\"upgrade complete\"", log_gen(w, 2, fresh)}, 5000));
 	CHECK(child_count_lines(&w, "msg=\"upgrade complete\"") == 1);
 	send_signal(w.pid, SIGUSR1);
 	CHECK(record_wait(sc.record, fresh, "signal SIGUSR1", 5000));
